@@ -1,0 +1,7 @@
+"""``python -m validation``: the full ``her2map`` command."""
+
+import sys
+
+from validation.cli import main
+
+sys.exit(main())

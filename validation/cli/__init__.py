@@ -1,0 +1,24 @@
+"""The ``her2map`` console command: the core's subcommands plus the harness's.
+
+Only this package parses arguments, prints and sets exit codes (DESIGN.md); every handler calls a
+public Python function of the same name. Deliberate errors print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from her2map.cli import CORE_COMMANDS, build_parser, run_command
+from her2map.exceptions import Her2MapError
+from validation.exceptions import HarnessError
+
+__all__ = ["HARNESS_COMMANDS", "main"]
+
+#: Modules of this package that register harness subcommands, in help order.
+HARNESS_COMMANDS: tuple[str, ...] = ()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``her2map`` console script."""
+    parser = build_parser((*CORE_COMMANDS, *HARNESS_COMMANDS))
+    return run_command(parser, argv, (Her2MapError, HarnessError))

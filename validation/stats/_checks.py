@@ -1,0 +1,103 @@
+"""Argument validation for :mod:`validation.stats`: one way to reject bad arguments.
+
+Every message has one shape (STYLE.md rule 4, after scikit-learn's ``_param_validation``)::
+
+    "<parameter> must be <what it must be>; got <what it got>."
+
+and is raised as :class:`validation.exceptions.InvalidArgumentError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from validation.exceptions import InvalidArgumentError
+
+__all__ = [
+    "check_binary",
+    "check_confidence",
+    "check_consistent_length",
+    "check_option",
+    "check_probabilities",
+    "check_scores",
+    "fail",
+]
+
+
+def fail(name: str, must_be: str, got: object) -> InvalidArgumentError:
+    """Build the one error shape: ``"<name> must be <must_be>; got <got>."``."""
+    return InvalidArgumentError(f"{name} must be {must_be}; got {got}.")
+
+
+def _as_1d_float(name: str, values: ArrayLike) -> NDArray[np.float64]:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise fail(name, "a 1-D array of numbers", f"values that are not numbers ({exc})") from None
+    if arr.ndim != 1:
+        raise fail(name, "a 1-D array", f"an array of shape {arr.shape}")
+    return arr
+
+
+def _count_nan(arr: NDArray[np.float64]) -> int:
+    return int(np.count_nonzero(~np.isfinite(arr)))
+
+
+def check_binary(name: str, values: ArrayLike) -> NDArray[np.int8]:
+    """Return ``values`` as an int8 array of 0/1; reject NaN, other labels and non-1-D input."""
+    arr = _as_1d_float(name, values)
+    bad_nan = _count_nan(arr)
+    if bad_nan:
+        raise fail(name, "labels 0 or 1 without missing values", f"{bad_nan} NaN/inf value(s)")
+    bad = ~np.isin(arr, (0.0, 1.0))
+    if bad.any():
+        examples = sorted(set(arr[bad].tolist()))[:5]
+        raise fail(name, "labels 0 or 1 (1 = positive)", f"{int(bad.sum())} other value(s), e.g. {examples}")
+    return arr.astype(np.int8)
+
+
+def check_scores(name: str, values: ArrayLike) -> NDArray[np.float64]:
+    """Return finite scores as float64 (any real range: higher = more likely positive)."""
+    arr = _as_1d_float(name, values)
+    bad = _count_nan(arr)
+    if bad:
+        raise fail(name, "finite numbers", f"{bad} NaN/inf value(s)")
+    return arr
+
+
+def check_probabilities(name: str, values: ArrayLike) -> NDArray[np.float64]:
+    """Return probabilities in [0, 1] as float64; reject NaN and values outside [0, 1]."""
+    arr = check_scores(name, values)
+    outside = (arr < 0.0) | (arr > 1.0)
+    if outside.any():
+        examples = arr[outside][:3].tolist()
+        raise fail(name, "probabilities in [0, 1]", f"{int(outside.sum())} value(s) outside, e.g. {examples}")
+    return arr
+
+
+def check_consistent_length(**arrays: Any) -> int:
+    """Require every named array to have the same length; return it."""
+    lengths = {name: len(arr) for name, arr in arrays.items() if arr is not None}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{k}={v}" for k, v in lengths.items())
+        raise fail("the input arrays", "of equal length", shown)
+    return next(iter(lengths.values()), 0)
+
+
+def check_confidence(confidence: float) -> float:
+    """Require a confidence level strictly between 0 and 1."""
+    if not isinstance(confidence, int | float) or not 0.0 < float(confidence) < 1.0:
+        raise fail("confidence", "a number strictly between 0 and 1", repr(confidence))
+    return float(confidence)
+
+
+def check_option(name: str, value: object, allowed: Iterable[str]) -> str:
+    """Require ``value`` to be one of ``allowed`` (a controlled vocabulary)."""
+    options = tuple(allowed)
+    if value not in options:
+        raise fail(name, f"one of {', '.join(repr(o) for o in options)}", repr(value))
+    return str(value)
