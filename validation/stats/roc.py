@@ -1,0 +1,367 @@
+"""Area under the ROC curve with DeLong (and clustered Obuchowski) confidence intervals.
+
+The AUC is the Mann–Whitney statistic: the share of (positive, negative) pairs in which the
+positive case scores higher, ties counting ½. Its variance comes from the *structural components*
+(placement values) of DeLong, DeLong & Clarke-Pearson (1988, Biometrics 44:837–845)::
+
+    V10(x_i) = (#negatives < x_i + ½ #negatives == x_i) / n0     (one per positive case)
+    V01(y_j) = (#positives > y_j + ½ #positives == y_j) / n1     (one per negative case)
+
+computed in O(n log n) by the mid-rank algorithm of Sun & Xu (2014, IEEE Signal Processing
+Letters 21:1389–1393): with ``R`` the pooled mid-rank and ``Rx`` the mid-rank among positives,
+``V10 = (R - Rx) / n0``. Here the mid-rank differences are read off a linear merge of the
+sorted positives and sorted negatives (:func:`placements`), so pooled, positive and negative
+mid-ranks cost one sort of each class, not three sorts of the pooled data.
+
+With ``clusters`` (several images or lesions per patient) the variance is Obuchowski's (1997,
+Biometrics 53:567–578) clustered estimator, which reduces to DeLong's when every cluster holds
+one case. pROC has no clustered method; the reference is a direct implementation of
+Obuchowski's formulas (:mod:`validation.stats._naive`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.stats import norm
+
+from validation.stats._checks import (
+    check_binary,
+    check_confidence,
+    check_consistent_length,
+    check_scores,
+    fail,
+)
+from validation.stats.results import Estimate
+
+__all__ = [
+    "auc",
+    "delong_covariance",
+    "placements",
+    "prepare_clusters",
+    "roc_curve",
+    "weighted_sensitivity_at_specificity",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+
+
+def placements(
+    y_true: NDArray[np.int8], y_score: FloatArray, *, keep_order: bool
+) -> tuple[FloatArray, FloatArray]:
+    """DeLong placement values ``(V10 per positive, V01 per negative)`` in O(n log n).
+
+    Sun & Xu (2014): ``V10 = (R - Rx) / n0`` with ``R`` the pooled mid-rank of a positive and
+    ``Rx`` its mid-rank among positives, i.e. ``(#neg < x + ½ #neg == x) / n0``; likewise
+    ``V01 = (#pos > y + ½ #pos == y) / n1``. Positives and negatives are sorted apart, then the
+    two sorted runs are merged (a stable sort of two runs is a linear timsort merge): in the
+    merge the k-th positive sits at position ``p_k`` with ``p_k - k`` negatives before it. One
+    merge breaks ties positives-first (counts ``<``), a second one negatives-first (counts
+    ``<=``); the second is skipped when no score is tied.
+
+    Parameters
+    ----------
+    y_true : (n,) int8 array of 0/1, at least one of each.
+    y_score : (n,) float64 array.
+    keep_order : bool
+        True: ``V10`` follows the order of ``y_score[y_true == 1]`` and ``V01`` that of
+        ``y_score[y_true == 0]`` (needed to pair cases across scores or to sum by cluster;
+        costs an ``argsort`` instead of a ``sort`` per class). False: sorted order.
+    """
+    is_pos = y_true == 1
+    pos, neg = y_score[is_pos], y_score[~is_pos]
+    if keep_order:
+        pos_order, neg_order = np.argsort(pos), np.argsort(neg)
+        xs, ys = pos[pos_order], neg[neg_order]
+    else:
+        xs, ys = np.sort(pos), np.sort(neg)
+    n1, n0 = xs.size, ys.size
+    step = np.arange(max(n1, n0))
+    both = np.concatenate([xs, ys])
+    merge = np.argsort(both, kind="stable")  # ties: positives first
+    pos_at = merge < n1
+    neg_lt = np.flatnonzero(pos_at) - step[:n1]  # negatives strictly below each positive
+    pos_le = np.flatnonzero(~pos_at) - step[:n0]  # positives at or below each negative
+    merged = both[merge]
+    if np.any(merged[1:] == merged[:-1]):
+        neg_first = np.argsort(np.concatenate([ys, xs]), kind="stable") >= n0
+        neg_le = np.flatnonzero(neg_first) - step[:n1]
+        pos_lt = np.flatnonzero(~neg_first) - step[:n0]
+    else:
+        neg_le, pos_lt = neg_lt, pos_le
+    v10 = (neg_lt + neg_le) * (0.5 / n0)
+    v01 = 1.0 - (pos_lt + pos_le) * (0.5 / n1)
+    if keep_order:
+        v10_in, v01_in = np.empty(n1), np.empty(n0)
+        v10_in[pos_order] = v10
+        v01_in[neg_order] = v01
+        return v10_in, v01_in
+    return v10, v01
+
+
+def prepare_clusters(clusters: ArrayLike, y_true: NDArray[np.int8]) -> tuple[IntArray, IntArray]:
+    """Check cluster ids and return integer codes ``(of positives, of negatives)``.
+
+    Ids may be any comparable values (str or int patient ids); missing ids are refused.
+    """
+    ids = np.asarray(clusters)
+    if ids.ndim != 1:
+        raise fail("clusters", "a 1-D array of cluster (patient) ids", f"shape {ids.shape}")
+    if ids.dtype.kind == "f":
+        missing = int(np.count_nonzero(~np.isfinite(ids)))
+    elif ids.dtype.kind == "O":
+        missing = sum(1 for v in ids.tolist() if v is None or (isinstance(v, float) and v != v))
+    else:
+        missing = 0
+    if missing:
+        raise fail("clusters", "a cluster id for every case", f"{missing} missing id(s)")
+    try:
+        _, codes = np.unique(ids, return_inverse=True)
+    except TypeError as exc:
+        raise fail("clusters", "ids of one comparable type", f"mixed types ({exc})") from None
+    codes = codes.astype(np.intp).ravel()
+    is_pos = y_true == 1
+    return codes[is_pos], codes[~is_pos]
+
+
+def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``a @ b.T`` for k = 1 or 2 rows by einsum: a plain loop, no threaded-BLAS overhead."""
+    return np.einsum("in,jn->ij", a, b)
+
+
+def delong_covariance(
+    v10: FloatArray,
+    v01: FloatArray,
+    *,
+    clusters: tuple[IntArray, IntArray] | None = None,
+) -> FloatArray:
+    """Covariance matrix of k AUCs from their placement values (DeLong 1988 / Obuchowski 1997).
+
+    Parameters
+    ----------
+    v10 : (k, n1) placement values of the positives, one row per score (same case order).
+    v01 : (k, n0) placement values of the negatives.
+    clusters : (codes of positives, codes of negatives) from :func:`prepare_clusters`, or None.
+
+    Returns
+    -------
+    (k, k) array. Unclustered: ``S10/n1 + S01/n0`` with ``S`` the sample covariances (ddof 1),
+    as ``pROC:::delong.paired.calculations``. Clustered (Obuchowski 1997, eq. for S10, S01,
+    S11)::
+
+        S10 = I10 / ((I10 - 1) M) * sum_i dX_i dX_i'      dX_i = V10(X_i.) - m_i theta
+        S01 = I01 / ((I01 - 1) N) * sum_i dY_i dY_i'      dY_i = V01(Y_i.) - n_i theta
+        S11 = I / (I - 1) * sum_i dX_i dY_i'
+        cov = S10 / M + S01 / N + (S11 + S11') / (M N)
+
+    with ``I`` clusters, ``I10`` (``I01``) of them holding a positive (negative) case.
+    """
+    n1, n0 = v10.shape[1], v01.shape[1]
+    theta = v10.mean(axis=1)
+    if clusters is None:
+        dx = v10 - theta[:, None]
+        dy = v01 - theta[:, None]
+        return _cross(dx, dx) / ((n1 - 1) * n1) + _cross(dy, dy) / ((n0 - 1) * n0)
+    pos_codes, neg_codes = clusters
+    n_clusters = int(max(pos_codes.max(initial=-1), neg_codes.max(initial=-1))) + 1
+    m_i = np.bincount(pos_codes, minlength=n_clusters)
+    n_i = np.bincount(neg_codes, minlength=n_clusters)
+    dx = np.stack([np.bincount(pos_codes, weights=row, minlength=n_clusters) for row in v10])
+    dy = np.stack([np.bincount(neg_codes, weights=row, minlength=n_clusters) for row in v01])
+    dx -= m_i[None, :] * theta[:, None]
+    dy -= n_i[None, :] * theta[:, None]
+    i10 = int(np.count_nonzero(m_i))
+    i01 = int(np.count_nonzero(n_i))
+    s10 = i10 / ((i10 - 1) * n1) * _cross(dx, dx)
+    s01 = i01 / ((i01 - 1) * n0) * _cross(dy, dy)
+    s11 = n_clusters / (n_clusters - 1) * _cross(dx, dy)
+    return s10 / n1 + s01 / n0 + (s11 + s11.T) / (n1 * n0)
+
+
+def variance_problem(n1: int, n0: int, clusters: tuple[IntArray, IntArray] | None) -> str | None:
+    """Why the (co)variance is undefined for these counts, or None when it is defined."""
+    if clusters is None:
+        if n1 < 2 or n0 < 2:
+            return (
+                f"DeLong variance needs at least 2 positive and 2 negative cases; got {n1} "
+                f"positive and {n0} negative (pROC::ci.auc returns NA here too)"
+            )
+        return None
+    i10 = int(np.count_nonzero(np.bincount(clusters[0])))
+    i01 = int(np.count_nonzero(np.bincount(clusters[1])))
+    if i10 < 2 or i01 < 2:
+        return (
+            "Obuchowski clustered variance needs at least 2 clusters with a positive case and 2 "
+            f"with a negative case; got {i10} and {i01}"
+        )
+    return None
+
+
+def z_quantile(confidence: float) -> float:
+    """Two-sided normal quantile ``z`` for the given confidence (1.959964 for 0.95)."""
+    return float(norm.ppf(0.5 + confidence / 2.0))
+
+
+def auc(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    *,
+    clusters: ArrayLike | None = None,
+    confidence: float = 0.95,
+) -> Estimate:
+    """Area under the ROC curve with a DeLong (or clustered Obuchowski) confidence interval.
+
+    Mann–Whitney AUC (ties count ½) with the DeLong et al. (1988) variance, computed by the
+    fast mid-rank algorithm of Sun & Xu (2014); interval ``AUC ± z·se`` clipped to [0, 1].
+    Matches ``pROC::ci.auc(roc(y, s, levels = c(0, 1), direction = "<"), method = "delong")``.
+    With ``clusters``: Obuchowski (1997) clustered variance, method ``"obuchowski"``.
+
+    Parameters
+    ----------
+    y_true : (n,) array of 0/1 (1 = positive).
+    y_score : (n,) array of finite scores; higher = more likely positive.
+    clusters : (n,) array of cluster (patient) ids, optional.
+    confidence : float in (0, 1).
+
+    Returns
+    -------
+    Estimate
+        ``n`` is the number of cases. Undefined cases (documented, never an exception):
+
+        * no positive or no negative case: :meth:`Estimate.not_estimable` (all nan, reason);
+        * fewer than 2 positives or negatives (clustered: fewer than 2 clusters holding a
+          positive or a negative): the AUC is given, as pROC's ``auc()`` gives it, but
+          ``se``/CI are nan and ``reason`` says why (pROC's ``ci.auc`` returns NA);
+        * all scores equal (AUC 0.5) or perfect separation (AUC 0 or 1): every placement value
+          is the same, so the variance is 0 and the CI collapses on the estimate, as in pROC.
+    """
+    confidence = check_confidence(confidence)
+    y = check_binary("y_true", y_true)
+    s = check_scores("y_score", y_score)
+    check_consistent_length(
+        y_true=y, y_score=s, clusters=None if clusters is None else np.asarray(clusters)
+    )
+    method = "delong" if clusters is None else "obuchowski"
+    codes = None if clusters is None else prepare_clusters(clusters, y)
+    n = int(y.size)
+    n1 = int(np.count_nonzero(y))
+    n0 = n - n1
+    if n1 == 0 or n0 == 0:
+        return Estimate.not_estimable(
+            f"AUC needs positive and negative cases; y_true has {n1} positive and {n0} negative",
+            confidence=confidence,
+            method=method,
+            n=n,
+        )
+    v10, v01 = placements(y, s, keep_order=codes is not None)
+    theta = float(v10.mean())
+    problem = variance_problem(n1, n0, codes)
+    if problem is not None:
+        nan = math.nan
+        return Estimate(theta, nan, nan, confidence, method, n, nan, problem)
+    var = float(delong_covariance(v10[None, :], v01[None, :], clusters=codes)[0, 0])
+    if var < -1e-15:  # possible only for clustered data with strongly negative S11
+        nan = math.nan
+        reason = f"the {method} variance estimate is negative ({var!r})"
+        return Estimate(theta, nan, nan, confidence, method, n, nan, reason)
+    se = math.sqrt(max(var, 0.0))
+    half = z_quantile(confidence) * se
+    return Estimate(
+        theta, max(theta - half, 0.0), min(theta + half, 1.0), confidence, method, n, se
+    )
+
+
+def roc_curve(y_true: ArrayLike, y_score: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Empirical ROC curve: ``(fpr, tpr, thresholds)``, one point per distinct score plus (0, 0).
+
+    A case is called positive when ``score >= threshold``. Thresholds are the distinct scores in
+    decreasing order, preceded by ``+inf`` (nobody called positive, the point (0, 0)); the last
+    point is (1, 1). Same points as ``sklearn.metrics.roc_curve(y, s, drop_intermediate=False)``
+    and ``pROC::roc(y, s, direction = "<")`` (``1 - specificities``, ``sensitivities``).
+
+    Parameters
+    ----------
+    y_true : (n,) array of 0/1 with both classes present.
+    y_score : (n,) array of finite scores; higher = more likely positive.
+
+    Returns
+    -------
+    fpr, tpr, thresholds : ndarray, shape (m + 1,) for m distinct scores.
+    """
+    y = check_binary("y_true", y_true)
+    s = check_scores("y_score", y_score)
+    check_consistent_length(y_true=y, y_score=s)
+    n1 = int(np.count_nonzero(y))
+    n0 = int(y.size) - n1
+    if n1 == 0 or n0 == 0:
+        raise fail("y_true", "both classes (0 and 1) present", f"{n1} positive, {n0} negative")
+    order = np.argsort(-s, kind="stable")
+    values, starts = np.unique(-s[order], return_index=True)  # decreasing scores
+    ends = np.append(starts[1:], len(s)) - 1
+    tp = np.cumsum(y[order] == 1)[ends]
+    fp = np.cumsum(y[order] == 0)[ends]
+    fpr = np.concatenate([[0.0], fp / n0])
+    tpr = np.concatenate([[0.0], tp / n1])
+    thresholds = np.concatenate([[np.inf], -values])
+    return fpr, tpr, thresholds
+
+
+def weighted_sensitivity_at_specificity(
+    weights: ArrayLike, y_true: ArrayLike, y_score: ArrayLike, *, specificity: float
+) -> FloatArray:
+    """Sensitivity at a fixed specificity for each row of a multiplicity matrix (vectorised).
+
+    Definition (a step function, no interpolation): the highest sensitivity of any threshold whose
+    specificity is at least ``specificity`` -- i.e. the empirical ROC curve read at
+    ``fpr <= 1 - specificity``. Calls are ``score >= threshold``. This is the statistic of the
+    bootstrap band of the ROC curve (``validation.stats.bootstrap(..., weighted=True)``), in the
+    spirit of ``pROC::ci.se(roc, specificities = ..., boot.stratified = TRUE)`` (pROC interpolates
+    between points; this reads the conservative step).
+
+    Parameters
+    ----------
+    weights : (k, n) non-negative multiplicities (``np.ones((1, n))`` for the plain estimate).
+    y_true : (n,) 0/1.
+    y_score : (n,) finite scores.
+    specificity : float in [0, 1].
+
+    Returns
+    -------
+    ndarray, shape (k,) -- ``nan`` where a row has no positive or no negative weight.
+    """
+    if isinstance(specificity, bool) or not isinstance(specificity, int | float):
+        raise fail("specificity", "a number in [0, 1]", repr(specificity))
+    if not 0.0 <= float(specificity) <= 1.0:
+        raise fail("specificity", "a number in [0, 1]", repr(specificity))
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    y = check_binary("y_true", y_true)
+    s = check_scores("y_score", y_score)
+    check_consistent_length(y_true=y, y_score=s)
+    order = np.argsort(s, kind="stable")
+    # Column j = threshold at the j-th distinct score (ascending), last column = +inf; the weight
+    # "below" a threshold is the cumulative weight of the sorted scores before its first copy.
+    _, first = np.unique(s[order], return_index=True)
+    cols = np.append(first, len(s))
+    sorted_w = w[:, order]
+    is_neg = y[order] == 0
+    neg_below = np.zeros((len(w), len(s) + 1))
+    pos_below = np.zeros((len(w), len(s) + 1))
+    np.cumsum(sorted_w * is_neg, axis=1, out=neg_below[:, 1:])
+    np.cumsum(sorted_w * ~is_neg, axis=1, out=pos_below[:, 1:])
+    neg_below = neg_below[:, cols]
+    pos_below = pos_below[:, cols]
+    total_neg = neg_below[:, -1]
+    total_pos = pos_below[:, -1]
+    ok = (total_neg > 0) & (total_pos > 0)
+    reach = (
+        neg_below
+        >= float(specificity) * total_neg[:, None] - 1e-9 * np.maximum(total_neg, 1)[:, None]
+    )
+    hit = np.argmax(reach, axis=1)  # the last column (+inf) always reaches: spec 1
+    sens = np.full(len(w), np.nan)
+    rows = np.flatnonzero(ok)
+    sens[rows] = (total_pos[rows] - pos_below[rows, hit[rows]]) / total_pos[rows]
+    return sens
