@@ -1,0 +1,32 @@
+"""Append-only, hash-chained audit ledger (SQLite): protocol registrations, amendments,
+validation runs and prospective-trial events are its clients; it stores canonical events only.
+
+>>> from validation.ledger import Ledger
+>>> with Ledger.open(path) as ledger:                                  # doctest: +SKIP
+...     entry = ledger.append("protocol.registered", {"protocol_id": "P1"}, actor="qe")
+...     report = ledger.verify(expected_head=entry.head)
+
+See LEDGER_API.md; :mod:`.chain` documents the hashes and what verification cannot see.
+"""
+
+from validation.ledger.chain import EVENT_TYPE_PATTERN, entry_hash, walk
+from validation.ledger.corrections import CORRECTION_EVENT, fold_corrections
+from validation.ledger.models import GENESIS_HASH, Entry, Head, VerifyReport
+from validation.ledger.store import FORMAT, Ledger, LedgerView, show, verify
+
+__all__ = [
+    "CORRECTION_EVENT",
+    "EVENT_TYPE_PATTERN",
+    "FORMAT",
+    "GENESIS_HASH",
+    "Entry",
+    "Head",
+    "Ledger",
+    "LedgerView",
+    "VerifyReport",
+    "entry_hash",
+    "fold_corrections",
+    "show",
+    "verify",
+    "walk",
+]
