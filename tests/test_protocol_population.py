@@ -1,0 +1,126 @@
+"""Analysis population: counted, reasoned exclusions; nothing dropped silently (REQ-PROT-001)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from validation.exceptions import RunError
+from validation.protocol import Protocol, apply_population
+from validation.protocol.loader import protocol_from_dict
+from validation.protocol.model import Population
+
+pytestmark = pytest.mark.req("REQ-PROT-001")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _labels() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "patient_id": ["P1", "P2", "P3", "P4", "P5", "P6", "P7"],
+            "reference_her2": [1, 0, np.nan, 0, 1, 0, 1],
+            "age": [55, 17, 60, np.nan, 44, 70, 38],
+            "site": ["A", "B", "A", "C", "D", "D", "B"],
+            "modalities": [
+                "MG_CC+MG_MLO+US",
+                "US",
+                "MR",
+                "MG_CC+US",
+                "MR",
+                None,
+                "MG_CC+MG_MLO+US+MR",
+            ],
+        }
+    )
+
+
+def _population(inclusion: list[dict], exclusion: list[dict] | None = None) -> Population:
+    raw = {
+        "id": "T",
+        "version": "1",
+        "title": "t",
+        "rationale": "r",
+        "reference_standard": "reference_her2",
+        "population": {"inclusion": inclusion, "exclusion": exclusion or []},
+        "operating_point": {"threshold": "lock"},
+        "bootstrap": {"replicates": 100, "seed": 1},
+        "endpoints": [{"id": "E", "metric": "auc", "criterion": "estimate >= 0.5"}],
+    }
+    return protocol_from_dict(raw).population
+
+
+def test_val_001_population_flow() -> None:
+    population = Protocol.from_yaml(ROOT / "protocols" / "HER2-VAL-001.yaml").population
+    table = _labels()
+    included, steps = apply_population(population, table)
+    # P3: no reference; P2: age 17; P4: age missing; P6: no modality -> P1, P5, P7 remain
+    assert included["patient_id"].tolist() == ["P1", "P5", "P7"]
+    flow = [(s.reason, s.count, s.patient_ids) for s in steps]
+    assert flow == [
+        ("no surgical-specimen HER2 reference standard", 1, ("P3",)),
+        ("age missing", 1, ("P4",)),
+        ("under 18 years (outside the intended use)", 1, ("P2",)),
+        ("no pretreatment imaging modality available", 1, ("P6",)),
+    ]
+    assert len(included) + sum(s.count for s in steps) == len(table)
+    pd.testing.assert_frame_equal(table, _labels())  # pure: input untouched
+
+
+def test_modality_rules_and_exclusions() -> None:
+    population = _population(
+        [{"modalities_include": ["MR"], "reason": "no MRI"}],
+        [{"column": "site", "op": "in", "value": ["D"], "reason": "site D withdrew"}],
+    )
+    included, steps = apply_population(population, _labels())
+    assert included["patient_id"].tolist() == ["P3", "P7"]
+    assert [(s.step, s.count) for s in steps] == [("inclusion[0]", 4), ("exclusion[0]", 1)]
+    assert steps[1].patient_ids == ("P5",)
+
+
+def test_rules_that_remove_nobody_are_still_listed() -> None:
+    population = _population([{"column": "site", "op": "!=", "value": "Z"}])
+    included, steps = apply_population(population, _labels())
+    assert len(included) == 7
+    assert [(s.rule, s.reason, s.count) for s in steps] == [("site != 'Z'", "site != 'Z'", 0)]
+
+
+def test_missing_column_and_non_numeric_values_are_errors() -> None:
+    with pytest.raises(
+        RunError, match=r"population inclusion\[0\]: the labels table has no column 'density'"
+    ):
+        apply_population(_population([{"column": "density", "op": "==", "value": "a"}]), _labels())
+    table = _labels().assign(age=["55", "x", "60", None, "44", "70", "38"])
+    with pytest.raises(
+        RunError, match=r"column 'age' has 1 non-numeric value\(s\), e\.g\. \['x'\]"
+    ):
+        apply_population(_population([{"column": "age", "op": ">=", "value": 18}]), table)
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=99)), min_size=1, max_size=30),
+    st.integers(min_value=0, max_value=99),
+)
+def test_every_patient_is_included_or_counted_once(ages: list[int | None], cut: int) -> None:
+    table = pd.DataFrame(
+        {
+            "patient_id": [f"P{i:03d}" for i in range(len(ages))],
+            "age": pd.array(ages, dtype="Int64"),
+        }
+    )
+    population = _population(
+        [{"column": "age", "op": ">=", "value": cut}], [{"column": "age", "op": "==", "value": cut}]
+    )
+    included, steps = apply_population(population, table)
+    removed = [pid for s in steps for pid in s.patient_ids]
+    assert sorted(removed + included["patient_id"].tolist()) == table["patient_id"].tolist()
+    assert len(set(removed)) == len(removed)
+    expected = [
+        pid for pid, a in zip(table["patient_id"], ages, strict=True) if a is not None and a > cut
+    ]
+    assert included["patient_id"].tolist() == expected

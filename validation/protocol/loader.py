@@ -1,0 +1,510 @@
+"""Protocol YAML -> validated :class:`~validation.protocol.model.Protocol`.
+
+Every rejection is a :class:`ProtocolError` whose message starts with the key path
+(``endpoints[2].criterion``), says what was expected and what was found, and suggests the nearest
+valid key or metric (``difflib.get_close_matches``). No ``eval``: rules and criteria are data.
+
+Schema (``*`` = required; defaults in brackets; see ``protocols/*.yaml`` for full examples)::
+
+    id*: HER2-VAL-001                 version*: "1.0" (a string: quote it)
+    title*: ...                       rationale*: ... (why each criterion, from clinical reasoning)
+    reference_standard*: reference_her2
+    analysis_unit: patient            [patient]
+    confidence: 0.95                  [0.95]
+    operating_point*: {threshold*: lock}           # or a number in [0, 1]
+    bootstrap*: {replicates*: 2000, seed*: 1, cluster: null, method: bca}   # method bca|percentile
+    population*:
+      inclusion: [ rule, ... ]        # a patient must meet every inclusion rule, in order
+      exclusion: [ rule, ... ]        # and no exclusion rule; each removal counted with its reason
+      # rule: {column*, op*, value, reason}  op: == != < <= > >= in not_in missing not_missing
+      #    or {modalities_include: [MR], reason} (all present) / {modalities_any: [...], reason}
+    endpoints*:                       # may be [] when there are comparisons
+      - {id*, metric* (registry name), criterion* ("ci_low >= 0.80"), params: {...},
+         description, hierarchy: 1 | family: name}   # fixed-sequence position, or Holm family
+    subgroups:
+      - {id*, by* (column), metric*, min_size*, criterion, params, heterogeneity: false, description}
+    comparisons:                      # model versus comparator (biopsy)
+      - {id*, method* (compare_auc | mcnemar | kappa | decision_curve), outcome [pcr; none for
+         kappa], comparator [biopsy_her2], score [score], criterion, thresholds (decision_curve
+         only, required there), description, hierarchy | family}
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from validation.exceptions import ProtocolError
+from validation.protocol.criteria import Criterion
+from validation.protocol.metrics import METRICS, get_metric
+from validation.protocol.model import (
+    COLUMN_OPS,
+    AnalysisUnit,
+    Bootstrap,
+    ColumnRule,
+    ComparisonMethod,
+    ComparisonSpec,
+    Endpoint,
+    ModalityRule,
+    OperatingPoint,
+    Population,
+    Protocol,
+    Rule,
+    SubgroupSpec,
+)
+
+__all__ = ["MODALITY_KEYS", "load_protocol", "protocol_from_dict"]
+
+#: Modality keys of the predictions/labels ``modalities`` column ("MG_CC+MG_MLO+US").
+MODALITY_KEYS = ("MG_CC", "MG_MLO", "US", "MR")
+BOOTSTRAP_METHODS = ("bca", "percentile")
+_MISSING = object()
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _suggest(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _typename(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _fail(path: str, expected: str, value: Any) -> ProtocolError:
+    return ProtocolError(
+        f"{path or '<top level>'}: expected {expected}; got {_typename(value)} {value!r}."
+    )
+
+
+def _mapping(
+    value: Any, path: str, required: Sequence[str], optional: Sequence[str]
+) -> Mapping[str, Any]:
+    """Check ``value`` is a mapping with string keys, no unknown key and every required key."""
+    if not isinstance(value, Mapping):
+        raise _fail(path, "a mapping", value)
+    allowed = (*required, *optional)
+    for key in value:
+        if not isinstance(key, str) or key not in allowed:
+            raise ProtocolError(
+                f"{_join(path, str(key))}: unknown key {key!r} (allowed: {', '.join(allowed)})."
+                + _suggest(str(key), allowed)
+            )
+    for key in required:
+        if key not in value:
+            raise ProtocolError(f"{_join(path, key)}: required key {key!r} is missing.")
+    return value
+
+
+def _str(value: Any, path: str, *, choices: Sequence[str] | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(
+            path,
+            "a non-empty string"
+            + (" (quote numbers, e.g. '1.0')" if isinstance(value, int | float) else ""),
+            value,
+        )
+    if choices is not None and value not in choices:
+        raise ProtocolError(
+            f"{path}: expected one of {', '.join(choices)}; got {value!r}."
+            + _suggest(value, choices)
+        )
+    return value
+
+
+def _opt_str(value: Any, path: str) -> str | None:
+    return None if value is None else _str(value, path)
+
+
+def _int(value: Any, path: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _fail(path, f"an integer >= {minimum}", value)
+    return value
+
+
+def _number(
+    value: Any, path: str, *, low: float = -math.inf, high: float = math.inf, open_: bool = False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(path, "a finite number", value)
+    inside = low < value < high if open_ else low <= value <= high
+    if not inside:
+        bounds = f"({low}, {high})" if open_ else f"[{low}, {high}]"
+        raise _fail(path, f"a number in {bounds}", value)
+    return float(value)
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(path, "true or false", value)
+    return value
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _fail(path, "a list", value)
+    return value
+
+
+def _scalar(value: Any, path: str) -> Any:
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return _number(value, path) if isinstance(value, float) else value
+    if isinstance(value, list):
+        return tuple(_scalar(v, _join(path, i)) for i, v in enumerate(value))
+    raise _fail(path, "a string, number, boolean, null or list of those", value)
+
+
+# --- population rules -------------------------------------------------------------------------
+def _rule(value: Any, path: str) -> Rule:
+    if isinstance(value, Mapping) and ("modalities_include" in value or "modalities_any" in value):
+        mode = "include" if "modalities_include" in value else "any"
+        data = _mapping(value, path, (f"modalities_{mode}",), ("reason",))
+        key = _join(path, f"modalities_{mode}")
+        items = _list(data[f"modalities_{mode}"], key)
+        if not items:
+            raise _fail(key, "a non-empty list of modality keys", items)
+        modalities = tuple(
+            sorted({_str(m, _join(key, i), choices=MODALITY_KEYS) for i, m in enumerate(items)})
+        )
+        unnamed = ModalityRule(modalities, mode, "")
+        return ModalityRule(modalities, mode, _reason(data, path, unnamed.describe()))
+    data = _mapping(value, path, ("column", "op"), ("value", "reason"))
+    column = _str(data["column"], _join(path, "column"))
+    op = _str(data["op"], _join(path, "op"), choices=COLUMN_OPS)
+    raw = data.get("value", _MISSING)
+    vpath = _join(path, "value")
+    if op in ("missing", "not_missing"):
+        if raw is not _MISSING and raw is not None:
+            raise ProtocolError(f"{vpath}: op {op!r} takes no value; remove it.")
+        rule_value: Any = None
+    elif raw is _MISSING:
+        raise ProtocolError(
+            f"{vpath}: required key 'value' is missing (op {op!r} compares with a value)."
+        )
+    elif op in ("in", "not_in"):
+        items = _list(raw, vpath)
+        if not items:
+            raise _fail(vpath, "a non-empty list", items)
+        rule_value = tuple(_scalar(v, _join(vpath, i)) for i, v in enumerate(items))
+    elif op in ("<", "<=", ">", ">="):
+        rule_value = _number(raw, vpath)
+    else:
+        rule_value = _scalar(raw, vpath)
+        if isinstance(rule_value, tuple) or rule_value is None:
+            raise _fail(
+                vpath, "a string, number or boolean (use 'in' for lists, 'missing' for null)", raw
+            )
+    plain = ColumnRule(column, op, rule_value, "")
+    return ColumnRule(column, op, rule_value, _reason(data, path, plain.describe()))
+
+
+def _reason(data: Mapping[str, Any], path: str, default: str) -> str:
+    return _str(data["reason"], _join(path, "reason")) if "reason" in data else default
+
+
+def _population(value: Any, path: str) -> Population:
+    data = _mapping(value, path, (), ("inclusion", "exclusion"))
+    rules = {}
+    for key in ("inclusion", "exclusion"):
+        kpath = _join(path, key)
+        items = _list(data.get(key, []), kpath)
+        rules[key] = tuple(_rule(item, _join(kpath, i)) for i, item in enumerate(items))
+    return Population(rules["inclusion"], rules["exclusion"])
+
+
+# --- analysis settings ------------------------------------------------------------------------
+def _operating_point(value: Any, path: str) -> OperatingPoint:
+    data = _mapping(value, path, ("threshold",), ())
+    raw = data["threshold"]
+    if raw == "lock":
+        return OperatingPoint(None)
+    if isinstance(raw, str):
+        raise _fail(_join(path, "threshold"), "'lock' or a number in [0, 1]", raw)
+    return OperatingPoint(_number(raw, _join(path, "threshold"), low=0.0, high=1.0))
+
+
+def _bootstrap(value: Any, path: str) -> Bootstrap:
+    data = _mapping(value, path, ("replicates", "seed"), ("cluster", "method"))
+    return Bootstrap(
+        replicates=_int(data["replicates"], _join(path, "replicates"), minimum=100),
+        seed=_int(data["seed"], _join(path, "seed"), minimum=0),
+        cluster=_opt_str(data.get("cluster"), _join(path, "cluster")),
+        method=_str(data.get("method", "bca"), _join(path, "method"), choices=BOOTSTRAP_METHODS),
+    )
+
+
+def _metric(value: Any, path: str) -> str:
+    name = _str(value, path)
+    if name not in METRICS:
+        raise ProtocolError(
+            f"{path}: unknown metric {name!r} (known: {', '.join(METRICS)})."
+            + _suggest(name, list(METRICS))
+        )
+    return name
+
+
+def _params(value: Any, path: str, metric: str) -> tuple[tuple[str, Any], ...]:
+    spec = get_metric(metric)
+    data = _mapping(value, path, (), tuple(spec.default_params))
+    merged = {**spec.default_params, **{k: _scalar(v, _join(path, k)) for k, v in data.items()}}
+    return tuple(sorted(merged.items()))
+
+
+def _criterion(value: Any, path: str, metric: str | None) -> Criterion:
+    criterion = Criterion.parse(value, path=path)
+    if metric is not None and criterion.quantity not in get_metric(metric).quantities:
+        gives = ", ".join(sorted(q.value for q in get_metric(metric).quantities))
+        raise ProtocolError(
+            f"{path}: metric {metric!r} gives no {criterion.quantity.value} (it gives: {gives})."
+        )
+    return criterion
+
+
+def _place(data: Mapping[str, Any], path: str) -> tuple[int | None, str | None]:
+    hierarchy = data.get("hierarchy")
+    family = data.get("family")
+    if hierarchy is not None and family is not None:
+        raise ProtocolError(
+            f"{_join(path, 'family')}: an endpoint sits in a hierarchy or a Holm family, not both."
+        )
+    return (
+        None if hierarchy is None else _int(hierarchy, _join(path, "hierarchy"), minimum=1),
+        _opt_str(family, _join(path, "family")),
+    )
+
+
+_ENDPOINT_OPTIONAL = ("description", "params", "hierarchy", "family")
+
+
+def _endpoint(value: Any, path: str) -> Endpoint:
+    data = _mapping(value, path, ("id", "metric", "criterion"), _ENDPOINT_OPTIONAL)
+    metric = _metric(data["metric"], _join(path, "metric"))
+    hierarchy, family = _place(data, path)
+    return Endpoint(
+        id=_str(data["id"], _join(path, "id")),
+        metric=metric,
+        criterion=_criterion(data["criterion"], _join(path, "criterion"), metric),
+        params=_params(data.get("params", {}), _join(path, "params"), metric),
+        description=_str(data["description"], _join(path, "description"))
+        if "description" in data
+        else "",
+        hierarchy=hierarchy,
+        family=family,
+    )
+
+
+def _subgroup(value: Any, path: str) -> SubgroupSpec:
+    data = _mapping(
+        value,
+        path,
+        ("id", "by", "metric", "min_size"),
+        ("criterion", "params", "heterogeneity", "description"),
+    )
+    metric = _metric(data["metric"], _join(path, "metric"))
+    criterion = data.get("criterion")
+    return SubgroupSpec(
+        id=_str(data["id"], _join(path, "id")),
+        by=_str(data["by"], _join(path, "by")),
+        metric=metric,
+        min_size=_int(data["min_size"], _join(path, "min_size"), minimum=1),
+        criterion=None
+        if criterion is None
+        else _criterion(criterion, _join(path, "criterion"), metric),
+        params=_params(data.get("params", {}), _join(path, "params"), metric),
+        heterogeneity=_bool(data.get("heterogeneity", False), _join(path, "heterogeneity")),
+        description=_str(data["description"], _join(path, "description"))
+        if "description" in data
+        else "",
+    )
+
+
+_COMPARISON_GIVES = {
+    ComparisonMethod.COMPARE_AUC: ("estimate", "ci_low", "ci_high", "statistic", "p_value"),
+    ComparisonMethod.MCNEMAR: ("statistic", "p_value"),
+    ComparisonMethod.KAPPA: ("estimate", "ci_low", "ci_high"),
+    ComparisonMethod.DECISION_CURVE: (),
+}
+
+
+def _comparison(value: Any, path: str) -> ComparisonSpec:
+    optional = (
+        "comparator",
+        "outcome",
+        "score",
+        "criterion",
+        "thresholds",
+        "description",
+        "hierarchy",
+        "family",
+    )
+    data = _mapping(value, path, ("id", "method"), optional)
+    method = ComparisonMethod(
+        _str(data["method"], _join(path, "method"), choices=[m.value for m in ComparisonMethod])
+    )
+    criterion = None
+    if data.get("criterion") is not None:
+        cpath = _join(path, "criterion")
+        criterion = Criterion.parse(data["criterion"], path=cpath)
+        gives = _COMPARISON_GIVES[method]
+        if criterion.quantity.value not in gives:
+            raise ProtocolError(
+                f"{cpath}: method {method.value!r} gives no {criterion.quantity.value}"
+                + (
+                    f" (it gives: {', '.join(gives)})."
+                    if gives
+                    else "; decision curves are descriptive."
+                )
+            )
+    thresholds: tuple[float, ...] = ()
+    tpath = _join(path, "thresholds")
+    if method is ComparisonMethod.DECISION_CURVE:
+        if "thresholds" not in data:
+            raise ProtocolError(
+                f"{tpath}: required key 'thresholds' is missing for a decision curve."
+            )
+        items = _list(data["thresholds"], tpath)
+        if not items:
+            raise _fail(tpath, "a non-empty list of threshold probabilities", items)
+        thresholds = tuple(
+            _number(t, _join(tpath, i), low=0.0, high=1.0, open_=True) for i, t in enumerate(items)
+        )
+    elif data.get("thresholds"):  # an empty list / null is the normalized "none"
+        raise ProtocolError(f"{tpath}: only method 'decision_curve' takes thresholds; remove it.")
+    default_outcome = None if method is ComparisonMethod.KAPPA else "pcr"
+    outcome = _opt_str(data.get("outcome", default_outcome), _join(path, "outcome"))
+    if outcome is None and method is not ComparisonMethod.KAPPA:
+        raise _fail(
+            _join(path, "outcome"),
+            f"the outcome column that method {method.value!r} compares on",
+            None,
+        )
+    hierarchy, family = _place(data, path)
+    if (hierarchy is not None or family is not None) and criterion is None:
+        raise ProtocolError(
+            f"{_join(path, 'criterion')}: a comparison in a hierarchy or family needs a criterion."
+        )
+    return ComparisonSpec(
+        id=_str(data["id"], _join(path, "id")),
+        method=method,
+        comparator=_str(data.get("comparator", "biopsy_her2"), _join(path, "comparator")),
+        outcome=outcome,
+        score=_str(data.get("score", "score"), _join(path, "score")),
+        criterion=criterion,
+        thresholds=thresholds,
+        description=_str(data["description"], _join(path, "description"))
+        if "description" in data
+        else "",
+        hierarchy=hierarchy,
+        family=family,
+    )
+
+
+def _items(data: Mapping[str, Any], key: str, build: Any) -> tuple[Any, ...]:
+    items = _list(data.get(key, []), key)
+    return tuple(build(item, _join(key, i)) for i, item in enumerate(items))
+
+
+def _check_cross(protocol_items: Sequence[tuple[str, Any]]) -> None:
+    seen: dict[str, str] = {}
+    ranks: dict[int, str] = {}
+    for path, item in protocol_items:
+        if item.id in seen:
+            raise ProtocolError(
+                f"{path}.id: id {item.id!r} is already used by {seen[item.id]}; ids must be unique."
+            )
+        seen[item.id] = path
+        rank = getattr(item, "hierarchy", None)
+        if rank is not None:
+            if rank in ranks:
+                raise ProtocolError(
+                    f"{path}.hierarchy: position {rank} is already taken by {ranks[rank]}."
+                )
+            ranks[rank] = path
+    if ranks and sorted(ranks) != list(range(1, len(ranks) + 1)):
+        raise ProtocolError(
+            f"hierarchy: positions must run 1, 2, ... without gaps; got {sorted(ranks)} "
+            f"({', '.join(ranks[r] for r in sorted(ranks))})."
+        )
+
+
+_TOP_REQUIRED = (
+    "id",
+    "version",
+    "title",
+    "rationale",
+    "population",
+    "reference_standard",
+    "operating_point",
+    "bootstrap",
+    "endpoints",
+)
+_TOP_OPTIONAL = ("analysis_unit", "confidence", "subgroups", "comparisons")
+
+
+def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
+    """Validate a parsed protocol mapping and build the :class:`Protocol`."""
+    top = _mapping(data, "", _TOP_REQUIRED, _TOP_OPTIONAL)
+    endpoints = _items(top, "endpoints", _endpoint)
+    subgroups = _items(top, "subgroups", _subgroup)
+    comparisons = _items(top, "comparisons", _comparison)
+    if not endpoints and not comparisons:
+        raise ProtocolError(
+            "endpoints: expected at least one endpoint (or a comparison); got none."
+        )
+    _check_cross(
+        [(f"endpoints[{i}]", e) for i, e in enumerate(endpoints)]
+        + [(f"subgroups[{i}]", s) for i, s in enumerate(subgroups)]
+        + [(f"comparisons[{i}]", c) for i, c in enumerate(comparisons)]
+    )
+    unit = _str(
+        top.get("analysis_unit", "patient"),
+        "analysis_unit",
+        choices=[u.value for u in AnalysisUnit],
+    )
+    return Protocol(
+        id=_str(top["id"], "id"),
+        version=_str(top["version"], "version"),
+        title=_str(top["title"], "title"),
+        rationale=_str(top["rationale"], "rationale"),
+        population=_population(top["population"], "population"),
+        reference_standard=_str(top["reference_standard"], "reference_standard"),
+        analysis_unit=AnalysisUnit(unit),
+        operating_point=_operating_point(top["operating_point"], "operating_point"),
+        confidence=_number(
+            top.get("confidence", 0.95), "confidence", low=0.0, high=1.0, open_=True
+        ),
+        bootstrap=_bootstrap(top["bootstrap"], "bootstrap"),
+        endpoints=endpoints,
+        subgroups=subgroups,
+        comparisons=comparisons,
+        source=source,
+    )
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read ``path`` with ``yaml.safe_load`` and validate it; errors name the file and key path."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProtocolError(f"{file}: cannot read protocol file ({exc.strerror or exc}).") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProtocolError(f"{file}: not valid YAML: {exc}") from None
+    try:
+        return protocol_from_dict(data, source=str(file))
+    except ProtocolError as exc:
+        raise ProtocolError(f"{file}: {exc}") from None

@@ -1,0 +1,293 @@
+"""Frozen objects of a pre-registered protocol (valid once constructed; built by the loader).
+
+A :class:`Protocol` is made with :meth:`Protocol.from_yaml` or :meth:`Protocol.from_dict`, which
+validate every key (:mod:`validation.protocol.loader`). :meth:`Protocol.to_dict` gives the
+normalized content (defaults filled, criteria in canonical spelling, numbers as numbers) whose
+RFC 8785 canonical JSON SHA-256 is :attr:`Protocol.protocol_hash`: a whitespace, comment or
+key-order edit of the YAML keeps the hash; any change of value changes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from validation.canonical import canonical_hash
+from validation.protocol.criteria import Criterion
+
+__all__ = [
+    "AnalysisUnit",
+    "Bootstrap",
+    "ColumnRule",
+    "ComparisonMethod",
+    "ComparisonSpec",
+    "Endpoint",
+    "ModalityRule",
+    "OperatingPoint",
+    "Population",
+    "Protocol",
+    "Rule",
+    "SubgroupSpec",
+]
+
+Params = tuple[tuple[str, Any], ...]
+
+
+class AnalysisUnit(StrEnum):
+    """The unit every statistic counts (one row of the labels table)."""
+
+    PATIENT = "patient"
+
+
+class ComparisonMethod(StrEnum):
+    """Model-versus-comparator (biopsy) methods."""
+
+    COMPARE_AUC = "compare_auc"  # paired DeLong: AUC(model score) - AUC(comparator call)
+    MCNEMAR = "mcnemar"  # exact McNemar on paired correct/incorrect calls against the outcome
+    KAPPA = "kappa"  # Cohen's kappa between model call and comparator call
+    DECISION_CURVE = "decision_curve"  # net benefit of model vs comparator over thresholds
+
+
+#: Ops of a column rule. Comparisons need a number; in/not_in a list; missing/not_missing nothing.
+COLUMN_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "missing", "not_missing")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRule:
+    """``{column, op, value}`` over one labels-table column, with the reason shown when it excludes."""
+
+    column: str
+    op: str
+    value: Any
+    reason: str
+
+    def describe(self) -> str:
+        if self.op in ("missing", "not_missing"):
+            return f"{self.column} {self.op.replace('_', ' ')}"
+        return f"{self.column} {self.op.replace('_', ' ')} {self.value!r}"
+
+    def to_dict(self) -> dict[str, Any]:
+        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        return {"column": self.column, "op": self.op, "value": value, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class ModalityRule:
+    """Modality availability: ``include`` = all of these present; ``any`` = at least one present."""
+
+    modalities: tuple[str, ...]
+    mode: str  # "include" or "any"
+    reason: str
+
+    def describe(self) -> str:
+        joined = ", ".join(self.modalities)
+        return f"has all of [{joined}]" if self.mode == "include" else f"has any of [{joined}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f"modalities_{self.mode}": list(self.modalities), "reason": self.reason}
+
+
+Rule = ColumnRule | ModalityRule
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """Analysis population: patients meeting every inclusion rule and no exclusion rule."""
+
+    inclusion: tuple[Rule, ...] = ()
+    exclusion: tuple[Rule, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inclusion": [r.to_dict() for r in self.inclusion],
+            "exclusion": [r.to_dict() for r in self.exclusion],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    """Decision threshold: the locked model's (``threshold: lock``) or a fixed number."""
+
+    threshold: float | None  # None = the lock's threshold
+
+    @property
+    def from_lock(self) -> bool:
+        return self.threshold is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"threshold": "lock" if self.threshold is None else self.threshold}
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrap:
+    """Bootstrap settings for intervals without a closed form; ``cluster`` resamples clusters."""
+
+    replicates: int
+    seed: int
+    cluster: str | None = None
+    method: str = "bca"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "replicates": self.replicates,
+            "seed": self.seed,
+            "cluster": self.cluster,
+            "method": self.method,
+        }
+
+
+def _place(hierarchy: int | None, family: str | None) -> dict[str, Any]:
+    return {"hierarchy": hierarchy, "family": family}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A pre-specified endpoint: metric, parameters, acceptance criterion, multiplicity place.
+
+    ``hierarchy`` (1, 2, ...) places it in the fixed-sequence chain; ``family`` in a Holm family;
+    neither = secondary endpoint (judged, not multiplicity-controlled).
+    """
+
+    id: str
+    metric: str
+    criterion: Criterion
+    params: Params = ()
+    description: str = ""
+    hierarchy: int | None = None
+    family: str | None = None
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "description": self.description,
+            "metric": self.metric,
+            "params": self.params_dict,
+            "criterion": str(self.criterion),
+            **_place(self.hierarchy, self.family),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SubgroupSpec:
+    """Metric per level of column ``by``; levels under ``min_size`` patients are NOT EVALUABLE."""
+
+    id: str
+    by: str
+    metric: str
+    min_size: int
+    criterion: Criterion | None = None
+    params: Params = ()
+    heterogeneity: bool = False
+    description: str = ""
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "description": self.description,
+            "by": self.by,
+            "metric": self.metric,
+            "params": self.params_dict,
+            "min_size": self.min_size,
+            "criterion": None if self.criterion is None else str(self.criterion),
+            "heterogeneity": self.heterogeneity,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonSpec:
+    """Model versus comparator (biopsy) on an outcome (pcr, or the reference standard).
+
+    ``score`` is the predictions-table column of the model (``score`` or ``score_pcr``); model
+    calls use the operating point. ``thresholds`` are decision-curve threshold probabilities.
+    """
+
+    id: str
+    method: ComparisonMethod
+    comparator: str = "biopsy_her2"
+    outcome: str | None = "pcr"
+    score: str = "score"
+    criterion: Criterion | None = None
+    thresholds: tuple[float, ...] = ()
+    description: str = ""
+    hierarchy: int | None = None
+    family: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "description": self.description,
+            "method": self.method.value,
+            "outcome": self.outcome,
+            "comparator": self.comparator,
+            "score": self.score,
+            "criterion": None if self.criterion is None else str(self.criterion),
+            "thresholds": list(self.thresholds),
+            **_place(self.hierarchy, self.family),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    """A validated, pre-registrable protocol. ``source`` (the file) is not part of the hash."""
+
+    id: str
+    version: str
+    title: str
+    rationale: str
+    population: Population
+    reference_standard: str
+    analysis_unit: AnalysisUnit
+    operating_point: OperatingPoint
+    confidence: float
+    bootstrap: Bootstrap
+    endpoints: tuple[Endpoint, ...]
+    subgroups: tuple[SubgroupSpec, ...] = ()
+    comparisons: tuple[ComparisonSpec, ...] = ()
+    source: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str | None = None) -> Protocol:
+        """Validate ``data`` (a parsed YAML mapping); :class:`ProtocolError` names the key path."""
+        from validation.protocol.loader import protocol_from_dict
+
+        return protocol_from_dict(data, source=source)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Protocol:
+        """Read and validate a protocol file (``yaml.safe_load``)."""
+        from validation.protocol.loader import load_protocol
+
+        return load_protocol(path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Normalized content: every key present, defaults filled, criteria canonically spelled."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "title": self.title,
+            "rationale": self.rationale,
+            "population": self.population.to_dict(),
+            "reference_standard": self.reference_standard,
+            "analysis_unit": self.analysis_unit.value,
+            "operating_point": self.operating_point.to_dict(),
+            "confidence": self.confidence,
+            "bootstrap": self.bootstrap.to_dict(),
+            "endpoints": [e.to_dict() for e in self.endpoints],
+            "subgroups": [s.to_dict() for s in self.subgroups],
+            "comparisons": [c.to_dict() for c in self.comparisons],
+        }
+
+    @property
+    def protocol_hash(self) -> str:
+        """SHA-256 of the RFC 8785 canonical JSON of :meth:`to_dict`."""
+        return canonical_hash(self.to_dict())

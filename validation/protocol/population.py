@@ -1,0 +1,137 @@
+"""Apply a protocol's analysis population to the labels table: a pure, counted filter.
+
+Rules are applied in order -- inclusion rules first, then exclusion rules -- each to the patients
+still in; every patient removed is counted under the step that removed them, with its reason
+(STARD participant flow). A patient missing a value that an inclusion comparison needs is removed
+with the reason "<column> missing"; for an exclusion comparison a missing value does not match
+(write an explicit ``{column: X, op: missing}`` exclusion to remove such patients).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from validation.exceptions import RunError
+from validation.protocol.model import ColumnRule, ModalityRule, Population, Rule
+
+__all__ = ["PopulationExclusion", "apply_population", "rule_mask"]
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationExclusion:
+    """Patients removed at one step: the rule, its reason, how many, and which (sorted ids)."""
+
+    step: str  # "inclusion[0]", "exclusion[1]", ...
+    rule: str
+    reason: str
+    count: int
+    patient_ids: tuple[str, ...]
+
+
+def _column(table: pd.DataFrame, name: str, where: str) -> pd.Series:
+    if name not in table.columns:
+        raise RunError(
+            f"population {where}: the labels table has no column {name!r} "
+            f"(columns: {', '.join(map(str, table.columns))}); add it or change the protocol."
+        )
+    return table[name]
+
+
+def _numeric(series: pd.Series, rule: ColumnRule, where: str) -> pd.Series:
+    values = pd.to_numeric(series, errors="coerce")
+    bad = values.isna() & series.notna()
+    if bad.any():
+        examples = sorted({str(v) for v in series[bad]})[:3]
+        raise RunError(
+            f"population {where} ({rule.describe()}): column {rule.column!r} has {int(bad.sum())} "
+            f"non-numeric value(s), e.g. {examples}; fix the labels table."
+        )
+    return values
+
+
+def _equal(series: pd.Series, value: object, rule: ColumnRule, where: str) -> pd.Series:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return series.astype("string") == str(value)
+    return _numeric(series, rule, where) == value
+
+
+def rule_mask(
+    rule: Rule, table: pd.DataFrame, *, where: str = "rule"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(matches, missing)`` boolean arrays of ``rule`` over the rows of ``table``."""
+    if isinstance(rule, ModalityRule):
+        raw = _column(table, "modalities", where)
+        present = [set() if pd.isna(v) else set(str(v).split("+")) for v in raw]
+        wanted = set(rule.modalities)
+        if rule.mode == "include":
+            match = np.array([wanted <= have for have in present], dtype=bool)
+        else:
+            match = np.array([bool(wanted & have) for have in present], dtype=bool)
+        return match, np.zeros(len(table), dtype=bool)
+    series = _column(table, rule.column, where)
+    missing = series.isna().to_numpy(dtype=bool)
+    op, value = rule.op, rule.value
+    if op == "missing":
+        return missing, np.zeros(len(table), dtype=bool)
+    if op == "not_missing":
+        return ~missing, np.zeros(len(table), dtype=bool)
+    if op in ("in", "not_in"):
+        hit = np.zeros(len(table), dtype=bool)
+        for item in value:
+            hit |= _equal(series, item, rule, where).fillna(False).to_numpy(dtype=bool)
+        match = hit if op == "in" else ~hit
+    elif op in ("==", "!="):
+        eq = _equal(series, value, rule, where).fillna(False).to_numpy(dtype=bool)
+        match = eq if op == "==" else ~eq
+    else:
+        numbers = _numeric(series, rule, where)
+        compared = {
+            "<": numbers < value,
+            "<=": numbers <= value,
+            ">": numbers > value,
+            ">=": numbers >= value,
+        }[op]
+        match = compared.fillna(False).to_numpy(dtype=bool)
+    return match & ~missing, missing
+
+
+def apply_population(
+    population: Population, table: pd.DataFrame, *, id_column: str = "patient_id"
+) -> tuple[pd.DataFrame, tuple[PopulationExclusion, ...]]:
+    """Apply ``population`` to ``table``: (included rows in their original order, exclusion steps).
+
+    Pure: ``table`` is not modified. Every removed patient appears in exactly one step; a step
+    that removes nobody is still listed (count 0), so the flow shows every pre-specified rule.
+    """
+    ids = _column(table, id_column, "patient id").astype("string")
+    keep = np.ones(len(table), dtype=bool)
+    steps: list[PopulationExclusion] = []
+    plan = [("inclusion", i, r) for i, r in enumerate(population.inclusion)]
+    plan += [("exclusion", i, r) for i, r in enumerate(population.exclusion)]
+    for kind, index, rule in plan:
+        where = f"{kind}[{index}]"
+        match, missing = rule_mask(rule, table, where=where)
+        if kind == "inclusion":
+            gone_missing = keep & missing
+            if gone_missing.any():
+                column = rule.column if isinstance(rule, ColumnRule) else "modalities"
+                steps.append(
+                    _step(f"{where} (missing)", rule, f"{column} missing", gone_missing, ids)
+                )
+                keep &= ~gone_missing
+            removed = keep & ~match
+        else:
+            removed = keep & match
+        steps.append(_step(where, rule, rule.reason, removed, ids))
+        keep &= ~removed
+    return table.loc[keep].copy(), tuple(steps)
+
+
+def _step(
+    where: str, rule: Rule, reason: str, removed: np.ndarray, ids: pd.Series
+) -> PopulationExclusion:
+    chosen = tuple(sorted(str(v) for v in ids[removed]))
+    return PopulationExclusion(where, rule.describe(), reason, int(removed.sum()), chosen)
