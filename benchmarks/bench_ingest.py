@@ -1,0 +1,125 @@
+"""Ingest throughput: our ingest path versus raw pydicom read + decode, in images per second.
+
+Run ``python benchmarks/bench_ingest.py [--quick] [--patients N] [--repeats R]``.
+
+* **raw**: ``pydicom.dcmread(path).pixel_array`` for every DICOM file of the cohort (no
+  validation, no grouping) — the floor cost of touching every image once.
+* **ours**: ``load_cohort`` (header scan and all validation rules) + ``load_images`` for every
+  study, plus, when given, a per-study ``infer(images)`` callable. The model's inference is added
+  there later (:func:`our_path_rate` takes it), so the same figure covers ingest + inference.
+
+An "image" is one DICOM file: each MG view, US image and DCE-MRI phase (a multi-frame file).
+Goal: ours >= 50% of raw. Each figure is the best of ``--repeats`` runs (least disturbed by other
+processes) on the same files, on a synthetic cohort written by :func:`her2map.synth.synth`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from her2map.ingest import load_cohort, load_images
+from her2map.synth import synth
+
+__all__ = ["Rate", "main", "our_path_rate", "raw_pydicom_rate"]
+
+GOAL = 0.5
+
+Infer = Callable[[dict[str, np.ndarray]], object]
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Images processed and the best wall time over the repeats."""
+
+    name: str
+    images: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.images / self.seconds
+
+
+def _best(run: Callable[[], int], repeats: int) -> tuple[int, float]:
+    best = float("inf")
+    images = 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        images = run()
+        best = min(best, time.perf_counter() - start)
+    return images, best
+
+
+def raw_pydicom_rate(paths: Sequence[Path], *, repeats: int = 3) -> Rate:
+    """Read and decode every file with plain pydicom."""
+
+    def run() -> int:
+        for path in paths:
+            _ = pydicom.dcmread(path).pixel_array
+        return len(paths)
+
+    images, seconds = _best(run, repeats)
+    return Rate("raw pydicom dcmread + pixel_array", images, seconds)
+
+
+def our_path_rate(root: Path, *, infer: Infer | None = None, repeats: int = 3) -> Rate:
+    """``load_cohort`` + ``load_images`` (+ ``infer(images)`` per study when given)."""
+
+    def run() -> int:
+        cohort = load_cohort(root)
+        for study in cohort.studies:
+            images = load_images(study)
+            if infer is not None:
+                infer(images)
+        return cohort.n_used
+
+    images, seconds = _best(run, repeats)
+    name = "ours: load_cohort + load_images" + (" + inference" if infer is not None else "")
+    return Rate(name, images, seconds)
+
+
+def _report(rates: Sequence[Rate], baseline: Rate) -> None:
+    for rate in (baseline, *rates):
+        print(
+            f"{rate.name:<48} {rate.images:6d} images {rate.seconds:8.3f} s "
+            f"{rate.per_second:10.1f} images/s"
+        )
+    for rate in rates:
+        ratio = rate.per_second / baseline.per_second
+        verdict = "meets" if ratio >= GOAL else "MISSES"
+        print(f"ratio {rate.name} / raw = {ratio:.2f} ({verdict} goal >= {GOAL:.2f})")
+
+
+def main(argv: Sequence[str] | None = None, *, infer: Infer | None = None) -> int:
+    """Write a synthetic cohort, time both paths on it and print images/s and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run (20 patients)")
+    parser.add_argument("--patients", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=20240601)
+    args = parser.parse_args(argv)
+    patients, repeats = (20, 1) if args.quick else (args.patients, args.repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "cohort"
+        synth(root, patients=patients, seed=args.seed)
+        paths = sorted(p for p in (root / "dicom").rglob("*") if p.is_file())
+        print(f"cohort: {patients} patients, {len(paths)} DICOM files, best of {repeats}")
+        baseline = raw_pydicom_rate(paths, repeats=repeats)
+        rates = [our_path_rate(root, repeats=repeats)]
+        if infer is not None:
+            rates.append(our_path_rate(root, infer=infer, repeats=repeats))
+        _report(rates, baseline)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

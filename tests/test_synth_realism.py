@@ -1,0 +1,134 @@
+"""REQ-SYN-002: the virtual cohort's biology falls in published ranges; the imaging signal is real.
+
+Published ranges (sources in :mod:`her2map.synth.parameters`): HER2-positive prevalence 15-20 %
+(Howlader et al., JNCI 2014); HER2-low about half, taken as 40-60 % (Tarantino et al., JCO 2020;
+Schettini et al., NPJ Breast Cancer 2021); core-biopsy versus surgical HER2 discordance 2-15 % (Chen
+et al., BCRT 2012 meta-analysis; Greer et al. 2013); pCR of HER2-positive disease given anti-HER2
+therapy 45-65 % (NeoSphere 45.8 %, TRYPHAENA 57-66 %, CTNeoBC 31-50 %), of HER2-negative disease
+15-22 % (CTNeoBC ~17-19 %, lower if HR-positive: 7.5-16.2 %).
+
+Tolerance: an observed share of n patients is accepted when it lies within the published range
+widened by 3 binomial standard errors at the nearer bound, sqrt(p (1 - p) / n); a correct
+generator fails such a check with probability below 0.3 % per range (and the seed is fixed).
+Expected ASCO/CAP categories come from the guideline's table (Wolff et al., JCO 2018), worked by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from her2map.synth import DEFAULT_PARAMS, simulate_clinical
+from her2map.synth.clinical import patient_rng, simulate_patient
+from her2map.synth.imaging import render_images
+from her2map.synth.tumor import HER2Score, asco_cap
+
+N = 1500
+SEED = 20240501
+
+
+@pytest.fixture(scope="module")
+def clinical() -> pd.DataFrame:
+    table, _ = simulate_clinical(N, SEED, DEFAULT_PARAMS)
+    return table
+
+
+def _within(observed: float, n: int, low: float, high: float) -> bool:
+    bound = low if observed < low else high
+    se = math.sqrt(bound * (1.0 - bound) / n)
+    return low - 3.0 * se <= observed <= high + 3.0 * se
+
+
+@pytest.mark.req("REQ-SYN-002")
+def test_prevalence_and_her2_low_share(clinical: pd.DataFrame) -> None:
+    positive = clinical["reference_her2"].mean()
+    low = clinical["her2_low"].mean()
+    assert _within(positive, N, 0.15, 0.20), positive
+    assert _within(low, N, 0.40, 0.60), low
+    assert set(clinical["reference_ihc"]) == {"0", "1+", "2+", "3+"}
+    ish_done = clinical["reference_ish"] != ""
+    assert (ish_done == (clinical["reference_ihc"] == "2+")).all()
+    assert (clinical["reference_ish"] == "positive").any()
+
+
+@pytest.mark.req("REQ-SYN-002")
+def test_biopsy_discordance_from_heterogeneity(clinical: pd.DataFrame) -> None:
+    discordant = (clinical["reference_her2"] != clinical["biopsy_her2"]).mean()
+    assert _within(discordant, N, 0.02, 0.15), discordant
+    missed = clinical[(clinical["reference_her2"] == 1) & (clinical["biopsy_her2"] == 0)]
+    assert len(missed) > 0
+    assert (missed["therapy"] == "chemotherapy").all()
+
+
+@pytest.mark.req("REQ-SYN-002")
+def test_pcr_rates_by_biology_and_therapy(clinical: pd.DataFrame) -> None:
+    treated = clinical[(clinical["reference_her2"] == 1) & (clinical["therapy"] == "anti-HER2")]
+    negative = clinical[clinical["reference_her2"] == 0]
+    assert _within(treated["pcr"].mean(), len(treated), 0.45, 0.65), treated["pcr"].mean()
+    assert _within(negative["pcr"].mean(), len(negative), 0.15, 0.22), negative["pcr"].mean()
+    hr_pos = negative[negative["hr_status"] == 1]["pcr"].mean()
+    hr_neg = negative[negative["hr_status"] == 0]["pcr"].mean()
+    assert hr_pos < hr_neg
+    missed = clinical[(clinical["reference_her2"] == 1) & (clinical["therapy"] == "chemotherapy")]
+    assert missed["pcr"].mean() < treated["pcr"].mean()
+
+
+@pytest.mark.req("REQ-SYN-002")
+def test_sites_unequal_and_d_external(clinical: pd.DataFrame) -> None:
+    counts = clinical["site"].value_counts()
+    assert counts.to_dict() == {"A": 525, "B": 375, "C": 300, "D": 300}  # 35/25/20/20 % of 1500
+
+
+@pytest.mark.parametrize(
+    ("cells", "ratio", "expected"),
+    [
+        # 20 % of cells 3+ (> 10 %) -> 3+ positive, no ISH
+        ([3.0] * 2 + [1.0] * 8, [1.0] * 10, HER2Score("3+", "", 1, 0)),
+        # exactly 10 % 3+ is NOT > 10 %; 3+ and 2+ cells together 30 % -> 2+, ISH decides
+        ([3.0] + [2.0] * 2 + [0.0] * 7, [2.5] * 10, HER2Score("2+", "positive", 1, 0)),
+        ([3.0] + [2.0] * 2 + [0.0] * 7, [1.2] * 10, HER2Score("2+", "negative", 0, 1)),
+        # 20 % faint (1+) -> 1+ HER2-low
+        ([1.0] * 2 + [0.0] * 8, [1.0] * 10, HER2Score("1+", "", 0, 1)),
+        # 10 % faint is not > 10 % -> 0
+        ([1.0] + [0.0] * 9, [1.0] * 10, HER2Score("0", "", 0, 0)),
+    ],
+)
+def test_asco_cap_table(cells: list[float], ratio: list[float], expected: HER2Score) -> None:
+    got = asco_cap(
+        np.asarray(cells, np.float32), np.asarray(ratio, np.float32), DEFAULT_PARAMS.biology
+    )
+    assert got == expected
+
+
+def _mr_washout_auc(scale: float, n: int = 120) -> float:
+    """AUC of a crude DCE wash-out feature for whole-tumor HER2 (Mann-Whitney, by hand)."""
+    imaging = dataclasses.replace(DEFAULT_PARAMS.imaging, signal_scale=scale)
+    params = dataclasses.replace(DEFAULT_PARAMS, imaging=imaging)
+    labels, features = [], []
+    for i in range(n):
+        patient = simulate_patient(5, i, "D", params)
+        images = render_images(
+            patient_rng(5, 2, i), patient.tumor, patient.density_index, "L", ("MR",),
+            params.site("D"), params,
+        )  # fmt: skip
+        mr = images["MR"].astype(np.float64)
+        wash_in, wash_out = mr[1] - mr[0], mr[2] - mr[1]
+        hot = wash_in >= np.quantile(wash_in, 0.97)
+        features.append(-wash_out[hot].mean() / max(wash_in[hot].mean(), 1.0))
+        labels.append(patient.row["reference_her2"])
+    y, f = np.asarray(labels), np.asarray(features)
+    pos, neg = f[y == 1], f[y == 0]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(wins / (len(pos) * len(neg)))
+
+
+@pytest.mark.req("REQ-SYN-002")
+def test_imaging_signal_follows_expression_and_its_knob() -> None:
+    with_signal = _mr_washout_auc(1.0)
+    without = _mr_washout_auc(0.0)
+    assert with_signal > 0.75
+    assert abs(without - 0.5) < 0.15
