@@ -132,3 +132,15 @@ def test_imaging_signal_follows_expression_and_its_knob() -> None:
     without = _mr_washout_auc(0.0)
     assert with_signal > 0.75
     assert abs(without - 0.5) < 0.15
+
+
+@pytest.mark.req("REQ-FW-001", "REQ-SYN-001")
+def test_cohorts_of_different_seeds_have_disjoint_patient_ids() -> None:
+    """The firewall compares ids, so a validation cohort must never reuse development ids."""
+    first, _ = simulate_clinical(50, 20250101, DEFAULT_PARAMS)
+    again, _ = simulate_clinical(50, 20250101, DEFAULT_PARAMS)
+    other, _ = simulate_clinical(50, 7, DEFAULT_PARAMS)
+    assert list(first["patient_id"]) == list(again["patient_id"])
+    assert not set(first["patient_id"]) & set(other["patient_id"])
+    assert first["patient_id"].is_unique
+    assert first["patient_id"].str.fullmatch(r"P[0-9A-F]{6}-\d{6}").all()

@@ -19,7 +19,7 @@ from her2map.exceptions import Her2MapError
 __all__ = ["CORE_COMMANDS", "build_parser", "main", "run_command"]
 
 #: Modules of this package that register core subcommands, in help order.
-CORE_COMMANDS: tuple[str, ...] = ()
+CORE_COMMANDS: tuple[str, ...] = ("her2map.cli.synth", "her2map.cli.train", "her2map.cli.predict")
 
 
 def build_parser(modules: Sequence[str] = CORE_COMMANDS, *, prog: str = "her2map") -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ Lancet 2014). Sources of every rate are in :mod:`her2map.synth.parameters`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,9 +66,21 @@ def patient_rng(seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream, index])
 
 
-def patient_id(index: int) -> str:
-    """Pseudonymous, site-independent id of the ``index``-th patient (0-based): ``P000001``..."""
-    return f"P{index + 1:06d}"
+def cohort_tag(seed: int) -> str:
+    """Six upper-case hex digits of SHA-256 of the seed: the id prefix of one cohort.
+
+    Cohorts of different seeds get disjoint patient ids, so the test-set firewall (which compares
+    ids with the training manifest) can tell a validation cohort from the development cohort.
+    """
+    return hashlib.sha256(f"her2map-synth-cohort:{seed}".encode()).hexdigest()[:6].upper()
+
+
+def patient_id(seed: int, index: int) -> str:
+    """Pseudonymous, site-independent id of the ``index``-th patient (0-based) of a cohort.
+
+    ``P<cohort tag>-<index + 1, six digits>``, e.g. ``P1A2B3C-000001``.
+    """
+    return f"P{cohort_tag(seed)}-{index + 1:06d}"
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,7 @@ def simulate_patient(seed: int, index: int, site: str, params: SynthParams) -> P
     age = int(np.clip(np.rint(rng.normal(bio.age_mean, bio.age_sd)), lo, hi))
     density = int(rng.choice(4, p=np.asarray(bio.density_probs)))
     laterality = "L" if rng.random() < bio.p_left else "R"
-    pid = patient_id(index)
+    pid = patient_id(seed, index)
     row: dict[str, object] = {
         "patient_id": pid,
         "site": site,

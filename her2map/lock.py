@@ -1,0 +1,316 @@
+"""The model lock: hashes that freeze weights, configs, threshold and training manifest.
+
+A lock file (JSON) sits beside the weights and the training manifest::
+
+    {"format": "her2map-lock/1",
+     "model": {"name": ..., "version": ...},
+     "weights": {"file": "her2map.pt", "sha256": ...},
+     "architecture": {"config": {...}, "sha256": ...},
+     "preprocessing": {"config": {...}, "sha256": ...},
+     "threshold": {"value": 0.41, "rule": "...", "sha256": ...},
+     "training_manifest": {"file": "her2map.manifest.json", "sha256": ...},
+     "training": {...provenance: seed, commands, selected epoch, validation AUC...},
+     "software": {"her2map": ..., "torch": ...}}
+
+File hashes are SHA-256 of the file bytes; config and threshold hashes are SHA-256 of their
+RFC 8785 canonical JSON. :meth:`LockedModel.load` recomputes every one of them and refuses with
+:class:`~her2map.exceptions.LockError` naming the part, the file, the expected and the found hash.
+``lock_hash`` (stamped on every prediction) is the canonical hash of the whole lock document.
+Weights load with ``torch.load(weights_only=True)``; inference runs single-threaded with
+deterministic algorithms, so the same inputs give bit-identical scores on CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rfc8785
+import torch
+
+from her2map.exceptions import FirewallError, LockError
+from her2map.model import ArchitectureConfig, Her2MapNet, collate, deterministic_torch
+from her2map.preprocess import PreprocessConfig, preprocess_study
+
+__all__ = [
+    "DEFAULT_LOCK",
+    "LOCK_FORMAT",
+    "LockedModel",
+    "atomic_write_bytes",
+    "canonical_hash",
+    "sha256_file",
+    "threshold_hash",
+    "write_lock",
+]
+
+#: Lock document format tag.
+LOCK_FORMAT = "her2map-lock/1"
+#: The shipped lock (weights, manifest and lock live in ``her2map/weights/``).
+DEFAULT_LOCK = Path(__file__).resolve().parent / "weights" / "her2map.lock.json"
+
+
+def canonical_hash(obj: Any) -> str:
+    """SHA-256 hex of the RFC 8785 canonical JSON of ``obj``."""
+    return hashlib.sha256(rfc8785.dumps(obj)).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def threshold_hash(value: float, rule: str) -> str:
+    """Hash of the decision threshold together with the rule that chose it."""
+    return canonical_hash({"rule": rule, "value": value})
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def write_lock(
+    out_dir: Path,
+    *,
+    state_dict: Mapping[str, torch.Tensor],
+    architecture: ArchitectureConfig,
+    preprocessing: PreprocessConfig,
+    threshold: float,
+    threshold_rule: str,
+    manifest: Mapping[str, Any],
+    training: Mapping[str, Any],
+    name: str,
+    version: str,
+    stem: str = "her2map",
+) -> Path:
+    """Write ``<stem>.pt``, ``<stem>.manifest.json`` and ``<stem>.lock.json`` into ``out_dir``.
+
+    Returns the lock path. Same inputs give the same bytes (``torch.save`` to memory, sorted JSON).
+    """
+    from her2map import __version__
+
+    out_dir = Path(out_dir)
+    buffer = io.BytesIO()
+    torch.save({key: value.detach().clone() for key, value in state_dict.items()}, buffer)
+    weights = atomic_write_bytes(out_dir / f"{stem}.pt", buffer.getvalue())
+    manifest_path = atomic_write_bytes(out_dir / f"{stem}.manifest.json", _json_bytes(manifest))
+    arch, prep = architecture.to_dict(), preprocessing.to_dict()
+    lock = {
+        "format": LOCK_FORMAT,
+        "model": {"name": name, "version": version},
+        "weights": {"file": weights.name, "sha256": sha256_file(weights)},
+        "architecture": {"config": arch, "sha256": canonical_hash(arch)},
+        "preprocessing": {"config": prep, "sha256": canonical_hash(prep)},
+        "threshold": {
+            "rule": threshold_rule,
+            "sha256": threshold_hash(threshold, threshold_rule),
+            "value": threshold,
+        },
+        "training_manifest": {"file": manifest_path.name, "sha256": sha256_file(manifest_path)},
+        "training": dict(training),
+        "software": {"her2map": __version__, "torch": torch.__version__},
+    }
+    return atomic_write_bytes(out_dir / f"{stem}.lock.json", _json_bytes(lock))
+
+
+def _get(lock: Mapping[str, Any], path: str, kind: type, lock_path: Path) -> Any:
+    node: Any = lock
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise LockError(
+                f"lock {lock_path}: missing key {path!r}; the lock is malformed — "
+                "restore it or re-create it with `her2map train`"
+            )
+        node = node[part]
+    if kind is float and isinstance(node, int) and not isinstance(node, bool):
+        node = float(node)
+    if not isinstance(node, kind) or isinstance(node, bool):
+        raise LockError(
+            f"lock {lock_path}: key {path!r} must be {kind.__name__}, got {type(node).__name__}"
+        )
+    return node
+
+
+def _verify(part: str, where: str, expected: str, found: str, lock_path: Path) -> None:
+    if expected != found:
+        raise LockError(
+            f"lock {lock_path}: {part} hash differs ({where}): expected sha256 {expected}, "
+            f"found {found}; the locked model was changed — restore the original files or "
+            "re-train and re-lock with `her2map train`"
+        )
+
+
+def _sibling(lock_path: Path, name: str, part: str) -> Path:
+    path = lock_path.parent / name
+    if Path(name).name != name or not path.is_file():
+        raise LockError(
+            f"lock {lock_path}: {part} file {path} is missing (the lock names {name!r}); "
+            "keep the lock, weights and manifest together in one folder"
+        )
+    return path
+
+
+@dataclass(frozen=True, eq=False)
+class LockedModel:
+    """A verified, frozen model; build it with :meth:`load` (never directly)."""
+
+    lock_path: Path
+    lock_hash: str
+    name: str
+    version: str
+    threshold: float
+    threshold_rule: str
+    training_patients: frozenset[str]
+    architecture: ArchitectureConfig
+    preprocessing: PreprocessConfig
+    network: Her2MapNet
+
+    @classmethod
+    def load(cls, lock_path: str | Path | None = None) -> LockedModel:
+        """Load and verify a lock (default: the shipped :data:`DEFAULT_LOCK`).
+
+        Verifies, in order: the lock format, the SHA-256 of the weights file, of the canonical
+        architecture and preprocessing configs, of the threshold (value + rule) and of the
+        training-manifest file. Raises :class:`LockError` naming the first part that differs.
+        """
+        path = Path(DEFAULT_LOCK if lock_path is None else lock_path)
+        try:
+            lock = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise LockError(f"lock file {path} not found; pass --lock PATH to a lock") from None
+        except (OSError, ValueError) as exc:
+            raise LockError(f"lock file {path} is not readable JSON: {exc}") from None
+        if not isinstance(lock, dict) or lock.get("format") != LOCK_FORMAT:
+            found = lock.get("format") if isinstance(lock, dict) else type(lock).__name__
+            raise LockError(f"lock {path}: key 'format' must be {LOCK_FORMAT!r}, got {found!r}")
+
+        weights = _sibling(path, _get(lock, "weights.file", str, path), "weights")
+        _verify(
+            "weights",
+            f"file {weights}",
+            _get(lock, "weights.sha256", str, path),
+            sha256_file(weights),
+            path,
+        )
+        arch_dict = _get(lock, "architecture.config", dict, path)
+        _verify(
+            "architecture config",
+            "key 'architecture.config'",
+            _get(lock, "architecture.sha256", str, path),
+            canonical_hash(arch_dict),
+            path,
+        )
+        prep_dict = _get(lock, "preprocessing.config", dict, path)
+        _verify(
+            "preprocessing config",
+            "key 'preprocessing.config'",
+            _get(lock, "preprocessing.sha256", str, path),
+            canonical_hash(prep_dict),
+            path,
+        )
+        value = _get(lock, "threshold.value", float, path)
+        rule = _get(lock, "threshold.rule", str, path)
+        _verify(
+            "threshold",
+            "keys 'threshold.value' and 'threshold.rule'",
+            _get(lock, "threshold.sha256", str, path),
+            threshold_hash(value, rule),
+            path,
+        )
+        manifest_path = _sibling(path, _get(lock, "training_manifest.file", str, path), "manifest")
+        _verify(
+            "training manifest",
+            f"file {manifest_path}",
+            _get(lock, "training_manifest.sha256", str, path),
+            sha256_file(manifest_path),
+            path,
+        )
+
+        try:
+            architecture = ArchitectureConfig.from_dict(arch_dict)
+            preprocessing = PreprocessConfig.from_dict(prep_dict)
+        except (TypeError, ValueError) as exc:
+            raise LockError(f"lock {path}: config does not match this software: {exc}") from None
+        manifest = json.loads(manifest_path.read_bytes())
+        patients = frozenset(
+            str(pid)
+            for key in ("training_patients", "validation_patients")
+            for pid in manifest.get(key, [])
+        )
+        network = Her2MapNet(architecture)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            network.load_state_dict(state, strict=True)
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise LockError(
+                f"lock {path}: weights {weights} do not fit the locked architecture: {exc}"
+            ) from None
+        network.eval()
+        for parameter in network.parameters():
+            parameter.requires_grad_(False)
+        return cls(
+            lock_path=path,
+            lock_hash=canonical_hash(lock),
+            name=_get(lock, "model.name", str, path),
+            version=_get(lock, "model.version", str, path),
+            threshold=value,
+            threshold_rule=rule,
+            training_patients=patients,
+            architecture=architecture,
+            preprocessing=preprocessing,
+            network=network,
+        )
+
+    def check_firewall(self, patient_ids: Iterable[str], *, source: str = "cohort") -> None:
+        """Refuse (:class:`FirewallError`) if any id is in the training manifest (REQ-FW-001)."""
+        overlap = sorted(set(patient_ids) & self.training_patients)
+        if overlap:
+            shown = ", ".join(overlap[:5]) + (", ..." if len(overlap) > 5 else "")
+            raise FirewallError(
+                f"{source}: {len(overlap)} patient(s) are in the training manifest of model "
+                f"{self.name} {self.version} (lock {self.lock_hash[:12]}): {shown}; a test set "
+                "must be disjoint from training and validation — synthesize or select a cohort "
+                "with other patients"
+            )
+
+    def predict_study(self, images: Mapping[str, np.ndarray]) -> float:
+        """P(HER2-positive) of one patient from raw images keyed by modality."""
+        inputs, mask = collate([preprocess_study(images, self.preprocessing)], self.preprocessing)
+        with deterministic_torch(), torch.inference_mode():
+            logit = self.network(inputs, mask).logits
+            return float(torch.sigmoid(logit)[0])

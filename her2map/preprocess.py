@@ -1,0 +1,171 @@
+"""Preprocessing of one patient's images into fixed-size model inputs.
+
+The configuration is part of the model lock: :class:`PreprocessConfig` is hashed (canonical JSON,
+RFC 8785, then SHA-256) and the hash is verified at every load, so a changed image size or
+normalisation rule refuses to run instead of silently shifting scores.
+
+Rules (the same for training and inference):
+
+* **2-D images** (``MG_CC``, ``MG_MLO``, ``US``): resized to ``size x size`` by area averaging
+  (``torch.nn.functional.interpolate(mode="area")``, i.e. block means — deterministic on CPU), then
+  standardised per image: ``(x - mean) / max(std, eps)``. This removes the vendor gain/offset that
+  varies between sites while keeping the texture the encoder reads.
+* **DCE-MRI** (``MR``, shape ``(phases, slices, H, W)``): phases are reduced to ``mr_phases`` by
+  keeping the pre-contrast phase, the first post-contrast phase and the last one (the classic
+  wash-in / wash-out triplet); slices are resampled to ``mr_slices``; each slice to ``mr_size``.
+  All phases are standardised with the mean and standard deviation of the *pre-contrast* phase, so
+  that contrast enhancement survives normalisation. The model reads :data:`MR_CHANNELS` kinetic
+  maps: pre-contrast ``S0``, wash-in ``S1 - S0``, wash-out ``Sl - S1`` and a regularised
+  signal-enhancement ratio ``(Sl - S1) / (|S1 - S0| + ser_floor)`` clipped to ``+-ser_clip``
+  (after the SER of Esserman/Hylton, e.g. Hylton et al., Radiology 2012;263:663-72 — a ratio
+  is free of the patient's overall enhancement amplitude).
+
+There is no R equivalent; the area resampling matches ``skimage.transform.downscale_local_mean``
+when the size ratio is an integer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from her2map.exceptions import DicomError
+
+__all__ = ["MODALITY_KEYS", "MR_CHANNELS", "PreprocessConfig", "preprocess_study"]
+
+#: Channels of the preprocessed MR input: pre-contrast, wash-in, wash-out, signal-enhancement ratio.
+MR_CHANNELS = 4
+#: Modality keys in model order (same as :data:`her2map.ingest.MODALITY_KEYS`).
+MODALITY_KEYS: tuple[str, ...] = ("MG_CC", "MG_MLO", "US", "MR")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Sizes and normalisation constants of the preprocessing (locked; hashed into the lock).
+
+    Parameters
+    ----------
+    mg_size, us_size : int
+        Side length of the square mammography / ultrasound input after area resampling.
+    mr_size, mr_slices, mr_phases : int
+        In-plane side, slice count and phase count of the MR input (``mr_phases`` is 3:
+        pre-contrast, first post-contrast, last post-contrast).
+    ser_floor, ser_clip : float
+        Floor added to the wash-in magnitude (pre-contrast SD units) in the signal-enhancement
+        ratio, and the ratio's clip.
+    eps : float
+        Floor of the standard deviation in the standardisation (a flat image stays finite).
+    """
+
+    mg_size: int = 48
+    us_size: int = 32
+    mr_size: int = 24
+    mr_slices: int = 8
+    mr_phases: int = 3
+    ser_floor: float = 1.0
+    ser_clip: float = 3.0
+    eps: float = 1e-6
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (the form that is hashed into the lock)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PreprocessConfig:
+        """Rebuild from :meth:`to_dict` output; unknown or missing keys raise ``TypeError``."""
+        return cls(**dict(data))
+
+    def input_shape(self, modality: str) -> tuple[int, ...]:
+        """Shape of one preprocessed input of ``modality`` (without the batch axis)."""
+        if modality == "MR":
+            return (MR_CHANNELS, self.mr_slices, self.mr_size, self.mr_size)
+        side = self.us_size if modality == "US" else self.mg_size
+        return (1, side, side)
+
+
+def _standardise(x: torch.Tensor, ref: torch.Tensor, eps: float) -> torch.Tensor:
+    mean = ref.mean()
+    std = ref.std(correction=0).clamp_min(eps)
+    return (x - mean) / std
+
+
+def _check_finite(modality: str, array: np.ndarray, ndim: int) -> torch.Tensor:
+    if array.ndim != ndim:
+        raise DicomError(
+            f"modality {modality}: expected a {ndim}-D pixel array, got shape {array.shape}; "
+            "load images with her2map.ingest.load_images"
+        )
+    if array.size == 0 or not np.all(np.isfinite(array)):
+        raise DicomError(
+            f"modality {modality}: pixel array of shape {array.shape} is empty or not finite; "
+            "check the DICOM PixelData and RescaleSlope/RescaleIntercept"
+        )
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _prep_2d(array: np.ndarray, side: int, eps: float, modality: str) -> torch.Tensor:
+    x = _check_finite(modality, array, 2)[None, None]
+    x = F.interpolate(x, size=(side, side), mode="area")[0]
+    return _standardise(x, x, eps)
+
+
+def _prep_mr(array: np.ndarray, cfg: PreprocessConfig, modality: str) -> torch.Tensor:
+    x = _check_finite(modality, array, 4)
+    n_phases = x.shape[0]
+    if n_phases < cfg.mr_phases:
+        raise DicomError(
+            f"modality MR: expected at least {cfg.mr_phases} DCE phases "
+            f"(TemporalPositionIdentifier 1..{cfg.mr_phases}), got {n_phases}"
+        )
+    keep = [0, *np.linspace(1, n_phases - 1, cfg.mr_phases - 1).round().astype(int).tolist()]
+    x = x[keep]  # (P, S, H, W): pre, first post, ..., last post
+    x = F.interpolate(x[None], size=(cfg.mr_slices, cfg.mr_size, cfg.mr_size), mode="area")[0]
+    x = _standardise(x, x[0], cfg.eps)
+    pre, first, last = x[0], x[1], x[-1]
+    wash_in = first - pre
+    wash_out = last - first
+    ser = (wash_out / (wash_in.abs() + cfg.ser_floor)).clamp(-cfg.ser_clip, cfg.ser_clip)
+    return torch.stack([pre, wash_in, wash_out, ser])
+
+
+def preprocess_study(
+    images: Mapping[str, np.ndarray], config: PreprocessConfig
+) -> dict[str, torch.Tensor]:
+    """Turn one patient's raw images into model inputs.
+
+    Parameters
+    ----------
+    images : mapping of modality key to ndarray
+        As returned by :func:`her2map.ingest.load_images`: 2-D arrays for ``MG_CC``, ``MG_MLO``
+        and ``US``; ``(phases, slices, H, W)`` for ``MR``. Any non-empty subset of
+        :data:`MODALITY_KEYS`.
+    config : PreprocessConfig
+
+    Returns
+    -------
+    dict of modality key to float32 tensor of shape ``config.input_shape(key)``, in
+    :data:`MODALITY_KEYS` order.
+    """
+    unknown = sorted(set(images) - set(MODALITY_KEYS))
+    if unknown:
+        raise DicomError(
+            f"unknown modality key(s) {unknown}; expected a subset of {list(MODALITY_KEYS)}"
+        )
+    if not images:
+        raise DicomError(f"study has no images; expected at least one of {list(MODALITY_KEYS)}")
+    out: dict[str, torch.Tensor] = {}
+    for key in MODALITY_KEYS:
+        if key not in images:
+            continue
+        array = np.asarray(images[key])
+        if key == "MR":
+            out[key] = _prep_mr(array, config, key)
+        else:
+            side = config.us_size if key == "US" else config.mg_size
+            out[key] = _prep_2d(array, side, config.eps, key)
+    return out
