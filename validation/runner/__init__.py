@@ -1,0 +1,23 @@
+"""The validation runner: a registered protocol + predictions + sealed labels -> results.json.
+
+>>> from validation.runner import run_protocol
+>>> result = run_protocol("protocols/HER2-VAL-001.yaml", predictions="p.csv",   # doctest: +SKIP
+...                       labels="clinical.csv", ledger="ledger.db", out_dir="run/")
+>>> result.verdicts                                                             # doctest: +SKIP
+
+See :mod:`validation.runner.run` for the order of operations and RESULTS_SCHEMA.md for the output.
+"""
+
+from validation.runner.run import RUN_EVENT, SCHEMA, RunResult, run_protocol
+from validation.runner.tables import RowProblem, Table, read_labels, read_predictions
+
+__all__ = [
+    "RUN_EVENT",
+    "SCHEMA",
+    "RowProblem",
+    "RunResult",
+    "Table",
+    "read_labels",
+    "read_predictions",
+    "run_protocol",
+]

@@ -1,0 +1,274 @@
+"""Read and validate the predictions and labels tables (DESIGN.md "Contracts").
+
+Both tables are CSV (UTF-8, header row) or Parquet (``.parquet``/``.pq``; needs ``pyarrow``). Every
+cell is read as text first, so nothing is converted or dropped behind the reader's back; an empty
+cell is a missing value.
+
+Two kinds of problems, never a silent drop:
+
+* **Errors** (:class:`RunError` naming the file, the 1-based line -- line 1 is the header, so the
+  first patient is line 2 -- and the column): the file cannot be read, a required column is
+  absent, a patient id is empty, a score is not a number, or a predictions table mixes model locks.
+* **Exclusions** (a row that is well formed but unusable): duplicate patient ids, scores outside
+  [0, 1] or missing, binary labels other than 0/1. These are returned as :class:`RowProblem`
+  records and counted in the participant flow with their reasons by :mod:`.flow`.
+
+The labels table may be the synthetic cohort's ``clinical.csv`` itself: only the columns the
+runner uses are kept (:data:`LABEL_COLUMNS`); patient names never exist there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from validation.canonical import sha256_file
+from validation.exceptions import RunError
+
+__all__ = [
+    "BINARY_LABELS",
+    "LABEL_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "RowProblem",
+    "Table",
+    "read_labels",
+    "read_predictions",
+]
+
+#: Predictions columns: required first, then optional.
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "site",
+    "score",
+    "score_pcr",
+    "modalities",
+    "model_lock",
+)
+_PREDICTIONS_REQUIRED = ("patient_id", "site", "score")
+#: Labels columns the runner uses (others, e.g. clinical.csv's reference_ihc, are ignored).
+LABEL_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "reference_her2",
+    "biopsy_her2",
+    "pcr",
+    "site",
+    "manufacturer",
+    "age",
+    "density",
+    "hr_status",
+    "modalities",
+)
+_LABELS_REQUIRED = ("patient_id", "reference_her2")
+#: Label columns that must be 0/1 where present (empty = missing, handled by the population).
+BINARY_LABELS: tuple[str, ...] = ("reference_her2", "biopsy_her2", "pcr", "hr_status")
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A well-formed row that cannot be analysed: the patient, its line, and why."""
+
+    patient_id: str
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A validated table: usable rows (one per patient, as text/float), problems, file identity.
+
+    ``frame`` has one row per usable patient, indexed by nothing in particular, with column
+    ``patient_id`` and, for predictions, float ``score`` (and ``score_pcr``); for labels, the 0/1
+    columns as float (nan = missing). ``lines`` maps patient id to its 1-based line.
+    """
+
+    path: Path
+    sha256: str
+    rows: int
+    frame: pd.DataFrame
+    problems: tuple[RowProblem, ...]
+    model_lock: str | None = None
+
+
+def _read_text_table(path: Path, what: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise RunError(
+            f"{what} table {path} does not exist; give the path of a CSV or Parquet file."
+        )
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            try:
+                frame = pd.read_parquet(path)
+            except ImportError:
+                raise RunError(
+                    f"{what} table {path}: reading Parquet needs the 'pyarrow' package "
+                    "(pip install pyarrow), or give the table as CSV."
+                ) from None
+            return frame.astype("string").fillna("").astype(object)
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8"
+        )
+    except RunError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise RunError(
+            f"{what} table {path} cannot be read as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: "
+            f"{exc}; write it as UTF-8 CSV with a header row."
+        ) from None
+
+
+def _line(index: int) -> int:
+    return index + 2  # line 1 is the header
+
+
+def _require(frame: pd.DataFrame, path: Path, required: tuple[str, ...], what: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise RunError(
+            f"{what} table {path}: missing column(s) {', '.join(missing)} (line 1, the header has "
+            f"{', '.join(map(str, frame.columns)) or 'no columns'}); required: {', '.join(required)}."
+        )
+
+
+def _ids(frame: pd.DataFrame, path: Path, what: str) -> pd.Series:
+    ids = frame["patient_id"].astype(str).str.strip()
+    empty = ids == ""
+    if empty.any():
+        first = int(empty.to_numpy().nonzero()[0][0])
+        raise RunError(
+            f"{what} table {path}, line {_line(first)}, column 'patient_id': empty patient id; "
+            "every row needs a pseudonymous patient id."
+        )
+    return ids
+
+
+def _duplicates(ids: pd.Series, what: str) -> dict[int, RowProblem]:
+    problems: dict[int, RowProblem] = {}
+    dup = ids.duplicated(keep=False)
+    for pid in sorted(set(ids[dup])):
+        where = [i for i in range(len(ids)) if ids.iloc[i] == pid]
+        lines = ", ".join(str(_line(i)) for i in where)
+        for i in where:
+            problems[i] = RowProblem(
+                pid, _line(i), f"duplicate patient_id in {what} (lines {lines})"
+            )
+    return problems
+
+
+def _number(text: str, path: Path, index: int, column: str, what: str) -> float:
+    if text.strip() == "":
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+        bad = True
+    else:
+        bad = not math.isfinite(value)
+    if bad:
+        raise RunError(
+            f"{what} table {path}, line {_line(index)}, column {column!r}: expected a number in "
+            f"[0, 1], got {text!r}; fix the table (an empty cell means no score)."
+        )
+    return value
+
+
+def read_predictions(path: str | Path) -> Table:
+    """Read and validate a predictions table: ``patient_id, site, score`` (+ optional columns).
+
+    Returns a :class:`Table` whose ``model_lock`` is the single lock hash of the ``model_lock``
+    column (None when the column is absent or empty). Scores outside [0, 1] or empty, and duplicate
+    ids, are :class:`RowProblem` exclusions; a non-numeric score is a :class:`RunError`.
+    """
+    path = Path(path)
+    raw = _read_text_table(path, "predictions")
+    _require(raw, path, _PREDICTIONS_REQUIRED, "predictions")
+    ids = _ids(raw, path, "predictions")
+    problems = _duplicates(ids, "predictions")
+    frame = pd.DataFrame({"patient_id": ids})
+    for column in ("score", "score_pcr"):
+        if column not in raw.columns:
+            continue
+        values = [
+            _number(str(v), path, i, column, "predictions") for i, v in enumerate(raw[column])
+        ]
+        frame[column] = values
+        for i, value in enumerate(values):
+            if i in problems:
+                continue
+            if column == "score" and math.isnan(value):
+                problems[i] = RowProblem(ids.iloc[i], _line(i), "no prediction score")
+            elif not math.isnan(value) and not 0.0 <= value <= 1.0:
+                problems[i] = RowProblem(
+                    ids.iloc[i], _line(i), f"{column} outside [0, 1] in predictions"
+                )
+    for column in ("site", "modalities"):
+        if column in raw.columns:
+            frame[column] = raw[column].astype(str).str.strip().replace("", pd.NA)
+    lock = None
+    if "model_lock" in raw.columns:
+        locks = sorted({str(v).strip() for v in raw["model_lock"]} - {""})
+        if len(locks) > 1:
+            first = next(i for i, v in enumerate(raw["model_lock"]) if str(v).strip() != locks[0])
+            raise RunError(
+                f"predictions table {path}, line {_line(first)}, column 'model_lock': the table mixes "
+                f"{len(locks)} model locks ({', '.join(x[:12] for x in locks)}); validate one locked "
+                "model per run."
+            )
+        lock = locks[0] if locks else None
+    keep = [i for i in range(len(frame)) if i not in problems]
+    frame["line"] = [_line(i) for i in range(len(frame))]
+    return Table(
+        path,
+        sha256_file(path),
+        len(raw),
+        frame.iloc[keep].reset_index(drop=True),
+        tuple(problems[i] for i in sorted(problems)),
+        lock,
+    )
+
+
+def read_labels(path: str | Path) -> Table:
+    """Read and validate the sealed labels table (call only after registration is verified).
+
+    Keeps the :data:`LABEL_COLUMNS` present; 0/1 columns (:data:`BINARY_LABELS`) become floats
+    with nan for an empty cell. A value other than 0, 1 or empty, and duplicate ids, are
+    :class:`RowProblem` exclusions.
+    """
+    path = Path(path)
+    raw = _read_text_table(path, "labels")
+    _require(raw, path, _LABELS_REQUIRED, "labels")
+    ids = _ids(raw, path, "labels")
+    problems = _duplicates(ids, "labels")
+    frame = pd.DataFrame({"patient_id": ids})
+    for column in LABEL_COLUMNS[1:]:
+        if column not in raw.columns:
+            continue
+        text = raw[column].astype(str).str.strip()
+        if column not in BINARY_LABELS:
+            frame[column] = text.replace("", pd.NA)
+            continue
+        values = []
+        for i, cell in enumerate(text):
+            if cell == "":
+                values.append(math.nan)
+            elif cell in ("0", "1", "0.0", "1.0"):
+                values.append(float(cell))
+            else:
+                values.append(math.nan)
+                problems.setdefault(
+                    i, RowProblem(ids.iloc[i], _line(i), f"{column} not 0/1 in labels")
+                )
+        frame[column] = values
+    frame["line"] = [_line(i) for i in range(len(frame))]
+    keep = [i for i in range(len(frame)) if i not in problems]
+    return Table(
+        path,
+        sha256_file(path),
+        len(raw),
+        frame.iloc[keep].reset_index(drop=True),
+        tuple(problems[i] for i in sorted(problems)),
+    )
