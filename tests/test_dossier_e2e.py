@@ -1,0 +1,154 @@
+"""The dossier of a real run: tiny synthesized cohort (fake patient names and birth dates in its
+DICOM), locked model (untrained network, as tests/test_runner_e2e.py: plumbing, not accuracy),
+registered protocol, runner, dossier with the seal in the ledger; then verify and reproduce.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+import torch
+
+from her2map.lock import write_lock
+from her2map.model import ArchitectureConfig, Her2MapNet
+from her2map.preprocess import PreprocessConfig
+from her2map.synth import synth
+from validation.canonical import sha256_file
+from validation.cli import main
+from validation.dossier import SEALED_EVENT, build_dossier, compare_dirs, reproduce_dossier
+from validation.exceptions import DossierError
+from validation.ledger import Ledger
+from validation.protocol import Protocol, register
+from validation.runner import RUN_EVENT, run_protocol
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOL = ROOT / "protocols" / "HER2-VAL-001.yaml"
+
+
+def _lock(folder: Path) -> Path:
+    torch.manual_seed(1)
+    net = Her2MapNet(ArchitectureConfig())
+    return write_lock(
+        folder,
+        state_dict=net.state_dict(),
+        architecture=ArchitectureConfig(),
+        preprocessing=PreprocessConfig(),
+        threshold=0.4,
+        threshold_rule="test rule",
+        manifest={"training_patients": ["T-0001"], "validation_patients": []},
+        training={"note": "untrained test network"},
+        name="test-model",
+        version="0.0.1",
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("dossier_e2e")
+    synth(base / "cohort", patients=24, seed=11)
+    ledger = base / "ledger.db"
+    with Ledger.open(ledger) as book:
+        register(Protocol.from_yaml(PROTOCOL), book, actor="qe")
+    result = run_protocol(
+        PROTOCOL,
+        cohort=base / "cohort",
+        lock=_lock(base / "lock"),
+        labels=base / "cohort" / "clinical.csv",
+        ledger=ledger,
+        out_dir=base / "run",
+    )
+    dossier = base / "dossier"
+    build_dossier(result.results_path, dossier, ledger=ledger, trace=ROOT / "traceability.yaml")
+    return {
+        "base": base,
+        "cohort": base / "cohort",
+        "ledger": ledger,
+        "dossier": dossier,
+        "results": result.results_path,
+    }
+
+
+def _identifiers(cohort: Path) -> set[str]:
+    """Every PatientName (whole and each component) and PatientBirthDate in the cohort's DICOM."""
+    found: set[str] = set()
+    for path in sorted((cohort / "dicom").rglob("*.dcm")):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        name = str(ds.PatientName)
+        found |= {name, *(p for p in name.split("^") if len(p) >= 3)}
+        date = str(ds.PatientBirthDate)
+        if len(date) == 8:  # DICOM DA: YYYYMMDD; also look for its ISO spelling
+            found |= {date, f"{date[:4]}-{date[4:6]}-{date[6:]}"}
+    return {v for v in found if v}
+
+
+@pytest.mark.slow
+@pytest.mark.req("REQ-PHI-001")
+def test_no_patient_name_or_birth_date_in_any_file(run: dict[str, Path]) -> None:
+    identifiers = _identifiers(run["cohort"])
+    # The synthetic cohort does carry fake names and birth dates (24 patients, >= 1 of each).
+    assert len([v for v in identifiers if v.isdigit() and len(v) == 8]) >= 12
+    assert len(identifiers) >= 24
+    leaks = []
+    for path in sorted(run["dossier"].rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            leaks += [(path.name, v) for v in identifiers if v.encode() in data]
+    assert leaks == []
+
+
+@pytest.mark.slow
+@pytest.mark.req("REQ-REPRO-001")
+def test_fresh_dossier_verifies_and_reproduces(run: dict[str, Path]) -> None:
+    assert main(["dossier", "verify", str(run["dossier"]), "--ledger", str(run["ledger"])]) == 0
+    with Ledger.open(run["ledger"], create=False) as book:
+        before = [(e.seq, e.event_type) for e in book.entries()]
+    report = reproduce_dossier(run["dossier"], ledger=run["ledger"])
+    assert report.ok, str(report)
+    assert report.differences == ()
+    with Ledger.open(run["ledger"], create=False) as book:
+        after = [(e.seq, e.event_type) for e in book.entries()]
+        assert book.verify().ok
+    # The re-run used a scratch copy: the real ledger got nothing (no re-registration, no run).
+    assert after == before
+    assert [t for _, t in before] == ["protocol.registered", RUN_EVENT, SEALED_EVENT]
+
+
+@pytest.mark.slow
+def test_reproduce_names_a_changed_input(run: dict[str, Path], tmp_path: Path) -> None:
+    labels = run["cohort"] / "clinical.csv"
+    saved = labels.read_bytes()
+    try:
+        labels.write_bytes(saved.replace(b"\n", b"\r\n", 1))
+        with pytest.raises(
+            DossierError, match=r"input labels .*clinical.csv changed since the run"
+        ):
+            reproduce_dossier(run["dossier"], ledger=run["ledger"])
+    finally:
+        labels.write_bytes(saved)
+    other = tmp_path / "other.db"
+    with Ledger.open(other):
+        pass
+    with pytest.raises(DossierError, match=r"no 'validation.run' entry with results_sha256"):
+        reproduce_dossier(run["dossier"], ledger=other)
+    assert main(["dossier", "reproduce", str(run["dossier"]), "--ledger", str(other)]) == 2
+
+
+@pytest.mark.slow
+def test_tampered_dossier_is_not_reproduced_and_diffs_are_named(
+    run: dict[str, Path], tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run["dossier"], copy)
+    assert compare_dirs(run["dossier"], copy) == []
+    html = copy / "index.html"
+    html.write_bytes(html.read_bytes().replace(b"<main>", b"<main> ", 1))
+    assert [d[0] for d in compare_dirs(run["dossier"], copy)] == ["index.html"]
+    with pytest.raises(DossierError, match=r"does not verify, so it is not reproduced"):
+        reproduce_dossier(copy, ledger=run["ledger"])
+    results = json.loads(run["results"].read_bytes())
+    assert sha256_file(copy / "results.json") == sha256_file(run["results"])
+    assert results["identity"]["model"]["name"] == "test-model"

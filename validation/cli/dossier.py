@@ -1,0 +1,82 @@
+"""``her2map dossier build | verify | reproduce``: the sealed validation dossier.
+
+``build`` writes the dossier directory and prints its seal (exit 0). ``verify`` prints ``OK``
+(exit 0) or every changed, missing or extra file (exit 1). ``reproduce`` re-runs the validation
+recorded in the ledger and prints ``REPRODUCED`` (exit 0) or the differing files (exit 1).
+Deliberate errors (missing file, unknown run) exit 2. The work is done by
+:func:`validation.dossier.build_dossier`, :func:`~validation.dossier.verify_dossier` and
+:func:`~validation.dossier.reproduce_dossier`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from validation.dossier import build_dossier, reproduce_dossier, sealed_entries, verify_dossier
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``dossier`` command group to the ``her2map`` parser."""
+    parser = subparsers.add_parser(
+        "dossier", help="build, verify or reproduce a validation dossier", description=__doc__
+    )
+    actions = parser.add_subparsers(dest="dossier_command", metavar="ACTION", required=True)
+
+    build = actions.add_parser("build", help="render results.json into a sealed dossier directory")
+    build.add_argument("results", metavar="RESULTS", help="results.json written by the runner")
+    build.add_argument("--out", required=True, metavar="DIR", help="dossier directory to create")
+    build.add_argument("--ledger", help="record the seal in this ledger (event dossier.sealed)")
+    build.add_argument("--trace", metavar="YAML", help="traceability.yaml: add the matrix")
+    build.add_argument("--junit", metavar="FILE", help="pytest JUnit XML: show test outcomes")
+    build.add_argument("--tests-dir", metavar="DIR", help="tests folder (default: beside --trace)")
+    build.add_argument(
+        "--force", action="store_true", help="replace an existing dossier atomically"
+    )
+    build.add_argument("--actor", default="dossier", help="actor recorded in the ledger entry")
+    build.set_defaults(func=_build)
+
+    check = actions.add_parser("verify", help="re-hash every file; check MANIFEST.json and SEAL")
+    check.add_argument("directory", metavar="DIR")
+    check.add_argument("--ledger", help="also require a dossier.sealed entry with this seal")
+    check.set_defaults(func=_verify)
+
+    again = actions.add_parser("reproduce", help="re-run the recorded validation; compare bytes")
+    again.add_argument("directory", metavar="DIR")
+    again.add_argument("--ledger", required=True, help="ledger holding the validation.run entry")
+    again.set_defaults(func=_reproduce)
+
+
+def _build(args: argparse.Namespace) -> int:
+    result = build_dossier(
+        args.results,
+        args.out,
+        ledger=args.ledger,
+        junit=args.junit,
+        trace=args.trace,
+        tests_dir=args.tests_dir,
+        force=args.force,
+        actor=args.actor,
+    )
+    where = f"; ledger entry {result.ledger_entry.seq}" if result.ledger_entry else ""
+    print(f"dossier {result.directory}: {result.n_files} files, SEAL {result.seal}{where}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    report = verify_dossier(args.directory)
+    print(report)
+    if not report.ok:
+        return 1
+    if args.ledger is not None and not sealed_entries(args.ledger, str(report.seal)):
+        print(f"NOT RECORDED: ledger {args.ledger} has no dossier.sealed entry for this SEAL")
+        return 1
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    report = reproduce_dossier(args.directory, ledger=args.ledger)
+    print(report)
+    return 0 if report.ok else 1
