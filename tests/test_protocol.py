@@ -25,8 +25,13 @@ def _raw(name: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / "protocols" / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
-def test_three_protocols_ship_and_load() -> None:
-    assert [p.stem for p in SHIPPED] == ["HER2-ERR-003", "HER2-NAT-002", "HER2-VAL-001"]
+def test_shipped_protocols_load() -> None:
+    assert [p.stem for p in SHIPPED] == [
+        "HER2-ERR-003",
+        "HER2-NAT-002",
+        "HER2-PRO-004",
+        "HER2-VAL-001",
+    ]
     for path in SHIPPED:
         protocol = Protocol.from_yaml(path)
         assert protocol.id == path.stem
@@ -403,7 +408,9 @@ def _generic(path: str) -> str:
     return re.sub(r"\[\d+\]", "[]", path)
 
 
-_BASES = {name: _raw(name) for name in ("HER2-VAL-001", "HER2-NAT-002", "HER2-ERR-003")}
+_BASES = {
+    name: _raw(name) for name in ("HER2-VAL-001", "HER2-NAT-002", "HER2-ERR-003", "HER2-PRO-004")
+}
 
 
 @st.composite

@@ -1,0 +1,249 @@
+"""End to end (REQ-TRIAL-001): synthetic DICOM -> trial log -> export -> HER2-PRO-004 run.
+
+A small synthetic cohort (``her2map.synth``) plays the trial's patients: each is enrolled and
+predicted from its own DICOM folder by a locked (untrained) model, then biopsy, therapy, surgery
+and response are recorded from the cohort's clinical.csv. The export is checked against two
+independent sources: the core's own ``predict_cohort`` on the same cohort and lock (scores,
+modalities, lock hash, byte for byte) and the synthetic clinical table (HER2 calls, pCR). The
+pre-registered HER2-PRO-004 then runs on the export, and its results cite the ledger head that
+the export manifest names.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from her2map.lock import write_lock
+from her2map.model import ArchitectureConfig, Her2MapNet
+from her2map.predict import predict_cohort
+from her2map.preprocess import PreprocessConfig
+from her2map.synth import synth
+from validation.cli import main
+from validation.exceptions import TrialRuleError
+from validation.protocol import Protocol, register
+from validation.runner import run_protocol
+from validation.trial import Trial
+from validation.trial.imaging import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOL = ROOT / "protocols" / "HER2-PRO-004.yaml"
+N_PATIENTS = 30
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("trial_e2e")
+    synth(base / "cohort", patients=N_PATIENTS, seed=20261127)
+    torch.manual_seed(3)
+    (base / "lock").mkdir()
+    lock = write_lock(
+        base / "lock",
+        state_dict=Her2MapNet(ArchitectureConfig()).state_dict(),
+        architecture=ArchitectureConfig(),
+        preprocessing=PreprocessConfig(),
+        threshold=0.5,
+        threshold_rule="test: fixed 0.5",
+        manifest={"training_patients": ["T-0001"], "validation_patients": []},
+        training={"note": "untrained network for the trial end-to-end test"},
+        name="trial-test-model",
+        version="0.0.1",
+    )
+    return {"base": base, "lock": lock, "clinical": _rows(base / "cohort" / "clinical.csv")}
+
+
+def _ish(value: str) -> str:
+    return value or "not_done"  # clinical.csv leaves ISH empty when it was not done
+
+
+@pytest.mark.req("REQ-TRIAL-001", "REQ-AUD-001")
+def test_trial_log_export_and_interim_protocol_run(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, lock, clinical = world["base"], world["lock"], world["clinical"]
+    db = base / "trial.db"
+    model = load_model(lock)
+    withdrawn, unblinded, follow_up = clinical[0], clinical[1], clinical[2]
+    with Trial.open(db) as trial:
+        register(Protocol.from_yaml(PROTOCOL), trial.ledger, actor="sponsor")  # registered first
+        trial.open_recruitment(
+            sorted({r["site"] for r in clinical}), protocol_id="HER2-PRO-004", actor="cc", site="A"
+        )
+        for row in clinical:
+            pid, who = row["patient_id"], {"actor": f"dr-{row['site']}", "site": row["site"]}
+            trial.enrol(
+                pid,
+                consent_ref=f"IC-{pid}",
+                laterality=row["laterality"],
+                age=int(row["age"]),
+                hr_status=int(row["hr_status"]),
+                **who,
+            )
+            if row is unblinded:
+                trial.record_biopsy(pid, ihc=row["biopsy_ihc"], ish=_ish(row["biopsy_ish"]), **who)
+            elif row is clinical[3]:  # one patient through the CLI
+                args = [
+                    "trial",
+                    "predict",
+                    "--ledger",
+                    str(db),
+                    "--actor",
+                    who["actor"],
+                    "--site",
+                    row["site"],
+                    "--patient",
+                    pid,
+                    "--study",
+                    str(base / "cohort" / "dicom" / pid),
+                    "--lock",
+                    str(lock),
+                ]
+                assert main(args) == 0, capsys.readouterr().err
+                assert "recorded trial.prediction" in capsys.readouterr().out
+            else:
+                trial.predict(pid, study=base / "cohort" / "dicom" / pid, model=model, **who)
+            if row is not unblinded:
+                trial.record_biopsy(pid, ihc=row["biopsy_ihc"], ish=_ish(row["biopsy_ish"]), **who)
+            anti_her2 = row["therapy"] == "anti-HER2"
+            trial.record_therapy(pid, regimen=row["therapy"], anti_her2=anti_her2, **who)
+            trial.record_surgery(
+                pid, ihc=row["reference_ihc"], ish=_ish(row["reference_ish"]), **who
+            )
+            if row is not follow_up and row["pcr"] != "":
+                trial.record_response(pid, pcr=row["pcr"] == "1", **who)
+            if row is withdrawn:
+                trial.withdraw(pid, reason="consent withdrawn", **who)
+        exported = trial.export(base / "export")
+    manifest = json.loads(exported.manifest.read_bytes())
+    assert [e["patient_id"] for e in manifest["excluded"]] == sorted(
+        [withdrawn["patient_id"], unblinded["patient_id"]]
+    )
+    assert {
+        "patient_id": follow_up["patient_id"],
+        "site": follow_up["site"],
+        "reason": "missing response",
+    } in manifest["incomplete"]
+
+    # Scores: the core's own batch path on the same DICOM and lock gives the same bytes.
+    predict_cohort(base / "cohort", base / "core_predictions.csv", model=model, progress=False)
+    core = {r["patient_id"]: r for r in _rows(base / "core_predictions.csv")}
+    ours = _rows(exported.predictions)
+    assert len(ours) == N_PATIENTS - 2
+    for row in ours:
+        assert row == core[row["patient_id"]]
+    # Labels: the synthetic clinical table's calls (its own ASCO/CAP derivation) and pCR.
+    truth = {r["patient_id"]: r for r in clinical}
+    for row in _rows(exported.labels):
+        source = truth[row["patient_id"]]
+        expected_pcr = "" if source is follow_up else source["pcr"]
+        assert (row["reference_her2"], row["biopsy_her2"], row["pcr"]) == (
+            source["reference_her2"],
+            source["biopsy_her2"],
+            expected_pcr,
+        )
+        assert (row["age"], row["hr_status"], row["site"]) == (
+            source["age"],
+            source["hr_status"],
+            source["site"],
+        )
+
+    result = run_protocol(
+        PROTOCOL,
+        predictions=exported.predictions,
+        labels=exported.labels,
+        ledger=db,
+        out_dir=base / "run",
+        lock=lock,
+    )
+    results = json.loads(result.results_path.read_bytes())
+    identity = results["identity"]
+    assert (
+        f"{identity['ledger']['head_seq']}:{identity['ledger']['head_hash']}"
+        == manifest["ledger"]["head"]
+    )
+    assert (
+        identity["data"]["predictions"]["sha256"] == manifest["files"]["predictions.csv"]["sha256"]
+    )
+    assert identity["data"]["labels"]["sha256"] == manifest["files"]["labels.csv"]["sha256"]
+    assert identity["model"]["lock_hash"] == manifest["model_lock"] == model.lock_hash
+    assert results["settings"]["confidence"] == 0.999
+    flow = results["flow"]
+    missing_pcr = sum(
+        1
+        for r in clinical
+        if r is not withdrawn and r is not unblinded and (r is follow_up or r["pcr"] == "")
+    )
+    assert flow["assessed"] == N_PATIENTS - 2
+    assert {"reason": "pathological response not yet recorded", "n": missing_pcr} in flow[
+        "exclusions"
+    ]
+    assert flow["analysed"] == N_PATIENTS - 2 - missing_pcr
+    assert set(result.verdicts) == {
+        "PRO-S1",
+        "PRO-C1",
+        "PRO-C2",
+        "PRO-F1",
+        "PRO-C3",
+        "PRO-C4",
+        "PRO-C5",
+    }
+    assert result.ledger_entry.seq == manifest["ledger"]["head_seq"] + 1
+
+
+@pytest.mark.req("REQ-TRIAL-001", "REQ-ING-001")
+def test_dicom_prediction_refusals_write_nothing(world: dict[str, Any]) -> None:
+    base, lock, clinical = world["base"], world["lock"], world["clinical"]
+    model = load_model(lock)
+    first, second = clinical[0], clinical[1]
+    with Trial.open(base / "refusals.db") as trial:
+        trial.open_recruitment(
+            ["A", "B", "C", "D"], protocol_id="HER2-PRO-004", actor="cc", site="A"
+        )
+        who = {"actor": "dr", "site": first["site"]}
+        trial.enrol(first["patient_id"], consent_ref="IC", **who)  # no laterality recorded
+        head = trial.ledger.head()
+        with pytest.raises(TrialRuleError, match=r"rule VALUE: the enrolment has no laterality"):
+            trial.predict(
+                first["patient_id"],
+                study=base / "cohort" / "dicom" / first["patient_id"],
+                model=model,
+                **who,
+            )
+        trial.correct(
+            first["patient_id"],
+            event="enrolled",
+            field="laterality",
+            value=first["laterality"],
+            reason="added from imaging report",
+            **who,
+        )
+        # The study folder of another patient holds no image of this one.
+        with pytest.raises(
+            TrialRuleError,
+            match=rf"patient {first['patient_id']}: trial\.prediction refused by rule IMAGING: no usable image",
+        ):
+            trial.predict(
+                first["patient_id"],
+                study=base / "cohort" / "dicom" / second["patient_id"],
+                model=model,
+                **who,
+            )
+        assert trial.ledger.head().seq == head.seq + 1  # only the correction
+        entry = trial.predict(
+            first["patient_id"],
+            study=base / "cohort" / "dicom" / first["patient_id"],
+            model=model,
+            **who,
+        )
+        assert entry.payload["source"] == "dicom"
+        assert entry.payload["model_name"] == "trial-test-model"

@@ -1,0 +1,242 @@
+"""``her2map trial open | enrol | predict | record | correct | withdraw | status | export | verify``.
+
+Prospective model-versus-biopsy logging on the audit ledger. Every writing action takes
+``--ledger PATH --actor NAME --site SITE`` (the site the actor writes for: it may write only its
+own patients) and prints the acknowledged entry ``seq:hash``. ``status`` and ``export`` read the
+ledger (``status --site`` filters); ``verify`` re-walks the hash chain (exit 1 when tampered).
+A refused event prints the rule and exits 2; nothing is written. The work is done by
+:class:`validation.trial.Trial`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from validation.ledger import Entry
+from validation.trial import IHC, ISH, EventKind, Trial, verify
+
+__all__ = ["register"]
+
+_YES_NO = ("yes", "no")
+
+
+def _common(parser: argparse.ArgumentParser, *, writes: bool = True) -> None:
+    parser.add_argument("--ledger", required=True, help="path of the trial's ledger (SQLite file)")
+    if writes:
+        parser.add_argument("--actor", required=True, help="who records it (name or role)")
+        parser.add_argument("--site", required=True, help="the site the actor records for")
+
+
+def _patient(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--patient", required=True, help="pseudonymous patient id")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``trial`` command group to the ``her2map`` parser."""
+    parser = subparsers.add_parser(
+        "trial",
+        help="log a prospective model-versus-biopsy trial on the audit ledger",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="trial_command", metavar="ACTION", required=True)
+
+    opening = actions.add_parser("open", help="open the trial: its sites and protocol (once)")
+    _common(opening)
+    opening.add_argument("--sites", required=True, help="comma-separated site codes, e.g. A,B,C,D")
+    opening.add_argument("--protocol", required=True, help="protocol id, e.g. HER2-PRO-004")
+    opening.set_defaults(func=_open)
+
+    enrol = actions.add_parser("enrol", help="enrol a patient at the actor's site")
+    _common(enrol)
+    _patient(enrol)
+    enrol.add_argument("--consent", required=True, help="consent form reference")
+    enrol.add_argument("--laterality", choices=("L", "R"), help="tumour side (needed by predict)")
+    enrol.add_argument("--age", type=int, help="age in years, if collected")
+    enrol.add_argument("--hr-status", type=int, choices=(0, 1), help="hormone receptor status")
+    enrol.set_defaults(func=_enrol)
+
+    predict = actions.add_parser("predict", help="run the locked model on the patient's DICOM")
+    _common(predict)
+    _patient(predict)
+    predict.add_argument("--study", required=True, help="folder of the patient's DICOM files")
+    predict.add_argument("--lock", help="model lock file (default: the shipped lock)")
+    predict.set_defaults(func=_predict)
+
+    record = actions.add_parser("record", help="record biopsy, therapy, surgery or response")
+    kinds = record.add_subparsers(dest="record_kind", metavar="EVENT", required=True)
+    for name, helptext in (
+        ("biopsy", "core-needle biopsy HER2 (IHC, ISH); call derived by ASCO/CAP 2018"),
+        ("surgery", "surgical-specimen HER2 (the reference standard)"),
+    ):
+        her2 = kinds.add_parser(name, help=helptext)
+        _common(her2)
+        _patient(her2)
+        her2.add_argument("--ihc", required=True, choices=[m.value for m in IHC])
+        her2.add_argument("--ish", required=True, choices=[m.value for m in ISH])
+        her2.set_defaults(func=_record)
+    therapy = kinds.add_parser("therapy", help="neoadjuvant regimen")
+    _common(therapy)
+    _patient(therapy)
+    therapy.add_argument("--regimen", required=True, help="regimen text, e.g. 'TCHP x6'")
+    therapy.add_argument("--anti-her2", required=True, choices=_YES_NO)
+    therapy.set_defaults(func=_record)
+    response = kinds.add_parser("response", help="pathological complete response (ypT0/is ypN0)")
+    _common(response)
+    _patient(response)
+    response.add_argument("--pcr", required=True, choices=_YES_NO)
+    response.set_defaults(func=_record)
+
+    correct = actions.add_parser("correct", help="correct a recorded value (old value kept)")
+    _common(correct)
+    _patient(correct)
+    correct.add_argument("--event", required=True, choices=[k.short for k in EventKind])
+    correct.add_argument("--field", required=True, help="field to correct, e.g. ihc, age, pcr")
+    correct.add_argument("--value", required=True, help="the corrected value")
+    correct.add_argument("--reason", required=True, help="why the value is corrected")
+    correct.set_defaults(func=_correct)
+
+    withdraw = actions.add_parser("withdraw", help="record the patient's withdrawal")
+    _common(withdraw)
+    _patient(withdraw)
+    withdraw.add_argument("--reason", required=True, help="reason for withdrawal")
+    withdraw.set_defaults(func=_withdraw)
+
+    show = actions.add_parser("status", help="per-site counts and patients awaiting a step")
+    _common(show, writes=False)
+    show.add_argument("--site", help="only this site")
+    show.set_defaults(func=_status)
+
+    export = actions.add_parser("export", help="write predictions, labels and export manifest")
+    _common(export, writes=False)
+    export.add_argument("--out", required=True, help="new (or empty) folder for the export")
+    export.set_defaults(func=_export)
+
+    check = actions.add_parser("verify", help="re-walk the hash chain; exit 1 if tampered")
+    _common(check, writes=False)
+    check.add_argument("--expected-head", metavar="SEQ:HASH", help="head kept outside the ledger")
+    check.set_defaults(func=_verify)
+
+
+def _done(entry: Entry) -> int:
+    print(f"recorded {entry.event_type} at ledger entry {entry.head}")
+    return 0
+
+
+def _open(args: argparse.Namespace) -> int:
+    sites = [s.strip() for s in args.sites.split(",")]
+    with Trial.open(args.ledger) as trial:
+        entry = trial.open_recruitment(
+            sites, protocol_id=args.protocol, actor=args.actor, site=args.site
+        )
+    return _done(entry)
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    with Trial.open(args.ledger) as trial:
+        entry = trial.enrol(
+            args.patient,
+            consent_ref=args.consent,
+            laterality=args.laterality,
+            age=args.age,
+            hr_status=args.hr_status,
+            actor=args.actor,
+            site=args.site,
+        )
+    return _done(entry)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    with Trial.open(args.ledger, create=False) as trial:
+        entry = trial.predict(
+            args.patient, study=args.study, lock=args.lock, actor=args.actor, site=args.site
+        )
+    print(
+        f"score {entry.payload['score']!r} ({entry.payload['call']}) by model lock {entry.payload['model_lock']}"
+    )
+    return _done(entry)
+
+
+def _record(args: argparse.Namespace) -> int:
+    who = {"actor": args.actor, "site": args.site}
+    with Trial.open(args.ledger, create=False) as trial:
+        if args.record_kind == "biopsy":
+            entry = trial.record_biopsy(args.patient, ihc=args.ihc, ish=args.ish, **who)
+        elif args.record_kind == "surgery":
+            entry = trial.record_surgery(args.patient, ihc=args.ihc, ish=args.ish, **who)
+        elif args.record_kind == "therapy":
+            entry = trial.record_therapy(
+                args.patient, regimen=args.regimen, anti_her2=args.anti_her2, **who
+            )
+        else:
+            entry = trial.record_response(args.patient, pcr=args.pcr, **who)
+    return _done(entry)
+
+
+def _correct(args: argparse.Namespace) -> int:
+    with Trial.open(args.ledger, create=False) as trial:
+        entry = trial.correct(
+            args.patient,
+            event=args.event,
+            field=args.field,
+            value=args.value,
+            reason=args.reason,
+            actor=args.actor,
+            site=args.site,
+        )
+    print(
+        f"{entry.payload['field']}: {entry.payload['old_value']!r} -> {entry.payload['new_value']!r}"
+    )
+    return _done(entry)
+
+
+def _withdraw(args: argparse.Namespace) -> int:
+    with Trial.open(args.ledger, create=False) as trial:
+        entry = trial.withdraw(args.patient, reason=args.reason, actor=args.actor, site=args.site)
+    return _done(entry)
+
+
+_COLUMNS = (
+    "enrolled",
+    "predicted",
+    "biopsied",
+    "treated",
+    "operated",
+    "response_known",
+    "withdrawn",
+)
+
+
+def _status(args: argparse.Namespace) -> int:
+    with Trial.open(args.ledger, create=False) as trial:
+        status = trial.status(site=args.site)
+    print(f"trial {status.protocol_id or '(not open)'} at ledger head {status.head}")
+    print("\t".join(("site", *_COLUMNS)))
+    for row in status.sites:
+        print("\t".join([row.site, *(str(getattr(row, c)) for c in _COLUMNS)]))
+    if status.pending:
+        print("awaiting:")
+    for item in status.pending:
+        blind = item.predicted or item.awaiting == "prediction"
+        note = "" if blind else " (no blinded prediction: excluded from the analysis)"
+        print(f"  {item.patient_id}\tsite {item.site}\t{item.awaiting}{note}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    with Trial.open(args.ledger, create=False) as trial:
+        result = trial.export(args.out)
+    print(
+        f"exported {result.n_exported} patients at ledger head {result.head} to {result.out_dir} "
+        f"({len(result.excluded)} excluded, {len(result.incomplete)} with labels missing)"
+    )
+    for item in result.excluded:
+        print(f"  excluded {item.patient_id} (site {item.site}): {item.reason}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    report = verify(args.ledger, expected_head=args.expected_head)
+    print(report)
+    return 0 if report.ok else 1

@@ -1,0 +1,367 @@
+"""The :class:`Trial`: prospective model-versus-biopsy logging on the audit ledger.
+
+>>> with Trial.open("trial.db") as trial:                                        # doctest: +SKIP
+...     trial.open_recruitment(["A", "B"], protocol_id="HER2-PRO-004", actor="cc", site="A")
+...     trial.enrol("P0001", consent_ref="IC-17", laterality="L", actor="dr.a", site="A")
+...     trial.predict("P0001", study="dicom/P0001", actor="dr.a", site="A")
+...     trial.record_biopsy("P0001", ihc="2+", ish="positive", actor="path.a", site="A")
+
+Every write builds its payload (:mod:`.events`, values converted and checked at the boundary) and
+appends it with ``check=`` a guard that reads the patient's prior events *inside* the write
+transaction and applies :func:`validation.trial.rules.check` -- so two writers can never both
+enrol a patient or both record a prediction. A refusal raises TrialRuleError and writes nothing.
+Each write returns the acknowledged (committed) :class:`~validation.ledger.Entry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from validation.ledger import CORRECTION_EVENT, Entry, Head, Ledger, LedgerView, VerifyReport
+from validation.ledger import verify as verify_ledger
+from validation.trial.events import (
+    PCR_DEFINITION,
+    EventKind,
+    Source,
+    check_patient_id,
+    check_site,
+    her2_result,
+    parse_field,
+    refuse,
+)
+from validation.trial.export import ExportResult, export_tables
+from validation.trial.rules import (
+    PatientRecord,
+    Proposal,
+    TrialContext,
+    check,
+    check_sites,
+    fold,
+    plan_correction,
+)
+from validation.trial.status import TrialStatus, trial_status
+
+if TYPE_CHECKING:
+    from her2map.lock import LockedModel
+
+__all__ = ["Trial", "read_patient", "verify"]
+
+
+def read_patient(view: LedgerView, patient_id: str) -> tuple[TrialContext, PatientRecord | None]:
+    """The trial context and ``patient_id``'s record, read through ``view`` (targeted queries).
+
+    Reads the first ``trial.opened``, the first prediction (the trial's model lock), the
+    patient's trial events and the corrections of them, and folds them with
+    :func:`~validation.trial.rules.fold` -- the same fold status and export use on all entries.
+    """
+    picked: dict[int, Entry] = {}
+    for kind in (EventKind.OPENED, EventKind.PREDICTION):
+        first = next(view.entries(event_type=kind.value), None)
+        if first is not None:
+            picked[first.seq] = first
+    own = [
+        e
+        for e in view.entries(where={"patient_id": patient_id})
+        if e.event_type.startswith("trial.")
+    ]
+    picked.update((e.seq, e) for e in own)
+    if own:
+        targets = {e.seq for e in own}
+        for fix in view.entries(event_type=CORRECTION_EVENT):
+            if fix.payload.get("target_seq") in targets:
+                picked[fix.seq] = fix
+    context, records = fold(picked[seq] for seq in sorted(picked))
+    return context, records.get(patient_id)
+
+
+class Trial:
+    """Prospective-trial logging on one ledger; use :meth:`open` (a context manager)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> Trial:
+        """Open the trial's ledger (created if absent when ``create``)."""
+        return cls(Ledger.open(path, create=create))
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def __enter__(self) -> Trial:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _append(self, proposal: Proposal, *, actor: str) -> Entry:
+        def guard(view: LedgerView) -> None:
+            context, record = read_patient(view, proposal.patient_id)
+            check(proposal, record, context)
+
+        payload = dict(proposal.payload)
+        if proposal.kind is not EventKind.OPENED:
+            payload.update(patient_id=proposal.patient_id, site=proposal.site)
+        return self.ledger.append(proposal.kind.value, payload, actor=actor, check=guard)
+
+    def _proposal(
+        self, kind: EventKind, patient_id: object, site: object, **fields: Any
+    ) -> Proposal:
+        pid = check_patient_id(patient_id, kind.value)
+        return Proposal(kind, pid, check_site(site, kind.value, pid), fields)
+
+    def open_recruitment(
+        self, sites: Sequence[str], *, protocol_id: str, actor: str, site: str
+    ) -> Entry:
+        """Record ``trial.opened``: the trial's sites and protocol (once per ledger)."""
+        event = EventKind.OPENED.value
+        if not isinstance(protocol_id, str) or not protocol_id.strip():
+            raise refuse(
+                "-", event, "VALUE", f"protocol_id must be non-empty text, got {protocol_id!r}"
+            )
+        payload = {
+            "sites": check_sites(list(sites)),
+            "protocol_id": protocol_id,
+            "site": check_site(site, event),
+        }
+        return self._append(Proposal(EventKind.OPENED, "-", site, payload), actor=actor)
+
+    def enrol(
+        self,
+        patient_id: str,
+        *,
+        consent_ref: str,
+        actor: str,
+        site: str,
+        laterality: str | None = None,
+        age: int | None = None,
+        hr_status: int | None = None,
+    ) -> Entry:
+        """Record ``trial.enrolled`` (laterality is needed later to read the patient's DICOM)."""
+        kind, pid = EventKind.ENROLLED, str(patient_id)
+        fields = {
+            name: parse_field(name, value, patient_id=pid, event=kind.value)
+            for name, value in (
+                ("consent_ref", consent_ref),
+                ("laterality", laterality),
+                ("age", age),
+                ("hr_status", hr_status),
+            )
+        }
+        return self._append(self._proposal(kind, patient_id, site, **fields), actor=actor)
+
+    def predict(
+        self,
+        patient_id: str,
+        *,
+        study: str | Path,
+        actor: str,
+        site: str,
+        lock: str | Path | None = None,
+        model: LockedModel | None = None,
+    ) -> Entry:
+        """Run the locked model on the patient's DICOM under ``study`` and record the prediction.
+
+        ``model`` (an already verified :class:`her2map.LockedModel`) saves loading ``lock`` (default:
+        the shipped lock) again for each patient. The rules are checked before the (slow) model
+        run and again inside the write transaction.
+        """
+        from validation.trial.imaging import load_model, score_study
+
+        kind = EventKind.PREDICTION
+        if model is None:
+            model = load_model(lock)
+        probe = self._proposal(kind, patient_id, site, model_lock=model.lock_hash)
+        context, record = read_patient(self.ledger, probe.patient_id)
+        check(probe, record, context)
+        laterality = None if record is None else record.value(EventKind.ENROLLED, "laterality")
+        if laterality is None:
+            raise refuse(
+                probe.patient_id,
+                kind.value,
+                "VALUE",
+                "the enrolment has no laterality, needed to select the tumour side's images; "
+                "correct the enrolment's laterality first",
+            )
+        result = score_study(
+            study, probe.patient_id, site=probe.site, laterality=laterality, model=model
+        )
+        return self._prediction(
+            probe.patient_id,
+            probe.site,
+            actor,
+            result.score,
+            result.threshold,
+            result.model_lock,
+            result.model_name,
+            result.modalities,
+            Source.DICOM,
+        )
+
+    def predict_external(
+        self,
+        patient_id: str,
+        *,
+        score: float,
+        model_lock: str,
+        threshold: float,
+        modalities: Sequence[str] | str,
+        actor: str,
+        site: str,
+        model_name: str = "external",
+    ) -> Entry:
+        """Record a precomputed score of a locked (possibly external) model, with its lock hash."""
+        return self._prediction(
+            str(patient_id),
+            site,
+            actor,
+            score,
+            threshold,
+            model_lock,
+            model_name,
+            modalities,
+            Source.EXTERNAL,
+        )
+
+    def _prediction(
+        self,
+        pid: str,
+        site: str,
+        actor: str,
+        score: object,
+        threshold: object,
+        lock: object,
+        name: object,
+        modalities: object,
+        source: Source,
+    ) -> Entry:
+        kind = EventKind.PREDICTION
+        parsed = {
+            field: parse_field(field, value, patient_id=pid, event=kind.value)
+            for field, value in (
+                ("score", score),
+                ("threshold", threshold),
+                ("model_lock", lock),
+                ("model_name", name),
+                ("modalities", modalities),
+            )
+        }
+        call = "positive" if parsed["score"] >= parsed["threshold"] else "negative"
+        return self._append(
+            self._proposal(kind, pid, site, **parsed, call=call, source=source.value), actor=actor
+        )
+
+    def _her2(
+        self, kind: EventKind, patient_id: str, ihc: object, ish: object, actor: str, site: str
+    ) -> Entry:
+        result = her2_result(ihc, ish, patient_id=patient_id, event=kind.value)
+        return self._append(self._proposal(kind, patient_id, site, result=result), actor=actor)
+
+    def record_biopsy(self, patient_id: str, *, ihc: str, ish: str, actor: str, site: str) -> Entry:
+        """Record the core-needle biopsy: IHC, ISH and the HER2 call derived by ASCO/CAP 2018."""
+        return self._her2(EventKind.BIOPSY, patient_id, ihc, ish, actor, site)
+
+    def record_surgery(
+        self, patient_id: str, *, ihc: str, ish: str, actor: str, site: str
+    ) -> Entry:
+        """Record the surgical specimen's HER2 (the reference standard), derived as for biopsy."""
+        return self._her2(EventKind.SURGERY, patient_id, ihc, ish, actor, site)
+
+    def record_therapy(
+        self, patient_id: str, *, regimen: str, anti_her2: bool | str, actor: str, site: str
+    ) -> Entry:
+        """Record the neoadjuvant regimen (text) and whether it includes anti-HER2 therapy."""
+        kind = EventKind.THERAPY
+        fields = {
+            "regimen": parse_field("regimen", regimen, patient_id=patient_id, event=kind.value),
+            "anti_her2": parse_field(
+                "anti_her2", anti_her2, patient_id=patient_id, event=kind.value
+            ),
+        }
+        return self._append(self._proposal(kind, patient_id, site, **fields), actor=actor)
+
+    def record_response(self, patient_id: str, *, pcr: bool | str, actor: str, site: str) -> Entry:
+        """Record pathological complete response (``ypT0/is ypN0``) yes/no."""
+        kind = EventKind.RESPONSE
+        value = parse_field("pcr", pcr, patient_id=patient_id, event=kind.value)
+        return self._append(
+            self._proposal(kind, patient_id, site, pcr=value, definition=PCR_DEFINITION),
+            actor=actor,
+        )
+
+    def withdraw(self, patient_id: str, *, reason: str, actor: str, site: str) -> Entry:
+        """Record the patient's withdrawal; nothing may be recorded for the patient afterwards."""
+        kind = EventKind.WITHDRAWN
+        value = parse_field("reason", reason, patient_id=patient_id, event=kind.value)
+        return self._append(self._proposal(kind, patient_id, site, reason=value), actor=actor)
+
+    def correct(
+        self,
+        patient_id: str,
+        *,
+        event: str | EventKind,
+        field: str,
+        value: object,
+        reason: str,
+        actor: str,
+        site: str,
+    ) -> Entry:
+        """Correct one field of the patient's ``event`` (a ``ledger.correction`` entry keeping the
+        old value, with the reason); see :func:`validation.trial.rules.plan_correction`."""
+        kind = event if isinstance(event, EventKind) else EventKind.from_short(event)
+        pid = check_patient_id(patient_id, f"correction of {kind.value}")
+
+        def plan(view: LedgerView) -> Any:
+            _, record = read_patient(view, pid)
+            return plan_correction(pid, site, kind, field, value, reason, record)
+
+        outside = plan(self.ledger)
+
+        def guard(view: LedgerView) -> None:
+            if plan(view) != outside:
+                raise refuse(
+                    pid,
+                    f"correction of {kind.value}",
+                    "CORRECTION-CHANGE",
+                    "the record changed while correcting; retry",
+                )
+
+        return self.ledger.correct(
+            outside.target_seq,
+            outside.field,
+            outside.new_value,
+            reason=reason.strip(),
+            actor=actor,
+            check=guard,
+        )
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[Head, TrialContext, dict[str, PatientRecord]]:
+        """Head, context and every patient's record from ONE read of the ledger (consistent)."""
+        entries = list(self.ledger.entries())
+        head = entries[-1].head if entries else Head.genesis()
+        context, records = fold(entries)
+        return head, context, records
+
+    def status(self, *, site: str | None = None) -> TrialStatus:
+        """Per-site counts and what is missing (:class:`validation.trial.status.TrialStatus`)."""
+        return trial_status(*self.snapshot(), site=site)
+
+    def export(self, out_dir: str | Path) -> ExportResult:
+        """Write predictions, labels and manifest (:func:`validation.trial.export.export_tables`)."""
+        return export_tables(*self.snapshot(), out_dir)
+
+    def verify(self, *, expected_head: Head | str | None = None) -> VerifyReport:
+        """Re-walk the ledger's hash chain (:func:`validation.ledger.verify`)."""
+        return verify(self.ledger.path, expected_head=expected_head)
+
+
+def verify(path: str | Path, *, expected_head: Head | str | None = None) -> VerifyReport:
+    """Verify the trial ledger at ``path``: :func:`validation.ledger.verify` (names the first
+    edited, deleted, swapped or -- with ``expected_head`` -- truncated entry)."""
+    return verify_ledger(path, expected_head=expected_head)

@@ -1,0 +1,234 @@
+"""Export the trial's predictions and labels tables (DESIGN.md contracts) and a manifest.
+
+The tables hold the values in force (every correction applied) as of one consistent read of the
+ledger, whose head ``seq:hash`` the manifest cites, so a protocol run on them
+(:func:`validation.runner.run_protocol`) can be traced to exactly these ledger entries.
+
+* ``predictions.csv``: ``patient_id, site, score, modalities, model_lock`` -- one row per exported
+  patient (``score`` written with ``repr``: the float round-trips exactly; ``modalities`` joined
+  with ``+``).
+* ``labels.csv``: ``patient_id, site, reference_her2, biopsy_her2, pcr, hr_status, age,
+  anti_her2`` -- HER2 as 1/0 from the surgical and biopsy calls (ASCO/CAP 2018), ``pcr`` 1/0,
+  ``hr_status``/``age`` as collected at enrolment, ``anti_her2`` 1/0 from the therapy record;
+  an empty cell where the event is not (yet) recorded, so the protocol's population rules exclude
+  those patients with their reason counted in the participant flow.
+* ``trial_export.json``: RFC 8785 canonical JSON -- ledger head, protocol id, model lock, file
+  names/SHA-256/rows, counts, the *excluded* patients with their reason (not in either table:
+  withdrawn -- their data are not analysed -- or no blinded model prediction) and the
+  *incomplete* ones (in the tables, with the labels still missing listed).
+
+Atomic as a set: the three files are written and fsynced in a temporary sibling folder that is
+then renamed to ``out_dir``; ``out_dir`` must not exist or be empty (an export is never
+overwritten). Same ledger entries, same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from validation.canonical import canonical_json, sha256_hex
+from validation.exceptions import TrialRuleError
+from validation.ledger import Head
+from validation.trial.events import EventKind
+from validation.trial.rules import PatientRecord, TrialContext
+
+__all__ = [
+    "EXPORT_SCHEMA",
+    "LABEL_COLUMNS",
+    "MANIFEST_NAME",
+    "PREDICTION_COLUMNS",
+    "Excluded",
+    "ExportResult",
+    "export_tables",
+]
+
+EXPORT_SCHEMA = "her2map.trial-export/1"
+MANIFEST_NAME = "trial_export.json"
+PREDICTION_COLUMNS: tuple[str, ...] = ("patient_id", "site", "score", "modalities", "model_lock")
+LABEL_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "site",
+    "reference_her2",
+    "biopsy_her2",
+    "pcr",
+    "hr_status",
+    "age",
+    "anti_her2",
+)
+_LABEL_SOURCES = (
+    (EventKind.SURGERY, "surgery"),
+    (EventKind.BIOPSY, "biopsy"),
+    (EventKind.RESPONSE, "response"),
+)
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A patient left out of the tables, or (``missing``) exported with labels still missing."""
+
+    patient_id: str
+    site: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Paths written, the ledger head they reflect, row counts, exclusions and incompletes."""
+
+    out_dir: Path
+    predictions: Path
+    labels: Path
+    manifest: Path
+    head: Head
+    n_exported: int
+    excluded: tuple[Excluded, ...]
+    incomplete: tuple[Excluded, ...]
+
+
+def _flag(value: Any) -> str:
+    return "" if value is None else str(int(bool(value)))
+
+
+def _her2(record: PatientRecord, kind: EventKind) -> str:
+    result = record.value(kind, "result")
+    return "" if result is None else ("1" if result["her2"] == "positive" else "0")
+
+
+def _exclusion(record: PatientRecord) -> str | None:
+    if record.withdrawn:
+        return "withdrawn from the trial (data not analysed)"
+    if EventKind.PREDICTION not in record.events:
+        if EventKind.BIOPSY in record.events:
+            return "no blinded model prediction (biopsy result recorded before any prediction)"
+        return "no model prediction recorded"
+    return None
+
+
+def _rows(
+    records: Mapping[str, PatientRecord],
+) -> tuple[list[list[str]], list[list[str]], list[Excluded], list[Excluded]]:
+    predictions, labels, excluded, incomplete = [], [], [], []
+    for pid in sorted(records):
+        record = records[pid]
+        reason = _exclusion(record)
+        if reason is not None:
+            excluded.append(Excluded(pid, record.site, reason))
+            continue
+        pred = record.events[EventKind.PREDICTION][1]
+        predictions.append(
+            [
+                pid,
+                record.site,
+                repr(float(pred["score"])),
+                "+".join(pred["modalities"]),
+                pred["model_lock"],
+            ]
+        )
+        enrol = EventKind.ENROLLED
+        labels.append(
+            [
+                pid,
+                record.site,
+                _her2(record, EventKind.SURGERY),
+                _her2(record, EventKind.BIOPSY),
+                _flag(record.value(EventKind.RESPONSE, "pcr")),
+                ""
+                if record.value(enrol, "hr_status") is None
+                else str(record.value(enrol, "hr_status")),
+                "" if record.value(enrol, "age") is None else str(record.value(enrol, "age")),
+                _flag(record.value(EventKind.THERAPY, "anti_her2")),
+            ]
+        )
+        missing = [name for kind, name in _LABEL_SOURCES if kind not in record.events]
+        if missing:
+            incomplete.append(Excluded(pid, record.site, "missing " + ", ".join(missing)))
+    return predictions, labels, excluded, incomplete
+
+
+def _csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def export_tables(
+    head: Head, context: TrialContext, records: Mapping[str, PatientRecord], out_dir: str | Path
+) -> ExportResult:
+    """Write the tables and manifest of ``records`` (read at ``head``) into ``out_dir``."""
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise TrialRuleError(
+            f"export folder {out} exists and is not an empty folder; exports are never "
+            "overwritten: give a new folder"
+        )
+    if not out.parent.is_dir():
+        raise TrialRuleError(f"export folder {out}: parent folder {out.parent} does not exist")
+    predictions, labels, excluded, incomplete = _rows(records)
+    files = {
+        "predictions.csv": _csv(PREDICTION_COLUMNS, predictions),
+        "labels.csv": _csv(LABEL_COLUMNS, labels),
+    }
+    manifest = {
+        "schema": EXPORT_SCHEMA,
+        "ledger": {"head": str(head), "head_seq": head.seq, "head_hash": head.entry_hash},
+        "protocol_id": context.protocol_id,
+        "model_lock": context.model_lock,
+        "files": {
+            name: {"sha256": sha256_hex(data), "rows": data.count(b"\n") - 1}
+            for name, data in files.items()
+        },
+        "counts": {
+            "patients": len(records),
+            "exported": len(predictions),
+            "excluded": len(excluded),
+            "incomplete": len(incomplete),
+        },
+        "excluded": [vars(e) for e in excluded],
+        "incomplete": [vars(e) for e in incomplete],
+    }
+    files[MANIFEST_NAME] = canonical_json(manifest)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        for name, data in files.items():
+            _write_synced(tmp / name, data)
+        _fsync_dir(tmp)
+        os.replace(tmp, out)  # atomic; replaces only a missing or empty folder
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(out.parent)
+    return ExportResult(
+        out,
+        out / "predictions.csv",
+        out / "labels.csv",
+        out / MANIFEST_NAME,
+        head,
+        len(predictions),
+        tuple(excluded),
+        tuple(incomplete),
+    )

@@ -1,0 +1,103 @@
+"""Score one enrolled patient's DICOM study with the locked model (``her2map trial predict``).
+
+The harness sees the core only through :class:`her2map.LockedModel` and :mod:`her2map.ingest`
+(DESIGN.md). :func:`score_study` ingests the study folder with :func:`her2map.ingest.load_cohort`,
+which validates every file and groups them by DICOM tags; files of other patients are excluded by
+ingest, never read into the score. Ingest's clinical contract needs a full clinical.csv row, but
+at enrolment the labels do not exist yet: the row is written to a private temporary folder with
+the patient id, site and laterality (the only columns that select images) and placeholder values
+for every label column; it never leaves this function and no label is read from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from validation.trial.events import refuse
+
+if TYPE_CHECKING:
+    from her2map.lock import LockedModel
+
+__all__ = ["ModelScore", "load_model", "score_study"]
+
+_EVENT = "trial.prediction"
+# Placeholders for the clinical columns ingest requires but does not use to select images.
+_PLACEHOLDERS = {
+    "manufacturer": "unrecorded",
+    "age": "50",
+    "density": "a",
+    "hr_status": "0",
+    "reference_ihc": "0",
+    "reference_ish": "",
+    "reference_her2": "0",
+    "her2_low": "0",
+    "biopsy_ihc": "0",
+    "biopsy_ish": "",
+    "biopsy_her2": "0",
+    "therapy": "chemotherapy",
+    "pcr": "",
+}
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """The locked model's output for one patient and the identity of the model that made it."""
+
+    score: float
+    threshold: float
+    model_lock: str
+    model_name: str
+    modalities: tuple[str, ...]
+
+
+def load_model(lock: str | Path | None = None) -> LockedModel:
+    """:meth:`her2map.LockedModel.load` (every hash verified; LockError names what differs)."""
+    from her2map import LockedModel
+
+    return LockedModel.load(lock)
+
+
+def score_study(
+    study_dir: str | Path, patient_id: str, *, site: str, laterality: str, model: LockedModel
+) -> ModelScore:
+    """Run the locked ``model`` on ``patient_id``'s images under ``study_dir``.
+
+    Raises :class:`~validation.exceptions.TrialRuleError` (rule ``IMAGING``) when ingest finds no
+    usable image of the patient (with ingest's reasons), and ``her2map``'s FirewallError when the
+    patient is in the model's training manifest.
+    """
+    from her2map.ingest import CLINICAL_COLUMNS, load_cohort, load_images
+
+    model.check_firewall([patient_id], source=f"trial study {study_dir}")
+    row = {**_PLACEHOLDERS, "patient_id": patient_id, "site": site, "laterality": laterality}
+    with tempfile.TemporaryDirectory(prefix="her2map-trial-") as tmp:
+        clinical = Path(tmp) / "clinical.csv"
+        with clinical.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(CLINICAL_COLUMNS), lineterminator="\n")
+            writer.writeheader()
+            writer.writerow(row)
+        cohort = load_cohort(study_dir, clinical=clinical)
+    studies = [s for s in cohort.studies if s.patient_id == patient_id]
+    if not studies:
+        reasons = sorted(
+            {e.reason for e in cohort.exclusions if e.patient_id in (patient_id, None)}
+        )
+        raise refuse(
+            patient_id,
+            _EVENT,
+            "IMAGING",
+            f"no usable image of the patient under {study_dir} ({'; '.join(reasons) or 'none found'})",
+        )
+    study = studies[0]
+    score = model.predict_study(load_images(study))
+    return ModelScore(
+        float(score),
+        float(model.threshold),
+        str(model.lock_hash),
+        str(model.name),
+        tuple(study.modalities),
+    )

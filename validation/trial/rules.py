@@ -1,0 +1,293 @@
+"""The trial's order, site and correction rules: ONE pure function over the prior events.
+
+:func:`fold` turns ledger entries (trial events and the corrections of them) into a
+:class:`TrialContext` and one :class:`PatientRecord` per patient, with every correction applied.
+:func:`check` decides whether a new event may be appended and :func:`plan_correction` whether a
+correction may, given the patient's record. Both are pure: :mod:`validation.trial.api` calls them
+inside the ledger's write transaction (``Ledger.append(check=...)``), so a rule that depends on
+earlier events cannot be raced by another writer, and status/export use the same :func:`fold`.
+
+Rules (ids as they appear in every refusal message):
+
+``VALUE``        malformed value (IHC "4+", score 1.3, empty text, ...), see :mod:`.events`
+``ASCO-CAP``     IHC 2+ without ISH: HER2 call undetermined
+``TRIAL-OPEN``   enrolment before the trial was opened; opening a second time
+``SITE-KNOWN``   enrolment at a site that is not one of the trial's sites
+``ENROL-ONCE``   a second enrolment of a patient id
+``ENROLLED``     any event or correction for a patient who is not enrolled
+``OWN-SITE``     the actor's site is not the patient's enrolment site
+``WITHDRAWN``    any event or correction after the patient's withdrawal
+``ONCE``         an event kind recorded twice for a patient (exactly one prediction, ...)
+``BLINDING``     a prediction after the patient's biopsy result was recorded
+``MODEL-LOCK``   a prediction by another locked model than the trial's earlier predictions
+``ORDER``        therapy before biopsy, surgery before therapy, response before surgery
+``CORRECTION-*`` REASON (empty), PREDICTION (the model's call is never edited), TARGET (nothing
+                 recorded to correct), IDENTITY (patient id / site never), FIELD (not
+                 correctable), CHANGE (value unchanged)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from validation.ledger import CORRECTION_EVENT, Entry
+from validation.trial.events import (
+    CORRECTABLE,
+    EventKind,
+    check_site,
+    her2_result,
+    parse_field,
+    refuse,
+)
+
+__all__ = [
+    "PREREQUISITE",
+    "CorrectionPlan",
+    "PatientRecord",
+    "Proposal",
+    "TrialContext",
+    "check",
+    "check_sites",
+    "fold",
+    "plan_correction",
+]
+
+#: The event that must already be recorded before each kind (ORDER rule).
+PREREQUISITE: dict[EventKind, EventKind] = {
+    EventKind.THERAPY: EventKind.BIOPSY,
+    EventKind.SURGERY: EventKind.THERAPY,
+    EventKind.RESPONSE: EventKind.SURGERY,
+}
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Trial-wide state: the sites (None until ``trial.opened``) and the predictions' model lock."""
+
+    sites: tuple[str, ...] | None = None
+    protocol_id: str | None = None
+    model_lock: str | None = None
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """One patient's recorded events: kind -> (seq, payload with corrections applied)."""
+
+    patient_id: str
+    site: str
+    events: Mapping[EventKind, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "events", MappingProxyType(dict(self.events)))
+
+    @property
+    def withdrawn(self) -> bool:
+        return EventKind.WITHDRAWN in self.events
+
+    def value(self, kind: EventKind, name: str) -> Any:
+        """Current value of payload field ``name`` of the patient's ``kind`` event (None if absent)."""
+        recorded = self.events.get(kind)
+        return None if recorded is None else recorded[1].get(name)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A new event: its kind, the patient, the actor's site and the parsed payload."""
+
+    kind: EventKind
+    patient_id: str
+    site: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CorrectionPlan:
+    """What :meth:`Ledger.correct` is called with: target entry, payload field, new value."""
+
+    target_seq: int
+    field: str
+    new_value: Any
+
+
+def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecord]]:
+    """Context and patient records from ``entries`` in sequence order (others are ignored).
+
+    Corrections (``ledger.correction``) are applied to the trial entry they target; the first
+    ``trial.opened`` and the first prediction's ``model_lock`` make the context.
+    """
+    context = TrialContext()
+    events: dict[str, dict[EventKind, tuple[int, dict[str, Any]]]] = {}
+    owner: dict[int, tuple[str, EventKind]] = {}
+    sites: dict[str, str] = {}
+    for entry in entries:
+        if entry.event_type == CORRECTION_EVENT:
+            target = owner.get(entry.payload.get("target_seq", -1))
+            if target is not None:
+                pid, kind = target
+                seq, payload = events[pid][kind]
+                events[pid][kind] = (
+                    seq,
+                    {**payload, entry.payload["field"]: entry.payload["new_value"]},
+                )
+            continue
+        try:
+            kind = EventKind(entry.event_type)
+        except ValueError:
+            continue
+        payload = dict(entry.payload)
+        if kind is EventKind.OPENED:
+            if context.sites is None:
+                context = TrialContext(tuple(payload["sites"]), payload["protocol_id"], None)
+            continue
+        pid = payload["patient_id"]
+        if kind is EventKind.PREDICTION and context.model_lock is None:
+            context = TrialContext(context.sites, context.protocol_id, payload["model_lock"])
+        if kind is EventKind.ENROLLED:
+            sites.setdefault(pid, payload["site"])
+        events.setdefault(pid, {}).setdefault(kind, (entry.seq, payload))
+        owner.setdefault(entry.seq, (pid, kind))
+    records = {
+        pid: PatientRecord(pid, sites[pid], recorded)
+        for pid, recorded in sorted(events.items())
+        if pid in sites
+    }
+    return context, records
+
+
+def _patient_rules(
+    kind: str, patient_id: str, site: str, record: PatientRecord | None
+) -> PatientRecord:
+    """ENROLLED, OWN-SITE and WITHDRAWN, shared by new events and corrections."""
+    if record is None:
+        raise refuse(patient_id, kind, "ENROLLED", "the patient is not enrolled; enrol first")
+    if site != record.site:
+        raise refuse(
+            patient_id,
+            kind,
+            "OWN-SITE",
+            f"the patient was enrolled at site {record.site!r}; site {site!r} may write only its "
+            "own patients",
+        )
+    if record.withdrawn:
+        raise refuse(patient_id, kind, "WITHDRAWN", "the patient has withdrawn; nothing may follow")
+    return record
+
+
+def check(proposal: Proposal, record: PatientRecord | None, context: TrialContext) -> None:
+    """Raise :class:`TrialRuleError` if ``proposal`` breaks a rule given the prior events."""
+    kind, pid, site = proposal.kind, proposal.patient_id, proposal.site
+    name = kind.value
+    if kind is EventKind.OPENED:
+        if context.sites is not None:
+            raise refuse(
+                "-", name, "TRIAL-OPEN", f"the trial is already open (sites {context.sites})"
+            )
+        return
+    if kind is EventKind.ENROLLED:
+        if context.sites is None:
+            raise refuse(pid, name, "TRIAL-OPEN", "the trial is not open; run `her2map trial open`")
+        if site not in context.sites:
+            raise refuse(
+                pid, name, "SITE-KNOWN", f"site {site!r} is not a trial site {list(context.sites)}"
+            )
+        if record is not None:
+            raise refuse(pid, name, "ENROL-ONCE", f"already enrolled at site {record.site!r}")
+        return
+    record = _patient_rules(name, pid, site, record)
+    if kind in record.events:
+        raise refuse(
+            pid,
+            name,
+            "ONCE",
+            f"already recorded (entry {record.events[kind][0]}); correct it instead",
+        )
+    if kind is EventKind.PREDICTION:
+        if EventKind.BIOPSY in record.events:
+            raise refuse(
+                pid,
+                name,
+                "BLINDING",
+                "the biopsy result is already recorded, so a prediction is no longer blinded",
+            )
+        lock = proposal.payload["model_lock"]
+        if context.model_lock is not None and lock != context.model_lock:
+            raise refuse(
+                pid,
+                name,
+                "MODEL-LOCK",
+                f"model lock {lock[:12]}... differs from the trial's model lock "
+                f"{context.model_lock[:12]}...; a trial validates one locked model",
+            )
+    needed = PREREQUISITE.get(kind)
+    if needed is not None and needed not in record.events:
+        raise refuse(pid, name, "ORDER", f"{needed.short} must be recorded before {kind.short}")
+
+
+def plan_correction(
+    patient_id: str,
+    site: str,
+    kind: EventKind,
+    name: str,
+    value: object,
+    reason: object,
+    record: PatientRecord | None,
+) -> CorrectionPlan:
+    """Check a correction of field ``name`` of the patient's ``kind`` event; return the plan.
+
+    For biopsy and surgery, ``ihc``/``ish`` are corrected through the whole ``result`` object,
+    re-derived by :func:`~validation.trial.events.her2_result` from the corrected values.
+    """
+    event = f"correction of {kind.value}.{name}"
+    record = _patient_rules(event, patient_id, site, record)
+    if not isinstance(reason, str) or not reason.strip():
+        raise refuse(
+            patient_id,
+            event,
+            "CORRECTION-REASON",
+            f"a non-empty reason is required, got {reason!r}",
+        )
+    if kind is EventKind.PREDICTION:
+        raise refuse(
+            patient_id, event, "CORRECTION-PREDICTION", "the model's prediction is never edited"
+        )
+    if kind not in record.events or kind is EventKind.OPENED:
+        raise refuse(
+            patient_id, event, "CORRECTION-TARGET", f"no {kind.short} is recorded to correct"
+        )
+    if name in ("patient_id", "site"):
+        raise refuse(
+            patient_id, event, "CORRECTION-IDENTITY", "patient id and site are never corrected"
+        )
+    allowed = CORRECTABLE.get(kind, ())
+    if name not in allowed:
+        raise refuse(
+            patient_id,
+            event,
+            "CORRECTION-FIELD",
+            f"correctable fields of {kind.short}: {list(allowed)}",
+        )
+    seq, current = record.events[kind]
+    if name in ("ihc", "ish"):
+        result = dict(current["result"])
+        result[name] = value
+        ledger_field, new = (
+            "result",
+            her2_result(result["ihc"], result["ish"], patient_id=patient_id, event=event),
+        )
+    else:
+        ledger_field, new = name, parse_field(name, value, patient_id=patient_id, event=event)
+    if new == current.get(ledger_field) and type(new) is type(current.get(ledger_field)):
+        raise refuse(patient_id, event, "CORRECTION-CHANGE", f"the value is already {new!r}")
+    return CorrectionPlan(seq, ledger_field, new)
+
+
+def check_sites(sites: object) -> list[str]:
+    """Sorted distinct site codes of a ``trial.opened`` event (VALUE)."""
+    if not isinstance(sites, list | tuple) or not sites:
+        raise refuse(
+            "-", EventKind.OPENED.value, "VALUE", f"sites must be a non-empty list, got {sites!r}"
+        )
+    return sorted({check_site(s, EventKind.OPENED.value) for s in sites})
