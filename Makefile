@@ -27,8 +27,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# confidenceinterval 1.0.5 pins setuptools~=68.2, which conflicts with torch 2.13's
+# setuptools>=77; it needs nothing the venv lacks, so it is installed without its pins.
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) -m pip install --quiet --no-deps confidenceinterval==1.0.5
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:

@@ -15,7 +15,13 @@ from validation.exceptions import HarnessError
 __all__ = ["HARNESS_COMMANDS", "main"]
 
 #: Modules of this package that register harness subcommands, in help order.
-HARNESS_COMMANDS: tuple[str, ...] = ()
+HARNESS_COMMANDS: tuple[str, ...] = (
+    "validation.cli.ledger",
+    "validation.cli.protocol",
+    "validation.cli.trial",
+    "validation.cli.validate",
+    "validation.cli.dossier",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
