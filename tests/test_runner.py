@@ -377,6 +377,9 @@ def test_cli_runs_and_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "E1: PASS" in out
     assert "results.json" in out
+    assert "verified" in out
+    assert (tmp_path / "cli" / "dossier" / "SEAL").is_file()
+    assert (tmp_path / "cli" / "dossier" / "index.html").is_file()
     write_protocol(tmp_path / "other.yaml", protocol_dict(id="TEST-RUN-002"))
     args[2] = str(tmp_path / "other.yaml")
     assert main(args) == 2

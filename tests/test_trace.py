@@ -10,6 +10,8 @@ import pytest
 from validation.exceptions import TraceError
 from validation.trace import check, collect_tagged_tests, junit_outcomes, load_traceability
 
+pytestmark = pytest.mark.req("REQ-TRACE-001")
+
 TRACE = """
 requirements:
   - id: REQ-A-001

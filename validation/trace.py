@@ -30,6 +30,8 @@ __all__ = [
     "TraceReport",
     "Traceability",
     "check",
+    "check_project",
+    "collect_endpoints",
     "collect_tagged_tests",
     "junit_outcomes",
     "load_traceability",
@@ -215,6 +217,32 @@ def check(
             problems.append(f"{req.id}: no verification (no endpoint, listed test or tagged test).")
     n_tagged = sum(1 for reqs in tagged_tests.values() if reqs)
     return TraceReport(tuple(problems), len(trace.requirements), n_tagged)
+
+
+def collect_endpoints(protocols_dir: str | Path) -> frozenset[str]:
+    """Every verifiable id of the shipped protocols: ``"PROTOCOL-ID/endpoint-or-analysis-id"``.
+
+    Endpoints, subgroup analyses and comparisons all count; protocols load through the validating
+    loader, so a malformed protocol fails here with its key path.
+    """
+    from validation.protocol import Protocol  # deferred: trace is usable without protocols
+
+    found: set[str] = set()
+    for path in sorted(Path(protocols_dir).glob("*.yaml")):
+        protocol = Protocol.from_yaml(path)
+        items = (*protocol.endpoints, *protocol.subgroups, *protocol.comparisons)
+        found.update(f"{protocol.id}/{item.id}" for item in items)
+    return frozenset(found)
+
+
+def check_project(root: str | Path = ".") -> TraceReport:
+    """Check ``traceability.yaml`` against ``tests/`` and ``protocols/`` under ``root``."""
+    root = Path(root)
+    return check(
+        load_traceability(root / "traceability.yaml"),
+        collect_tagged_tests(root / "tests", root=root),
+        collect_endpoints(root / "protocols"),
+    )
 
 
 def junit_outcomes(path: str | Path) -> dict[str, str]:

@@ -21,6 +21,8 @@ HARNESS_COMMANDS: tuple[str, ...] = (
     "validation.cli.trial",
     "validation.cli.validate",
     "validation.cli.dossier",
+    "validation.cli.trace",
+    "validation.cli.demo",
 )
 
 

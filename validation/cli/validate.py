@@ -1,19 +1,23 @@
 """``her2map validate run PROTOCOL (--cohort DIR | --predictions FILE) --labels FILE --ledger PATH
---out DIR [--actor NAME] [--lock PATH]``: run a registered protocol.
+--out DIR [--actor NAME] [--lock PATH] [--trace FILE] [--junit FILE] [--no-dossier]``.
 
 The protocol must be registered (or amended) in the ledger before any label is read; the labels
 table may be a cohort's ``clinical.csv``. Writes ``DIR/results.json`` (and, with ``--cohort``,
-``DIR/predictions.csv``) and records a ``validation.run`` ledger entry. Prints one line per
-verdict. Exit 0 when the run completed (whatever the verdicts), 2 on a refused or failed run.
-The work is done by :func:`validation.runner.run_protocol`.
+``DIR/predictions.csv``), records a ``validation.run`` ledger entry, then builds, seals and
+verifies the dossier in ``DIR/dossier/`` (its seal recorded in the same ledger). Prints one line
+per verdict. Exit 0 when the run completed (whatever the verdicts), 2 on a refused or failed run.
+The work is done by :func:`validation.pipeline.run_and_seal` (or
+:func:`validation.runner.run_protocol` alone with ``--no-dossier``).
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from validation.runner import run_protocol
+from validation.pipeline import run_and_seal
+from validation.runner import RunResult, run_protocol
 
 __all__ = ["register"]
 
@@ -27,34 +31,51 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="validate_command", metavar="ACTION", required=True)
-    run = actions.add_parser("run", help="run a registered protocol and write results.json")
+    run = actions.add_parser(
+        "run", help="run a registered protocol; write results.json and its dossier"
+    )
     run.add_argument("protocol", metavar="PROTOCOL", help="protocol YAML (registered)")
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--cohort", help="cohort folder: predict it with the locked model")
     source.add_argument("--predictions", help="predictions table (CSV or Parquet)")
     run.add_argument("--labels", required=True, help="sealed labels table (e.g. clinical.csv)")
     run.add_argument("--ledger", required=True, help="audit ledger (SQLite file)")
-    run.add_argument("--out", required=True, help="output folder for results.json")
+    run.add_argument("--out", required=True, help="output folder for results.json and dossier/")
     run.add_argument("--actor", default="harness", help="who runs it (default: harness)")
     run.add_argument("--lock", help="model lock file (default: the shipped lock)")
+    run.add_argument(
+        "--trace",
+        help="traceability.yaml for the dossier's matrix (default: ./traceability.yaml if present)",
+    )
+    run.add_argument("--junit", help="JUnit XML of the test run, for the matrix's test outcomes")
+    run.add_argument("--no-dossier", action="store_true", help="write results.json only")
     run.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    result = run_protocol(
-        args.protocol,
-        labels=args.labels,
-        ledger=args.ledger,
-        out_dir=args.out,
-        predictions=args.predictions,
-        cohort=args.cohort,
-        lock=args.lock,
-        actor=args.actor,
-    )
+def _print_run(result: RunResult) -> None:
     for analysis_id, verdict in result.verdicts.items():
         print(f"{analysis_id}: {verdict}")
     print(
         f"results: {result.results_path} (sha256 {result.results_sha256}); "
         f"ledger seq {result.ledger_entry.seq}"
     )
+
+
+def _run(args: argparse.Namespace) -> int:
+    inputs: dict[str, Any] = {
+        "labels": args.labels,
+        "ledger": args.ledger,
+        "out_dir": args.out,
+        "predictions": args.predictions,
+        "cohort": args.cohort,
+        "lock": args.lock,
+        "actor": args.actor,
+    }
+    if args.no_dossier:
+        _print_run(run_protocol(args.protocol, **inputs))
+        return 0
+    trace = args.trace or ("traceability.yaml" if Path("traceability.yaml").is_file() else None)
+    sealed = run_and_seal(args.protocol, **inputs, trace=trace, junit=args.junit)
+    _print_run(sealed.run)
+    print(f"dossier: {sealed.index_html} (seal {sealed.dossier.seal}; verified)")
     return 0

@@ -150,4 +150,5 @@ class Criterion:
             )
         verdict = Verdict.PASS if self.holds(observed) else Verdict.FAIL
         relation = "meets" if verdict is Verdict.PASS else "does not meet"
-        return Evaluation(verdict, observed, f"{name} = {observed!r} {relation} '{self}'")
+        # The text is for readers (4 significant digits); ``observed`` keeps full precision.
+        return Evaluation(verdict, observed, f"{name} = {observed:.4g} {relation} '{self}'")
