@@ -202,10 +202,10 @@ def check(
     problems: list[str] = []
     claimed: dict[str, list[str]] = {}
     for test_id, reqs in sorted(tagged_tests.items()):
-        for req in reqs:
-            if req not in ids:
-                problems.append(f"{test_id} claims {req}, which is not in {trace.path}.")
-            claimed.setdefault(req, []).append(test_id)
+        for req_id in reqs:
+            if req_id not in ids:
+                problems.append(f"{test_id} claims {req_id}, which is not in {trace.path}.")
+            claimed.setdefault(req_id, []).append(test_id)
     for req in trace.requirements:
         for ep in req.endpoints:
             if ep not in known_endpoints:
@@ -230,8 +230,9 @@ def collect_endpoints(protocols_dir: str | Path) -> frozenset[str]:
     found: set[str] = set()
     for path in sorted(Path(protocols_dir).glob("*.yaml")):
         protocol = Protocol.from_yaml(path)
-        items = (*protocol.endpoints, *protocol.subgroups, *protocol.comparisons)
-        found.update(f"{protocol.id}/{item.id}" for item in items)
+        ids = [e.id for e in protocol.endpoints]
+        ids += [g.id for g in protocol.subgroups] + [c.id for c in protocol.comparisons]
+        found.update(f"{protocol.id}/{item_id}" for item_id in ids)
     return frozenset(found)
 
 

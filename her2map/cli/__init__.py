@@ -22,7 +22,9 @@ __all__ = ["CORE_COMMANDS", "build_parser", "main", "run_command"]
 CORE_COMMANDS: tuple[str, ...] = ("her2map.cli.synth", "her2map.cli.train", "her2map.cli.predict")
 
 
-def build_parser(modules: Sequence[str] = CORE_COMMANDS, *, prog: str = "her2map") -> argparse.ArgumentParser:
+def build_parser(
+    modules: Sequence[str] = CORE_COMMANDS, *, prog: str = "her2map"
+) -> argparse.ArgumentParser:
     """Build the parser with one subcommand group per module in ``modules``."""
     parser = argparse.ArgumentParser(
         prog=prog,

@@ -56,7 +56,11 @@ def check_binary(name: str, values: ArrayLike) -> NDArray[np.int8]:
     bad = ~np.isin(arr, (0.0, 1.0))
     if bad.any():
         examples = sorted(set(arr[bad].tolist()))[:5]
-        raise fail(name, "labels 0 or 1 (1 = positive)", f"{int(bad.sum())} other value(s), e.g. {examples}")
+        raise fail(
+            name,
+            "labels 0 or 1 (1 = positive)",
+            f"{int(bad.sum())} other value(s), e.g. {examples}",
+        )
     return arr.astype(np.int8)
 
 
@@ -75,7 +79,11 @@ def check_probabilities(name: str, values: ArrayLike) -> NDArray[np.float64]:
     outside = (arr < 0.0) | (arr > 1.0)
     if outside.any():
         examples = arr[outside][:3].tolist()
-        raise fail(name, "probabilities in [0, 1]", f"{int(outside.sum())} value(s) outside, e.g. {examples}")
+        raise fail(
+            name,
+            "probabilities in [0, 1]",
+            f"{int(outside.sum())} value(s) outside, e.g. {examples}",
+        )
     return arr
 
 

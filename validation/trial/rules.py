@@ -202,7 +202,12 @@ def check(proposal: Proposal, record: PatientRecord | None, context: TrialContex
             pid,
             name,
             "ONCE",
-            f"already recorded (entry {record.events[kind][0]}); correct it instead",
+            f"already recorded (entry {record.events[kind][0]}); "
+            + (
+                "the model's call is never re-run or edited"
+                if kind is EventKind.PREDICTION
+                else "correct it instead"
+            ),
         )
     if kind is EventKind.PREDICTION:
         if EventKind.BIOPSY in record.events:
