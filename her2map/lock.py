@@ -25,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ import numpy as np
 import rfc8785
 import torch
 
+from her2map._io import atomic_write_bytes
 from her2map.exceptions import FirewallError, LockError
 from her2map.model import ArchitectureConfig, Her2MapNet, collate, deterministic_torch
 from her2map.preprocess import PreprocessConfig, preprocess_study
@@ -44,7 +43,6 @@ __all__ = [
     "DEFAULT_LOCK",
     "LOCK_FORMAT",
     "LockedModel",
-    "atomic_write_bytes",
     "canonical_hash",
     "sha256_file",
     "threshold_hash",
@@ -74,30 +72,6 @@ def sha256_file(path: Path) -> str:
 def threshold_hash(value: float, rule: str) -> str:
     """Hash of the decision threshold together with the rule that chose it."""
     return canonical_hash({"rule": rule, "value": value})
-
-
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _json_bytes(obj: Any) -> bytes:

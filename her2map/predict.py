@@ -18,12 +18,10 @@ read into the table (REQ-PHI-001).
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Sequence
 from pathlib import Path
 
-from her2map.lock import LockedModel, atomic_write_bytes
+from her2map._io import atomic_write_bytes, csv_bytes
+from her2map.lock import LockedModel
 from her2map.progress import progress as progress_iter
 
 __all__ = [
@@ -41,14 +39,6 @@ def exclusions_path(out_csv: str | Path) -> Path:
     """Where the exclusions of ``out_csv`` go: ``predictions.csv`` -> ``predictions.exclusions.csv``."""
     out = Path(out_csv)
     return out.with_name(f"{out.stem}.exclusions.csv")
-
-
-def _csv_bytes(header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
 
 
 def predict_cohort(
@@ -118,5 +108,5 @@ def predict_cohort(
         ),
     )
     out = Path(out_csv)
-    atomic_write_bytes(exclusions_path(out), _csv_bytes(EXCLUSION_COLUMNS, excluded))
-    return atomic_write_bytes(out, _csv_bytes(PREDICTION_COLUMNS, rows))
+    atomic_write_bytes(exclusions_path(out), csv_bytes(EXCLUSION_COLUMNS, excluded))
+    return atomic_write_bytes(out, csv_bytes(PREDICTION_COLUMNS, rows))

@@ -11,11 +11,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-import torch
+from locks import make_lock
 
-from her2map.lock import write_lock
-from her2map.model import ArchitectureConfig, Her2MapNet
-from her2map.preprocess import PreprocessConfig
 from her2map.synth import synth
 from validation.canonical import sha256_file
 from validation.cli import main
@@ -29,23 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = ROOT / "protocols" / "HER2-VAL-001.yaml"
 
 
-def _lock(folder: Path) -> Path:
-    torch.manual_seed(1)
-    net = Her2MapNet(ArchitectureConfig())
-    return write_lock(
-        folder,
-        state_dict=net.state_dict(),
-        architecture=ArchitectureConfig(),
-        preprocessing=PreprocessConfig(),
-        threshold=0.4,
-        threshold_rule="test rule",
-        manifest={"training_patients": ["T-0001"], "validation_patients": []},
-        training={"note": "untrained test network"},
-        name="test-model",
-        version="0.0.1",
-    )
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("dossier_e2e")
@@ -56,7 +36,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     result = run_protocol(
         PROTOCOL,
         cohort=base / "cohort",
-        lock=_lock(base / "lock"),
+        lock=make_lock(base / "lock", training=["T-0001"], validation=()),
         labels=base / "cohort" / "clinical.csv",
         ledger=ledger,
         out_dir=base / "run",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from locks import make_lock
 
 from her2map import LockedModel
 from her2map.exceptions import FirewallError, LockError
@@ -18,24 +18,6 @@ from her2map.model import ArchitectureConfig, Her2MapNet
 from her2map.preprocess import PreprocessConfig
 
 MANIFEST = {"training_patients": ["P-T-0001", "P-T-0002"], "validation_patients": ["P-T-0003"]}
-
-
-def make_lock(folder: Path, manifest: dict[str, list[str]] | None = None) -> Path:
-    """A lock around an untrained network (seed 1); also used by tests/test_predict.py."""
-    torch.manual_seed(1)
-    net = Her2MapNet(ArchitectureConfig())
-    return write_lock(
-        folder,
-        state_dict=net.state_dict(),
-        architecture=ArchitectureConfig(),
-        preprocessing=PreprocessConfig(),
-        threshold=0.4,
-        threshold_rule="test rule",
-        manifest=MANIFEST if manifest is None else manifest,
-        training={"note": "untrained test network"},
-        name="test-model",
-        version="0.0.1",
-    )
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from test_lock import make_lock
+from locks import make_lock
 
 from her2map import LockedModel
 from her2map.cli import main
@@ -32,8 +32,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> LockedModel:
     folder = tmp_path_factory.mktemp("lock")
-    manifest = {"training_patients": ["Q-OTHER-1"], "validation_patients": ["Q-OTHER-2"]}
-    return LockedModel.load(make_lock(folder, manifest))
+    return LockedModel.load(make_lock(folder, training=["Q-OTHER-1"], validation=["Q-OTHER-2"]))
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -87,7 +86,7 @@ def test_no_patient_name_or_birth_date_reaches_the_predictions(
 def test_cohort_overlapping_the_training_manifest_is_refused(cohort: Path, tmp_path: Path) -> None:
     with open(cohort / "clinical.csv", newline="", encoding="utf-8") as handle:
         ids = sorted(row["patient_id"] for row in csv.DictReader(handle))
-    lock = make_lock(tmp_path / "lock", {"training_patients": ids[:3], "validation_patients": []})
+    lock = make_lock(tmp_path / "lock", training=ids[:3], validation=())
     with pytest.raises(FirewallError, match=rf"3 patient\(s\) .*{ids[0]}, {ids[1]}, {ids[2]}"):
         predict_cohort(cohort, tmp_path / "p.csv", model=LockedModel.load(lock))
     assert not (tmp_path / "p.csv").exists()
@@ -108,7 +107,7 @@ def test_excluded_patients_are_listed_not_predicted_and_counted(
         target.write_bytes(path.read_bytes())
     victim = broken / files[0].relative_to(cohort)
     victim.write_bytes(b"not a DICOM file")
-    lock = make_lock(tmp_path / "lock", {"training_patients": [], "validation_patients": []})
+    lock = make_lock(tmp_path / "lock", training=(), validation=())
     out = tmp_path / "out" / "predictions.csv"
     status = main(["predict", "--cohort", str(broken), "--out", str(out), "--lock", str(lock)])
     assert status == 0

@@ -11,13 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
+from locks import make_lock
 
 from her2map import LockedModel
 from her2map.exceptions import FirewallError
-from her2map.lock import write_lock
-from her2map.model import ArchitectureConfig, Her2MapNet
-from her2map.preprocess import PreprocessConfig
 from her2map.synth import synth
 from her2map.synth.clinical import patient_id
 from validation.canonical import sha256_file
@@ -34,23 +31,6 @@ PROTOCOL = ROOT / "protocols" / "HER2-VAL-001.yaml"
 LEAKED = patient_id(5, 6)
 
 
-def _lock(folder: Path, training: list[str]) -> Path:
-    torch.manual_seed(1)
-    net = Her2MapNet(ArchitectureConfig())
-    return write_lock(
-        folder,
-        state_dict=net.state_dict(),
-        architecture=ArchitectureConfig(),
-        preprocessing=PreprocessConfig(),
-        threshold=0.4,
-        threshold_rule="test rule",
-        manifest={"training_patients": training, "validation_patients": []},
-        training={"note": "untrained test network"},
-        name="test-model",
-        version="0.0.1",
-    )
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("e2e")
@@ -62,8 +42,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "base": base,
         "cohort": base / "cohort",
         "ledger": ledger,
-        "lock": _lock(base / "lock", ["T-0001"]),
-        "leaky": _lock(base / "leaky", ["T-0001", LEAKED]),
+        "lock": make_lock(base / "lock", training=["T-0001"], validation=()),
+        "leaky": make_lock(base / "leaky", training=["T-0001", LEAKED], validation=()),
     }
 
 

@@ -17,12 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
+from locks import make_lock
 
-from her2map.lock import write_lock
-from her2map.model import ArchitectureConfig, Her2MapNet
 from her2map.predict import predict_cohort
-from her2map.preprocess import PreprocessConfig
 from her2map.synth import synth
 from validation.cli import main
 from validation.exceptions import TrialRuleError
@@ -45,20 +42,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("trial_e2e")
     synth(base / "cohort", patients=N_PATIENTS, seed=20261127)
-    torch.manual_seed(3)
-    (base / "lock").mkdir()
-    lock = write_lock(
-        base / "lock",
-        state_dict=Her2MapNet(ArchitectureConfig()).state_dict(),
-        architecture=ArchitectureConfig(),
-        preprocessing=PreprocessConfig(),
-        threshold=0.5,
-        threshold_rule="test: fixed 0.5",
-        manifest={"training_patients": ["T-0001"], "validation_patients": []},
-        training={"note": "untrained network for the trial end-to-end test"},
-        name="trial-test-model",
-        version="0.0.1",
-    )
+    lock = make_lock(base / "lock", training=["T-0001"], validation=(), threshold=0.5)
     return {"base": base, "lock": lock, "clinical": _rows(base / "cohort" / "clinical.csv")}
 
 
@@ -246,4 +230,4 @@ def test_dicom_prediction_refusals_write_nothing(world: dict[str, Any]) -> None:
             **who,
         )
         assert entry.payload["source"] == "dicom"
-        assert entry.payload["model_name"] == "trial-test-model"
+        assert entry.payload["model_name"] == "test-model"

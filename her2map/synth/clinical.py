@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from her2map.ingest.clinical import CLINICAL_COLUMNS  # the contract ingest reads
 from her2map.synth.parameters import SynthParams
 from her2map.synth.tumor import Tumor, asco_cap, core_biopsy, make_tumor
 
@@ -37,12 +38,6 @@ __all__ = [
     "simulate_patient",
 ]
 
-#: clinical.csv columns, in order (INTERFACES.md).
-CLINICAL_COLUMNS: tuple[str, ...] = (
-    "patient_id", "site", "manufacturer", "age", "density", "hr_status", "laterality",
-    "reference_ihc", "reference_ish", "reference_her2", "her2_low", "biopsy_ihc", "biopsy_ish",
-    "biopsy_her2", "therapy", "pcr",
-)  # fmt: skip
 #: truth.csv columns, in order (INTERFACES.md).
 TRUTH_COLUMNS: tuple[str, ...] = (
     "patient_id",

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from her2map import __version__
+from her2map._io import fsync_dir
 from her2map.exceptions import CohortError
 from her2map.synth.clinical import (
     CLINICAL_COLUMNS,
@@ -193,11 +194,7 @@ def synth(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    fd = os.open(out.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(out.parent)
     return summary
 
 

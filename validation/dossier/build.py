@@ -1,6 +1,6 @@
 """Build a dossier directory: render, write atomically, manifest, seal, ledger entry.
 
-The directory is written as a hidden sibling (``.<name>.partial-XXXX``), every file fsynced,
+The directory is written as a hidden sibling (``.<name>.XXXX.partial``), every file fsynced,
 MANIFEST.json and SEAL written last, then renamed into place, so a crash leaves either the whole
 dossier or none under the target name. An existing dossier is refused unless ``force=True``; then
 the old directory is first renamed aside (``.<name>.old-XXXX``), the new one renamed into place and
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from validation.atomic import building_folder, fsync_dir, write_synced
 from validation.canonical import sha256_hex
 from validation.dossier.manifest import MANIFEST_NAME, SEAL_NAME, make_manifest, seal_of
 from validation.dossier.render import parse_results, render_dossier
@@ -40,22 +41,6 @@ class BuildResult:
     results_sha256: str
     n_files: int
     ledger_entry: Entry | None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _manifest_inputs(files: Mapping[str, bytes], trace_inputs: Mapping[str, Any] | None) -> dict:
@@ -89,27 +74,23 @@ def write_dossier(
     results = parse_results(results_bytes)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
-    try:
+    old = None
+    with building_folder(parent, out.name, suffix=".partial") as tmp:
         tmp.chmod(0o755)
         for rel, data in files.items():
-            _write(tmp / rel, data)
+            write_synced(tmp / rel, data)
         manifest = make_manifest(tmp, _manifest_inputs(files, trace_inputs))
-        _write(tmp / MANIFEST_NAME, manifest)
+        write_synced(tmp / MANIFEST_NAME, manifest)
         seal = seal_of(manifest, results)
-        _write(tmp / SEAL_NAME, f"{seal}\n".encode("ascii"))
+        write_synced(tmp / SEAL_NAME, f"{seal}\n".encode("ascii"))
         for directory in sorted({(tmp / rel).parent for rel in files}, reverse=True):
-            _fsync_dir(directory)
+            fsync_dir(directory)
         target = parent / out.name
-        old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
             os.replace(target, old / "dossier")
         os.replace(tmp, target)
-        _fsync_dir(parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        fsync_dir(parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return seal, len(files) + 2

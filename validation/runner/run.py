@@ -22,12 +22,11 @@ Order of operations (DESIGN.md "Pre-registered means first"):
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from validation.atomic import atomic_write
 from validation.canonical import canonical_json, sha256_hex
 from validation.exceptions import LedgerError, RegistrationError, RunError
 from validation.ledger import Entry, Head, Ledger
@@ -52,7 +51,7 @@ from validation.runner.tables import Table, read_labels, read_predictions
 from validation.runner.verdicts import apply_multiplicity
 from validation.serialize import to_jsonable
 
-__all__ = ["RUN_EVENT", "SCHEMA", "RunResult", "atomic_write", "run_protocol"]
+__all__ = ["RUN_EVENT", "SCHEMA", "RunResult", "run_protocol"]
 
 SCHEMA = "her2map.results/1"
 RUN_EVENT = "validation.run"
@@ -66,25 +65,6 @@ class RunResult:
     ledger_entry: Entry
     verdicts: dict[str, str]
     results_sha256: str
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _load_model(lock: Path | None, required: bool) -> Any:

@@ -24,16 +24,13 @@ overwritten). Same ledger entries, same bytes.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import shutil
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from validation.atomic import building_folder, csv_bytes, fsync_dir, write_synced
 from validation.canonical import canonical_json, sha256_hex
 from validation.exceptions import TrialRuleError
 from validation.ledger import Head
@@ -153,29 +150,6 @@ def _rows(
     return predictions, labels, excluded, incomplete
 
 
-def _csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def export_tables(
     head: Head, context: TrialContext, records: Mapping[str, PatientRecord], out_dir: str | Path
 ) -> ExportResult:
@@ -190,8 +164,8 @@ def export_tables(
         raise TrialRuleError(f"export folder {out}: parent folder {out.parent} does not exist")
     predictions, labels, excluded, incomplete = _rows(records)
     files = {
-        "predictions.csv": _csv(PREDICTION_COLUMNS, predictions),
-        "labels.csv": _csv(LABEL_COLUMNS, labels),
+        "predictions.csv": csv_bytes(PREDICTION_COLUMNS, predictions),
+        "labels.csv": csv_bytes(LABEL_COLUMNS, labels),
     }
     manifest = {
         "schema": EXPORT_SCHEMA,
@@ -212,16 +186,12 @@ def export_tables(
         "incomplete": [vars(e) for e in incomplete],
     }
     files[MANIFEST_NAME] = canonical_json(manifest)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with building_folder(out.parent, out.name) as tmp:
         for name, data in files.items():
-            _write_synced(tmp / name, data)
-        _fsync_dir(tmp)
+            write_synced(tmp / name, data)
+        fsync_dir(tmp)
         os.replace(tmp, out)  # atomic; replaces only a missing or empty folder
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
     return ExportResult(
         out,
         out / "predictions.csv",
