@@ -155,9 +155,9 @@ def youden_threshold(y_true: ArrayLike, scores: ArrayLike) -> float:
 def _load_development(
     cohort_dir: Path, sites: Sequence[str], show: bool | None
 ) -> tuple[list[str], list[str], list[dict[str, np.ndarray]], np.ndarray, Any]:
-    from her2map.ingest import load_cohort, load_images
+    from her2map.ingest import CLINICAL_COLUMNS, load_cohort, load_images
 
-    cohort = load_cohort(cohort_dir)
+    cohort = load_cohort(cohort_dir, columns=CLINICAL_COLUMNS)
     clinical = cohort.clinical.set_index("patient_id")
     studies = [s for s in cohort.studies if s.site in set(sites)]
     if not studies:

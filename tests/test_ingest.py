@@ -28,6 +28,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian, 
 
 from her2map.exceptions import CohortError, DicomError
 from her2map.ingest import (
+    CLINICAL_COLUMNS,
     MODALITY_KEYS,
     Cohort,
     Exclusion,
@@ -86,7 +87,11 @@ def test_valid_cohort_assembles_every_modality(cohort_dir: Path) -> None:
     assert cohort.n_files == 2 * (2 + 1 + 3) == cohort.n_used
     study = cohort.study("P002")
     assert study.modalities == MODALITY_KEYS
-    assert (study.site, study.manufacturer, study.laterality) == ("A", "VendorX", "R")
+    assert (study.site, study.manufacturer, study.laterality) == ("A", "", "R")
+    full = load_cohort(cohort_dir, columns=CLINICAL_COLUMNS)  # training reads the labels too
+    assert full.study("P002").manufacturer == "VendorX"
+    assert "reference_her2" in full.clinical.columns
+    assert "reference_her2" not in cohort.clinical.columns
     assert all(p.is_absolute() and p.is_relative_to(cohort.root) for p in study.files["MR"])
     assert list(cohort.clinical["patient_id"]) == ["P001", "P002"]
 

@@ -11,7 +11,7 @@ from dicom_factory import CLINICAL_COLUMNS, PatientSpec, clinical_row, write_cli
 
 from her2map.exceptions import CohortError
 from her2map.ingest import CLINICAL_COLUMNS as INGEST_COLUMNS
-from her2map.ingest import load_cohort, read_clinical
+from her2map.ingest import IMAGING_COLUMNS, load_cohort, read_clinical
 
 pytestmark = pytest.mark.req("REQ-ING-001")
 
@@ -113,3 +113,23 @@ def test_load_cohort_without_clinical_csv(tmp_path: Path) -> None:
     (tmp_path / "dicom").mkdir()
     with pytest.raises(CohortError, match=r"clinical\.csv: clinical table not found"):
         load_cohort(tmp_path)
+
+
+def test_prediction_reads_only_the_imaging_columns(tmp_path: Path) -> None:
+    """The locked core parses no label: with IMAGING_COLUMNS, label columns are neither
+    validated (a malformed reference passes) nor returned; a table of those columns alone is
+    enough (the trial's enrolment case, before any label exists)."""
+    rows = _rows()
+    rows[0]["reference_her2"] = "not yet known"
+    path = write_clinical(tmp_path / "clinical.csv", rows)
+    frame = read_clinical(path, columns=IMAGING_COLUMNS)
+    assert list(frame.columns) == ["patient_id", "site", "laterality"]
+    with pytest.raises(CohortError, match=r"column 'reference_her2'"):
+        read_clinical(path)
+    only = tmp_path / "patients.csv"
+    only.write_text("patient_id,site,laterality\nP9,A,L\n")
+    assert read_clinical(only, columns=IMAGING_COLUMNS)["patient_id"].tolist() == ["P9"]
+    with pytest.raises(CohortError, match=r"missing required column\(s\) manufacturer, age"):
+        read_clinical(only)
+    with pytest.raises(ValueError, match=r"columns must be contract columns including"):
+        read_clinical(only, columns=("patient_id", "score"))

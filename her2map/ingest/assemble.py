@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from her2map.exceptions import CohortError, DicomError
-from her2map.ingest.clinical import read_clinical
+from her2map.ingest.clinical import IMAGING_COLUMNS, read_clinical
 from her2map.ingest.models import MODALITY_KEYS, Cohort, Exclusion, StudyRef
 from her2map.ingest.reader import DicomHeader, FileProblem, read_header, read_image
 
@@ -283,7 +283,10 @@ def _scan_folder(root: Path) -> Path:
 
 
 def load_cohort(
-    root: str | os.PathLike[str], *, clinical: str | os.PathLike[str] | None = None
+    root: str | os.PathLike[str],
+    *,
+    clinical: str | os.PathLike[str] | None = None,
+    columns: tuple[str, ...] = IMAGING_COLUMNS,
 ) -> Cohort:
     """Validate a cohort folder and assemble one multimodal study per patient.
 
@@ -295,6 +298,10 @@ def load_cohort(
         truth.csv). Any nesting and file naming is accepted; files are grouped by their tags.
     clinical
         The clinical table; default ``root/clinical.csv``.
+    columns
+        Its columns to read and validate (:func:`~her2map.ingest.clinical.read_clinical`):
+        by default only :data:`~her2map.ingest.clinical.IMAGING_COLUMNS`, so prediction never
+        parses a label; training passes ``CLINICAL_COLUMNS``.
 
     Returns
     -------
@@ -313,7 +320,7 @@ def load_cohort(
         raise CohortError(f"{given}: cohort folder not found; expected a folder with clinical.csv")
     base = given.resolve()
     clinical_path = Path(clinical) if clinical is not None else base / "clinical.csv"
-    table = read_clinical(clinical_path)
+    table = read_clinical(clinical_path, columns=columns)
     scan_dir = _scan_folder(base)
     skip = frozenset(
         [str(base / name) for name in _METADATA_FILES if scan_dir == base]
@@ -348,7 +355,7 @@ def load_cohort(
                 StudyRef(
                     pid,
                     str(row.site),
-                    str(row.manufacturer),
+                    str(getattr(row, "manufacturer", "")),
                     str(row.laterality),
                     modalities,
                     files,

@@ -1,5 +1,11 @@
 """Read and validate clinical.csv (columns of INTERFACES.md) into a typed pandas DataFrame.
 
+Prediction needs only the columns that select a patient's images, :data:`IMAGING_COLUMNS`
+(``patient_id, site, laterality``); :func:`her2map.ingest.load_cohort` asks for those by default,
+so the locked core never parses a label (the reference standard stays sealed for the harness).
+Training asks for the full :data:`CLINICAL_COLUMNS`. Columns not asked for are dropped at once,
+except unknown extra columns, which are kept as text.
+
 A malformed table is a :class:`~her2map.exceptions.CohortError`, not an exclusion: the clinical
 record defines who is in the cohort and what the reference standard is, so a bad row cannot be
 skipped without biasing the validation. The message names the file, the 1-based data row and its
@@ -18,7 +24,7 @@ import pandas as pd
 
 from her2map.exceptions import CohortError
 
-__all__ = ["CLINICAL_COLUMNS", "read_clinical"]
+__all__ = ["CLINICAL_COLUMNS", "IMAGING_COLUMNS", "read_clinical"]
 
 #: Required columns, in contract order. Extra columns are kept (as text) after these.
 CLINICAL_COLUMNS: tuple[str, ...] = (
@@ -39,6 +45,9 @@ CLINICAL_COLUMNS: tuple[str, ...] = (
     "therapy",
     "pcr",
 )
+
+#: The columns that select a patient's images; all that prediction reads.
+IMAGING_COLUMNS: tuple[str, ...] = ("patient_id", "site", "laterality")
 
 _PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _IHC = ("0", "1+", "2+", "3+")
@@ -115,8 +124,13 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, rows
 
 
-def read_clinical(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read ``path`` and validate every value of the clinical contract.
+def read_clinical(
+    path: str | os.PathLike[str], *, columns: tuple[str, ...] = CLINICAL_COLUMNS
+) -> pd.DataFrame:
+    """Read ``path`` and validate every value of the requested ``columns`` of the contract.
+
+    ``columns`` must include :data:`IMAGING_COLUMNS`; contract columns not requested are neither
+    validated nor returned.
 
     Returns
     -------
@@ -138,11 +152,16 @@ def read_clinical(path: str | os.PathLike[str]) -> pd.DataFrame:
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise CohortError(f"{path}: line 1: column(s) {', '.join(repeated)} appear more than once")
-    missing = [name for name in CLINICAL_COLUMNS if name not in header]
+    unknown = [name for name in columns if name not in CLINICAL_COLUMNS]
+    if unknown or not set(IMAGING_COLUMNS) <= set(columns):
+        raise ValueError(
+            f"columns must be contract columns including {IMAGING_COLUMNS}; got {columns}"
+        )
+    missing = [name for name in columns if name not in header]
     if missing:
         raise CohortError(
             f"{path}: line 1: missing required column(s) {', '.join(missing)}; "
-            f"expected columns {', '.join(CLINICAL_COLUMNS)}"
+            f"expected columns {', '.join(columns)}"
         )
     if not rows:
         raise CohortError(f"{path}: no data rows; expected one row per patient")
@@ -155,8 +174,8 @@ def read_clinical(path: str | os.PathLike[str]) -> pd.DataFrame:
                 f"{where}: has {len(fields)} fields, expected {len(header)} as in the header"
             )
         record = dict(zip(header, fields, strict=True))
-        for column, check in _CHECKS.items():
-            expected = check(record[column])
+        for column in columns:
+            expected = _CHECKS[column](record[column])
             if expected is not None:
                 shown = record[column] if len(record[column]) <= 40 else "<long value>"
                 raise CohortError(f"{where}, column {column!r}: expected {expected}, got {shown!r}")
@@ -168,9 +187,11 @@ def read_clinical(path: str | os.PathLike[str]) -> pd.DataFrame:
             )
         seen[pid] = number
         records.append(record)
-    columns = list(CLINICAL_COLUMNS) + [c for c in header if c not in CLINICAL_COLUMNS]
-    frame = pd.DataFrame.from_records(records, columns=columns)
+    kept = list(columns) + [c for c in header if c not in CLINICAL_COLUMNS]
+    frame = pd.DataFrame.from_records(records, columns=kept)
     for column in _INTEGER_COLUMNS:
-        frame[column] = frame[column].astype("int64")
-    frame["pcr"] = pd.array([None if v == "" else int(v) for v in frame["pcr"]], dtype="Int64")
+        if column in columns:
+            frame[column] = frame[column].astype("int64")
+    if "pcr" in columns:
+        frame["pcr"] = pd.array([None if v == "" else int(v) for v in frame["pcr"]], dtype="Int64")
     return frame.sort_values("patient_id", kind="stable").reset_index(drop=True)

@@ -28,7 +28,9 @@ class StudyRef:
     Attributes
     ----------
     patient_id, site, manufacturer, laterality
-        From clinical.csv (pseudonymous id; site; vendor; tumor side ``"L"``/``"R"``).
+        From clinical.csv (pseudonymous id; site; vendor; tumor side ``"L"``/``"R"``);
+        ``manufacturer`` is ``""`` unless the table's ``manufacturer`` column was read
+        (``load_cohort(..., columns=CLINICAL_COLUMNS)``).
     modalities
         The keys present, a subset of :data:`MODALITY_KEYS` in that order.
     files

@@ -3,10 +3,10 @@
 The harness sees the core only through :class:`her2map.LockedModel` and :mod:`her2map.ingest`
 (DESIGN.md). :func:`score_study` ingests the study folder with :func:`her2map.ingest.load_cohort`,
 which validates every file and groups them by DICOM tags; files of other patients are excluded by
-ingest, never read into the score. Ingest's clinical contract needs a full clinical.csv row, but
-at enrolment the labels do not exist yet: the row is written to a private temporary folder with
-the patient id, site and laterality (the only columns that select images) and placeholder values
-for every label column; it never leaves this function and no label is read from it.
+ingest, never read into the score. Ingest selects images by a patient table of
+:data:`her2map.ingest.IMAGING_COLUMNS` (patient id, site, laterality; no label exists at
+enrolment): that one-row table is written to a private temporary folder and never leaves this
+function.
 """
 
 from __future__ import annotations
@@ -25,22 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["ModelScore", "load_model", "score_study"]
 
 _EVENT = "trial.prediction"
-# Placeholders for the clinical columns ingest requires but does not use to select images.
-_PLACEHOLDERS = {
-    "manufacturer": "unrecorded",
-    "age": "50",
-    "density": "a",
-    "hr_status": "0",
-    "reference_ihc": "0",
-    "reference_ish": "",
-    "reference_her2": "0",
-    "her2_low": "0",
-    "biopsy_ihc": "0",
-    "biopsy_ish": "",
-    "biopsy_her2": "0",
-    "therapy": "chemotherapy",
-    "pcr": "",
-}
 
 
 @dataclass(frozen=True)
@@ -70,14 +54,14 @@ def score_study(
     usable image of the patient (with ingest's reasons), and ``her2map``'s FirewallError when the
     patient is in the model's training manifest.
     """
-    from her2map.ingest import CLINICAL_COLUMNS, load_cohort, load_images
+    from her2map.ingest import IMAGING_COLUMNS, load_cohort, load_images
 
     model.check_firewall([patient_id], source=f"trial study {study_dir}")
-    row = {**_PLACEHOLDERS, "patient_id": patient_id, "site": site, "laterality": laterality}
+    row = {"patient_id": patient_id, "site": site, "laterality": laterality}
     with tempfile.TemporaryDirectory(prefix="her2map-trial-") as tmp:
         clinical = Path(tmp) / "clinical.csv"
         with clinical.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(CLINICAL_COLUMNS), lineterminator="\n")
+            writer = csv.DictWriter(handle, fieldnames=list(IMAGING_COLUMNS), lineterminator="\n")
             writer.writeheader()
             writer.writerow(row)
         cohort = load_cohort(study_dir, clinical=clinical)
