@@ -458,7 +458,12 @@ def subgroup_tables(results: Mapping[str, Any]) -> list[Table]:
                     )
                     for r in sub.get("rows") or []
                 ],
-                note=f"Groups smaller than {sub.get('min_size')} patients are not estimated.",
+                note=(
+                    f"{sid}: criterion {sub.get('criterion') or 'none (descriptive)'} in every "
+                    f"group; analysis verdict {sub.get('verdict', 'INFO')}"
+                    + (f" ({sub['verdict_reason']})" if sub.get("verdict_reason") else "")
+                    + f". Groups smaller than {sub.get('min_size')} patients are not estimated."
+                ),
             )
         )
         h = sub.get("heterogeneity")

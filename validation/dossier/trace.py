@@ -90,14 +90,22 @@ def _spec(inputs: Mapping[str, Any]) -> Traceability:
     )
 
 
+#: Where a comparison's headline result sits in results.json, by method.
+_COMPARISON_RESULTS = ("auc_difference", "kappa", "mcnemar")
+
+
 def _own_endpoints(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     pid = ((results.get("identity") or {}).get("protocol") or {}).get("id")
     found: dict[str, Mapping[str, Any]] = {}
     for e in results.get("endpoints") or []:
         found[f"{pid}/{e.get('id')}"] = e
     for c in results.get("comparisons") or []:
+        result = next((c[k] for k in _COMPARISON_RESULTS if c.get(k) is not None), None)
         for v in c.get("verdicts") or []:
-            found[f"{pid}/{v.get('id')}"] = {"result": c.get("auc_difference"), **v}
+            found[f"{pid}/{v.get('id')}"] = {"result": result, **v}
+    for g in results.get("subgroups") or []:
+        summary = {"estimate": None, "reason": g.get("verdict_reason") or g.get("reason")}
+        found[f"{pid}/{g.get('id')}"] = {"result": summary, "verdict": g.get("verdict")}
     return found
 
 

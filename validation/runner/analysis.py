@@ -118,6 +118,24 @@ def compute_endpoint(endpoint: Endpoint, data: Analysed) -> tuple[Any, Judged]:
     return result, judged
 
 
+def subgroup_verdict(rows: list[dict[str, Any]], criterion: object) -> tuple[str, str | None]:
+    """The analysis's verdict: its criterion must hold in *every* group (e.g. "each site reaches
+    AUC >= 0.80"). FAIL if any group fails; PASS if every evaluable group passes (groups below the
+    minimum size are named, not counted); NOT EVALUABLE if no group is evaluable; INFO without a
+    criterion."""
+    if criterion is None:
+        return "INFO", None
+    failed = [r["group"] for r in rows if r["verdict"] == "FAIL"]
+    passed = [r["group"] for r in rows if r["verdict"] == "PASS"]
+    other = [r["group"] for r in rows if r["verdict"] not in ("PASS", "FAIL")]
+    skipped = f"; not evaluable: {', '.join(other)}" if other else ""
+    if failed:
+        return "FAIL", f"fails in {', '.join(failed)}{skipped}"
+    if passed:
+        return "PASS", f"holds in all {len(passed)} evaluable group(s){skipped}"
+    return "NOT EVALUABLE", "no group is evaluable" + (f" ({', '.join(other)})" if other else "")
+
+
 def compute_subgroup(sub: SubgroupSpec, data: Analysed) -> dict[str, Any]:
     """Metric per level of ``sub.by`` (min size, at least one positive and one negative) and,
     when asked, heterogeneity across the estimable levels (REML, ``metafor::rma``)."""
@@ -131,6 +149,8 @@ def compute_subgroup(sub: SubgroupSpec, data: Analysed) -> dict[str, Any]:
         "rows": [],
         "heterogeneity": None,
         "reason": None,
+        "verdict": "NOT EVALUABLE" if sub.criterion is not None else "INFO",
+        "verdict_reason": None,
     }
     if sub.by not in data.table.columns:
         out["reason"] = f"the analysed table has no column {sub.by!r}"
@@ -178,6 +198,7 @@ def compute_subgroup(sub: SubgroupSpec, data: Analysed) -> dict[str, Any]:
                 "reason": judged.reason,
             }
         )
+    out["verdict"], out["verdict_reason"] = subgroup_verdict(out["rows"], sub.criterion)
     if sub.heterogeneity:
         scale = "identity" if sub.metric == "auc" else "logit"
         het = stats.heterogeneity_across(
