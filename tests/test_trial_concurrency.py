@@ -24,7 +24,7 @@ import pytest
 
 from validation.exceptions import TrialRuleError
 from validation.ledger import Ledger, verify
-from validation.ledger.drill import read_acks
+from validation.ledger.drill import ack_path, read_acks, run_writers
 from validation.trial import Trial
 
 PER_WRITER = int(os.environ.get("TRIAL_DRILL_PER_WRITER", "100"))
@@ -64,9 +64,7 @@ def _step(trial: Trial, writer: int, i: int) -> Any:
 
 
 def _writer(path: str, ack_dir: str, writer: int, count: int, start: Any, ready: Any) -> None:
-    fd = os.open(
-        Path(ack_dir) / f"writer-{writer}.acks", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-    )
+    fd = os.open(ack_path(ack_dir, writer), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         with Trial.open(path, create=False) as trial:
             ready.set()
@@ -92,24 +90,11 @@ def test_eight_sites_logging_at_once_lose_nothing_and_keep_the_rules(tmp_path: P
         trial.open_recruitment(
             [f"S{w}" for w in range(WRITERS)], protocol_id="HER2-PRO-004", actor="cc", site="S0"
         )
-    ctx: Any = multiprocessing.get_context("fork")
-    start, readies = ctx.Event(), [ctx.Event() for _ in range(WRITERS)]
-    procs = [
-        ctx.Process(
-            target=_writer, args=(str(path), str(tmp_path), w, PER_WRITER, start, readies[w])
-        )
-        for w in range(WRITERS)
-    ]
-    for proc in procs:
-        proc.start()
-    for ready in readies:
-        assert ready.wait(60)
-    start.set()
-    for proc in procs:
-        proc.join(600)
-    assert [p.exitcode for p in procs] == [0] * WRITERS
+    drill = run_writers(
+        path, tmp_path, writers=WRITERS, per_writer=PER_WRITER, target=_writer, timeout_s=600
+    )
 
-    acked = read_acks(tmp_path)
+    acked = drill.acked
     with Ledger.open(path, create=False) as ledger:
         entries = list(ledger.entries())
         head = ledger.head()
@@ -131,9 +116,7 @@ def test_eight_sites_logging_at_once_lose_nothing_and_keep_the_rules(tmp_path: P
 
 
 def _log_until_killed(path: str, ack_dir: str, run: int, ready: Any) -> None:
-    fd = os.open(
-        Path(ack_dir) / f"writer-{run}.acks", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-    )
+    fd = os.open(ack_path(ack_dir, run), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     with Trial.open(path, create=False) as trial:
         ready.set()
         i = 0

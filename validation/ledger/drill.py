@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from validation.exceptions import LedgerError
 from validation.ledger.store import Ledger
 
-__all__ = ["DRILL_EVENT", "DrillResult", "append_forever", "read_acks", "run_writers"]
+__all__ = ["DRILL_EVENT", "DrillResult", "ack_path", "append_forever", "read_acks", "run_writers"]
 
 #: event_type of drill events.
 DRILL_EVENT = "drill.append"
@@ -34,14 +35,15 @@ class DrillResult:
     elapsed_s: float
 
 
-def _ack_path(ack_dir: Path, writer: int) -> Path:
-    return ack_dir / f"writer-{writer}.acks"
+def ack_path(ack_dir: str | Path, writer: int) -> Path:
+    """The acknowledgement file of ``writer`` (one ``"<writer> <i> <seq>\\n"`` line per ack)."""
+    return Path(ack_dir) / f"writer-{writer}.acks"
 
 
 def _writer(
     path: str, ack_dir: str, writer: int, count: int | None, start: Any, ready: Any
 ) -> None:
-    fd = os.open(_ack_path(Path(ack_dir), writer), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(ack_path(ack_dir, writer), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         with Ledger.open(path) as ledger:
             ready.set()
@@ -81,10 +83,14 @@ def run_writers(
     start_method: str = "fork",
     timeout_s: float = 600.0,
     create_first: bool = True,
+    target: Callable[[str, str, int, int, Any, Any], None] | None = None,
 ) -> DrillResult:
     """Run ``writers`` processes appending ``per_writer`` events each, all started together.
 
     With ``create_first=False`` the writers also race to create the ledger file and schema.
+    ``target(path, ack_dir, writer, per_writer, start, ready)`` replaces the plain appender (e.g.
+    a trial site logging patients); it must set ``ready``, wait for ``start`` and acknowledge each
+    append in :func:`ack_path` after it returned.
     """
     if create_first:
         Ledger.open(path).close()
@@ -92,7 +98,8 @@ def run_writers(
     start, readies = ctx.Event(), [ctx.Event() for _ in range(writers)]
     procs = [
         ctx.Process(
-            target=_writer, args=(str(path), str(ack_dir), w, per_writer, start, readies[w])
+            target=target or _writer,
+            args=(str(path), str(ack_dir), w, per_writer, start, readies[w]),
         )
         for w in range(writers)
     ]
