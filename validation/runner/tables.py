@@ -176,6 +176,16 @@ def _number(text: str, path: Path, index: int, column: str, what: str) -> float:
     return value
 
 
+def _open_table(
+    path: Path, kind: str, required: tuple[str, ...]
+) -> tuple[pd.DataFrame, pd.Series, dict[int, RowProblem], pd.DataFrame]:
+    """The raw text table, its validated ids, duplicate-id problems and the frame to fill."""
+    raw = _read_text_table(path, kind)
+    _require(raw, path, required, kind)
+    ids = _ids(raw, path, kind)
+    return raw, ids, _duplicates(ids, kind), pd.DataFrame({"patient_id": ids})
+
+
 def read_predictions(path: str | Path) -> Table:
     """Read and validate a predictions table: ``patient_id, site, score`` (+ optional columns).
 
@@ -184,11 +194,7 @@ def read_predictions(path: str | Path) -> Table:
     ids, are :class:`RowProblem` exclusions; a non-numeric score is a :class:`RunError`.
     """
     path = Path(path)
-    raw = _read_text_table(path, "predictions")
-    _require(raw, path, _PREDICTIONS_REQUIRED, "predictions")
-    ids = _ids(raw, path, "predictions")
-    problems = _duplicates(ids, "predictions")
-    frame = pd.DataFrame({"patient_id": ids})
+    raw, ids, problems, frame = _open_table(path, "predictions", _PREDICTIONS_REQUIRED)
     for column in ("score", "score_pcr"):
         if column not in raw.columns:
             continue
@@ -239,11 +245,7 @@ def read_labels(path: str | Path) -> Table:
     :class:`RowProblem` exclusions.
     """
     path = Path(path)
-    raw = _read_text_table(path, "labels")
-    _require(raw, path, _LABELS_REQUIRED, "labels")
-    ids = _ids(raw, path, "labels")
-    problems = _duplicates(ids, "labels")
-    frame = pd.DataFrame({"patient_id": ids})
+    raw, ids, problems, frame = _open_table(path, "labels", _LABELS_REQUIRED)
     for column in LABEL_COLUMNS[1:]:
         if column not in raw.columns:
             continue
