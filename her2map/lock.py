@@ -41,6 +41,7 @@ from her2map.preprocess import PreprocessConfig, preprocess_study
 
 __all__ = [
     "DEFAULT_LOCK",
+    "DEFAULT_RESPONSE_LOCK",
     "LOCK_FORMAT",
     "LockedModel",
     "canonical_hash",
@@ -53,6 +54,8 @@ __all__ = [
 LOCK_FORMAT = "her2map-lock/1"
 #: The shipped lock (weights, manifest and lock live in ``her2map/weights/``).
 DEFAULT_LOCK = Path(__file__).resolve().parent / "weights" / "her2map.lock.json"
+#: The shipped patient-response model's lock (P(pCR) from imaging + planned therapy).
+DEFAULT_RESPONSE_LOCK = Path(__file__).resolve().parent / "weights" / "her2map-pcr.lock.json"
 
 
 def canonical_hash(obj: Any) -> str:
@@ -169,6 +172,7 @@ class LockedModel:
     version: str
     threshold: float
     threshold_rule: str
+    target: str
     training_patients: frozenset[str]
     architecture: ArchitectureConfig
     preprocessing: PreprocessConfig
@@ -241,6 +245,12 @@ class LockedModel:
         except (TypeError, ValueError) as exc:
             raise LockError(f"lock {path}: config does not match this software: {exc}") from None
         manifest = json.loads(manifest_path.read_bytes())
+        target = manifest.get("target", {}).get("name", "her2")
+        if target != ("pcr" if architecture.plan_inputs else "her2"):
+            raise LockError(
+                f"lock {path}: the manifest's target {target!r} does not fit the architecture "
+                f"(plan_inputs={architecture.plan_inputs}); re-create it with `her2map train`"
+            )
         patients = frozenset(
             str(pid)
             for key in ("training_patients", "validation_patients")
@@ -264,6 +274,7 @@ class LockedModel:
             version=_get(lock, "model.version", str, path),
             threshold=value,
             threshold_rule=rule,
+            target=target,
             training_patients=patients,
             architecture=architecture,
             preprocessing=preprocessing,
@@ -282,9 +293,26 @@ class LockedModel:
                 "with other patients"
             )
 
-    def predict_study(self, images: Mapping[str, np.ndarray]) -> float:
-        """P(HER2-positive) of one patient from raw images keyed by modality."""
+    def predict_study(
+        self, images: Mapping[str, np.ndarray], *, therapy: str | None = None
+    ) -> float:
+        """The model's probability for one patient from raw images keyed by modality.
+
+        P(HER2-positive) for the HER2 model (``target`` ``"her2"``; ``therapy`` must be None);
+        P(pCR) for the response model (``target`` ``"pcr"``), which needs the planned neoadjuvant
+        ``therapy`` (:func:`her2map.model.plan_features`). A mismatch is a ``ValueError``.
+        """
+        from her2map.model import plan_features
+
+        needs_plan = self.architecture.plan_inputs > 0
+        if needs_plan != (therapy is not None):
+            raise ValueError(
+                f"therapy: model {self.name} (target {self.target}) "
+                + ("needs the planned neoadjuvant therapy" if needs_plan else "takes no therapy")
+                + f"; got {therapy!r}"
+            )
         inputs, mask = collate([preprocess_study(images, self.preprocessing)], self.preprocessing)
+        plan = None if therapy is None else torch.tensor([plan_features(therapy)])
         with deterministic_torch(), torch.inference_mode():
-            logit = self.network(inputs, mask).logits
+            logit = self.network(inputs, mask, plan).logits
             return float(torch.sigmoid(logit)[0])

@@ -10,7 +10,9 @@ Architecture (:class:`Her2MapNet`, configured by the locked :class:`Architecture
 * **Fusion** is the *masked mean* of the embeddings of the modalities present, so any non-empty
   subset (a single modality included) gives a prediction; absent modalities are never encoded, so
   whatever fills their padding cannot change the output.
-* **Head**: a small MLP on the fused embedding gives the logit of P(HER2-positive).
+* **Head**: a small MLP on the fused embedding gives the logit of P(HER2-positive). The
+  patient-response model (``plan_inputs`` > 0) appends the planned-therapy features
+  (:func:`plan_features`) to the fused embedding before its head and gives the logit of P(pCR).
 * **Training loss** (:func:`training_loss`): binary cross-entropy plus ``align_weight`` times the
   *alignment loss* — the mean cosine distance ``1 - cos(e_i, e_j)`` over every pair of modalities
   present in the same patient (the multimodal alignment of HER2 MAP; cf. the cross-modal
@@ -43,8 +45,27 @@ __all__ = [
     "collate",
     "deterministic_torch",
     "masked_mean",
+    "plan_features",
     "training_loss",
 ]
+
+#: Planned neoadjuvant therapies the response model knows, in feature order (one-hot beyond the
+#: first, which is the all-zero reference: chemotherapy without anti-HER2 agents).
+PLAN_THERAPIES: tuple[str, ...] = ("chemotherapy", "anti-HER2")
+
+
+def plan_features(therapy: str) -> list[float]:
+    """Features of a planned neoadjuvant therapy: ``[1.0]`` for anti-HER2, ``[0.0]`` for chemo.
+
+    Raises ``ValueError`` naming the allowed values for any other therapy (upfront surgery has no
+    planned neoadjuvant therapy, so the response model does not apply to it).
+    """
+    if therapy not in PLAN_THERAPIES:
+        raise ValueError(
+            f"planned therapy must be one of {list(PLAN_THERAPIES)} for the response model, "
+            f"got {therapy!r}"
+        )
+    return [float(therapy == t) for t in PLAN_THERAPIES[1:]]
 
 
 @dataclass(frozen=True)
@@ -61,12 +82,16 @@ class ArchitectureConfig:
         Hidden units of the prediction head.
     mr_channels : int
         Input channels of the MR encoder (the kinetic maps, :data:`her2map.preprocess.MR_CHANNELS`).
+    plan_inputs : int
+        Planned-therapy features appended to the fused embedding (0: the HER2 model; 1: the
+        response model, :func:`plan_features`).
     """
 
     embed_dim: int = 32
     widths: tuple[int, ...] = (8, 16, 32)
     head_hidden: int = 16
     mr_channels: int = 4
+    plan_inputs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists) — the form hashed into the lock."""
@@ -134,7 +159,7 @@ class Her2MapNet(nn.Module):
         self.mr_trunk = _Trunk(config.mr_channels, config.widths, pool="max")
         self.mr_proj = nn.Linear(out, config.embed_dim)
         self.head = nn.Sequential(
-            nn.Linear(config.embed_dim, config.head_hidden),
+            nn.Linear(config.embed_dim + config.plan_inputs, config.head_hidden),
             nn.ReLU(),
             nn.Linear(config.head_hidden, 1),
         )
@@ -153,7 +178,12 @@ class Her2MapNet(nn.Module):
             return self.mr_proj(features)
         raise ValueError(f"modality must be one of {list(MODALITY_KEYS)}, got {modality!r}")
 
-    def forward(self, inputs: Mapping[str, torch.Tensor], mask: torch.Tensor) -> ModelOutput:
+    def forward(
+        self,
+        inputs: Mapping[str, torch.Tensor],
+        mask: torch.Tensor,
+        plan: torch.Tensor | None = None,
+    ) -> ModelOutput:
         """Run the network.
 
         Parameters
@@ -164,7 +194,18 @@ class Her2MapNet(nn.Module):
         mask : bool tensor (B, M)
             Which modalities each patient has (column order :data:`MODALITY_KEYS`); every row
             needs at least one True.
+        plan : float tensor (B, plan_inputs), optional
+            Planned-therapy features; required exactly when ``config.plan_inputs`` > 0.
         """
+        if (plan is None) != (self.config.plan_inputs == 0) or (
+            plan is not None and tuple(plan.shape) != (mask.shape[0], self.config.plan_inputs)
+        ):
+            shape = None if plan is None else tuple(plan.shape)
+            raise ValueError(
+                f"plan must be a ({mask.shape[0]}, {self.config.plan_inputs}) tensor of planned-"
+                f"therapy features for this network (plan_inputs={self.config.plan_inputs}); "
+                f"got {shape}"
+            )
         batch = mask.shape[0]
         columns: list[torch.Tensor] = []
         for column, key in enumerate(MODALITY_KEYS):
@@ -176,6 +217,8 @@ class Her2MapNet(nn.Module):
             columns.append(slot)
         embeddings = torch.stack(columns, dim=1)
         fused = masked_mean(embeddings, mask)
+        if plan is not None:
+            fused = torch.cat([fused, plan.to(fused.dtype)], dim=1)
         return ModelOutput(self.head(fused).squeeze(1), embeddings, mask)
 
 

@@ -5,10 +5,14 @@ patient is in the model's training manifest (test-set firewall, REQ-FW-001), sco
 study with :meth:`her2map.lock.LockedModel.predict_study` and writes, atomically:
 
 * ``OUT`` — the predictions table, CSV, one row per predicted patient sorted by ``patient_id``:
-  ``patient_id, site, score, modalities, model_lock``. ``score`` is P(HER2-positive) written with
-  ``repr`` (shortest string that round-trips the float exactly), ``modalities`` joins the keys
-  present with ``+`` in :data:`~her2map.preprocess.MODALITY_KEYS` order (``MG_CC+MG_MLO+US``),
-  ``model_lock`` is the lock hash. Rerunning gives identical bytes (REQ-LOCK-002).
+  ``patient_id, site, score, score_pcr, modalities, model_lock, response_lock``. ``score`` is
+  P(HER2-positive) written with ``repr`` (shortest string that round-trips the float exactly),
+  ``modalities`` joins the keys present with ``+`` in :data:`~her2map.preprocess.MODALITY_KEYS`
+  order (``MG_CC+MG_MLO+US``), ``model_lock`` is the lock hash. ``score_pcr`` is the
+  patient-response model's P(pCR) where it applies — a ``response`` model was given and the
+  patient's ``pathway`` is ``neoadjuvant`` (its planned ``therapy`` is the model's second input) —
+  and empty elsewhere; ``response_lock`` is that model's lock hash (empty without one). Rerunning
+  gives identical bytes (REQ-LOCK-002).
 * ``OUT`` with suffix ``.exclusions.csv`` (:func:`exclusions_path`) — every patient or file that
   ingest excluded and that was therefore not predicted: ``patient_id, path, reason, tag``.
 
@@ -31,7 +35,15 @@ __all__ = [
     "predict_cohort",
 ]
 
-PREDICTION_COLUMNS: tuple[str, ...] = ("patient_id", "site", "score", "modalities", "model_lock")
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "site",
+    "score",
+    "score_pcr",
+    "modalities",
+    "model_lock",
+    "response_lock",
+)
 EXCLUSION_COLUMNS: tuple[str, ...] = ("patient_id", "path", "reason", "tag")
 
 
@@ -46,6 +58,7 @@ def predict_cohort(
     out_csv: str | Path,
     *,
     model: LockedModel | None = None,
+    response: LockedModel | None = None,
     progress: bool | None = None,
 ) -> Path:
     """Predict every usable patient of ``cohort_dir`` with the locked model; write ``out_csv``.
@@ -58,6 +71,9 @@ def predict_cohort(
         Predictions table to write; its exclusions go to :func:`exclusions_path` of it.
     model : LockedModel, optional
         Default: the shipped lock, :meth:`LockedModel.load`.
+    response : LockedModel, optional
+        The patient-response model (target ``pcr``); ``score_pcr`` stays empty without it. It
+        reads the treatment plan (``pathway``, ``therapy``) of clinical.csv beside the images.
     progress : bool, optional
         Progress bar on stderr; default only when stderr is a terminal.
 
@@ -72,27 +88,42 @@ def predict_cohort(
     LockError, CohortError, DicomError
         Broken lock, malformed cohort folder, unreadable image.
     """
-    from her2map.ingest import load_cohort, load_images
+    from her2map.ingest import IMAGING_COLUMNS, PLAN_COLUMNS, load_cohort, load_images
 
     locked = LockedModel.load() if model is None else model
-    cohort = load_cohort(cohort_dir)
+    for role, which, target in (("model", locked, "her2"), ("response", response, "pcr")):
+        if which is not None and which.target != target:
+            raise ValueError(f"{role} must be a locked model of target {target!r}, got {which.target!r}")
+    columns = IMAGING_COLUMNS if response is None else IMAGING_COLUMNS + PLAN_COLUMNS
+    cohort = load_cohort(cohort_dir, columns=columns)
     candidates = {s.patient_id for s in cohort.studies}
     candidates |= {str(pid) for pid in cohort.clinical["patient_id"]}
-    locked.check_firewall(candidates, source=f"cohort {cohort_dir}")
+    for which in (locked, response):
+        if which is not None:
+            which.check_firewall(candidates, source=f"cohort {cohort_dir}")
+    plan = cohort.clinical.set_index("patient_id") if response is not None else None
 
     rows: list[list[str]] = []
     studies = progress_iter(
         cohort.studies, total=len(cohort.studies), desc="predict", enabled=progress
     )
     for study in studies:
-        score = locked.predict_study(load_images(study))
+        images = load_images(study)
+        score = locked.predict_study(images)
+        score_pcr = ""
+        if plan is not None and response is not None:
+            course = plan.loc[study.patient_id]
+            if course["pathway"] == "neoadjuvant":
+                score_pcr = repr(response.predict_study(images, therapy=str(course["therapy"])))
         rows.append(
             [
                 study.patient_id,
                 study.site,
                 repr(score),
+                score_pcr,
                 "+".join(study.modalities),
                 locked.lock_hash,
+                "" if response is None else response.lock_hash,
             ]
         )
     rows.sort(key=lambda row: row[0])

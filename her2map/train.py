@@ -1,8 +1,17 @@
-"""Training and locking of the HER2 model on the development sites.
+"""Training and locking of the HER2 model and the patient-response model on the development sites.
+
+Two targets (:data:`TARGETS`): ``her2`` — P(HER2-positive) against the surgical-specimen HER2,
+trained on development patients who have one (upfront surgery, or residual tumour after
+neoadjuvant therapy); ``pcr`` — the patient-response model, P(pCR) from the imaging and the planned
+neoadjuvant therapy (:func:`her2map.model.plan_features`), trained on the development cohort's
+neoadjuvant patients. The response model may start from the locked HER2 model's encoders
+(``init_from``; its lock hash is recorded in the manifest) — transfer learning, as the response
+version of HER2 MAP builds on the HER2 representation.
 
 :func:`train` reads a cohort (:func:`her2map.ingest.load_cohort`), keeps the development sites
-(A-C by default), splits the patients into a training and a *validation* part (patient-level,
-stratified by site and reference HER2 status, seeded), trains :class:`~her2map.model.Her2MapNet`
+(A-C by default) and the patients the target applies to, splits them into a training and a
+*validation* part (patient-level, stratified by site and label, seeded), trains
+:class:`~her2map.model.Her2MapNet`
 with ``bce + align_weight * alignment`` (Adam), selects the epoch with the highest validation AUC
 (earliest on ties), chooses the decision threshold on the validation split by a rule stated in
 advance (:data:`THRESHOLD_RULE`), and writes weights, training manifest and lock
@@ -22,11 +31,12 @@ import copy
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from numpy.typing import ArrayLike
 from sklearn.metrics import roc_auc_score
@@ -38,6 +48,7 @@ from her2map.model import (
     Her2MapNet,
     collate,
     deterministic_torch,
+    plan_features,
     training_loss,
 )
 from her2map.preprocess import PreprocessConfig, preprocess_study
@@ -46,8 +57,10 @@ from her2map.progress import progress
 __all__ = [
     "MODEL_NAME",
     "MODEL_VERSION",
+    "TARGETS",
     "THRESHOLD_RULE",
     "EpochRecord",
+    "Target",
     "TrainConfig",
     "TrainResult",
     "split_patients",
@@ -56,7 +69,7 @@ __all__ = [
 ]
 
 MODEL_NAME = "her2map-mmfusion"
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "1.1.0"
 #: The pre-stated rule by which the decision threshold is chosen on the validation split.
 THRESHOLD_RULE = (
     "youden: maximise sensitivity + specificity - 1 on the validation split at the selected "
@@ -64,6 +77,39 @@ THRESHOLD_RULE = (
     "adjacent distinct validation scores (pROC::coords(best.method='youden') convention); ties go "
     "to the highest threshold"
 )
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a model predicts: the label column, who it applies to, its name and file stem."""
+
+    name: str
+    label: str
+    applies_to: str
+    model_name: str
+    stem: str
+    plan_inputs: int
+
+
+#: The two locked models' targets.
+TARGETS: dict[str, Target] = {
+    "her2": Target(
+        "her2",
+        "reference_her2",
+        "patients with a surgical-specimen HER2 (upfront surgery, or residual tumour after NAT)",
+        MODEL_NAME,
+        "her2map",
+        0,
+    ),
+    "pcr": Target(
+        "pcr",
+        "pcr",
+        "patients with neoadjuvant therapy (pathway 'neoadjuvant'), with their planned therapy",
+        "her2map-response",
+        "her2map-pcr",
+        1,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +130,11 @@ class TrainConfig:
     validation_fraction: float = 0.2
     modality_dropout: float = 0.35
     sites: tuple[str, ...] = ("A", "B", "C")
+    target: str = "her2"
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {sorted(TARGETS)}, got {self.target!r}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -152,35 +203,76 @@ def youden_threshold(y_true: ArrayLike, scores: ArrayLike) -> float:
     return best
 
 
+@dataclass(frozen=True)
+class _Development:
+    ids: list[str]
+    sites: list[str]
+    images: list[dict[str, np.ndarray]]
+    labels: np.ndarray
+    plans: np.ndarray  # (n, plan_inputs) float32
+    n_not_applicable: int
+    n_excluded_at_ingest: int
+
+
 def _load_development(
-    cohort_dir: Path, sites: Sequence[str], show: bool | None
-) -> tuple[list[str], list[str], list[dict[str, np.ndarray]], np.ndarray, Any]:
+    cohort_dir: Path, sites: Sequence[str], target: Target, show: bool | None
+) -> _Development:
     from her2map.ingest import CLINICAL_COLUMNS, load_cohort, load_images
 
     cohort = load_cohort(cohort_dir, columns=CLINICAL_COLUMNS)
     clinical = cohort.clinical.set_index("patient_id")
-    studies = [s for s in cohort.studies if s.site in set(sites)]
+    in_sites = [s for s in cohort.studies if s.site in set(sites)]
+    studies = [s for s in in_sites if not pd.isna(clinical.loc[s.patient_id, target.label])]
     if not studies:
         raise CohortError(
-            f"cohort {cohort_dir}: no usable study from development sites {list(sites)}; "
-            "train on a cohort that has them (her2map synth)"
+            f"cohort {cohort_dir}: no usable study from development sites {list(sites)} among "
+            f"{target.applies_to}; train on a cohort that has them (her2map synth)"
         )
     ids = [s.patient_id for s in studies]
-    labels = np.array([int(clinical.loc[pid, "reference_her2"]) for pid in ids])
+    labels = np.array([int(clinical.loc[pid, target.label]) for pid in ids])
+    plans = np.zeros((len(ids), target.plan_inputs), dtype=np.float32)
+    if target.plan_inputs:
+        plans[:] = [plan_features(str(clinical.loc[pid, "therapy"])) for pid in ids]
     images = [
         load_images(s) for s in progress(studies, total=len(studies), desc="load", enabled=show)
     ]
-    return ids, [s.site for s in studies], images, labels, cohort
+    return _Development(
+        ids,
+        [s.site for s in studies],
+        images,
+        labels,
+        plans,
+        len(in_sites) - len(studies),
+        len(cohort.exclusions),
+    )
 
 
-def _scores(
-    net: Her2MapNet, batches: Sequence[tuple[dict[str, torch.Tensor], torch.Tensor]]
-) -> np.ndarray:
+Batch = tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]
+
+
+def _batch(prepped: Sequence[Any], plans: np.ndarray, rows: Sequence[int], prep: Any) -> Batch:
+    inputs, mask = collate([prepped[i] for i in rows], prep)
+    plan = torch.from_numpy(plans[list(rows)]) if plans.shape[1] else None
+    return inputs, mask, plan
+
+
+def _scores(net: Her2MapNet, batches: Sequence[Batch]) -> np.ndarray:
     net.eval()
     with torch.inference_mode():
-        out = [torch.sigmoid(net(inputs, mask).logits) for inputs, mask in batches]
+        out = [torch.sigmoid(net(inputs, mask, plan).logits) for inputs, mask, plan in batches]
     net.train()
     return torch.cat(out).double().numpy()
+
+
+def _initialise(net: Her2MapNet, init_from: Any) -> None:
+    """Copy the encoders (not the head) of a locked model into ``net``."""
+    state = {k: v for k, v in init_from.network.state_dict().items() if not k.startswith("head.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("head.") for k in missing):
+        raise CohortError(
+            f"init_from lock {init_from.lock_path}: its encoders do not fit this architecture "
+            f"(missing {missing}, unexpected {unexpected})"
+        )
 
 
 def _drop_modalities(mask: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
@@ -201,37 +293,42 @@ def train(
     config: TrainConfig | None = None,
     architecture: ArchitectureConfig | None = None,
     preprocessing: PreprocessConfig | None = None,
+    init_from: Any = None,
     commands: Sequence[str] = (),
     progress_bar: bool | None = None,
 ) -> TrainResult:
     """Train on the development sites of ``cohort_dir`` and write a locked model to ``out_dir``.
 
-    Returns a :class:`TrainResult`; the lock records the configs, the threshold and its rule,
-    the selected epoch, the validation AUC of every epoch and ``commands`` (provenance).
+    ``config.target`` chooses the model (:data:`TARGETS`); the architecture's ``plan_inputs`` is
+    set from the target. ``init_from`` (a :class:`~her2map.lock.LockedModel`) starts the encoders
+    from a locked model. Returns a :class:`TrainResult`; the lock records the configs, the
+    threshold and its rule, the selected epoch, the validation AUC of every epoch and ``commands``.
     """
     started = time.perf_counter()
     cfg = config or TrainConfig()
-    arch = architecture or ArchitectureConfig()
+    target = TARGETS[cfg.target]
+    arch = replace(architecture or ArchitectureConfig(), plan_inputs=target.plan_inputs)
     prep = preprocessing or PreprocessConfig()
     cohort_dir = Path(cohort_dir)
-    ids, sites, raw, labels, cohort = _load_development(cohort_dir, cfg.sites, progress_bar)
-    strata = [f"{site}:{label}" for site, label in zip(sites, labels, strict=True)]
+    dev = _load_development(cohort_dir, cfg.sites, target, progress_bar)
+    ids, labels = dev.ids, dev.labels
+    strata = [f"{site}:{label}" for site, label in zip(dev.sites, labels, strict=True)]
     train_ids, val_ids = split_patients(
         ids, strata, fraction=cfg.validation_fraction, seed=cfg.seed
     )
     if len(set(labels[[ids.index(p) for p in val_ids]])) < 2:
         raise CohortError(
             f"cohort {cohort_dir}: the validation split of {len(val_ids)} patient(s) lacks a "
-            "HER2-positive or a HER2-negative case; use a larger development cohort"
+            f"positive or a negative {target.label}; use a larger development cohort"
         )
     position = {pid: i for i, pid in enumerate(ids)}
-    prepped = [preprocess_study(images, prep) for images in raw]
+    prepped = [preprocess_study(images, prep) for images in dev.images]
     train_idx = [position[p] for p in train_ids]
     val_idx = [position[p] for p in val_ids]
     y_train = torch.tensor(labels[train_idx], dtype=torch.float32)
     y_val = labels[val_idx]
     val_batches = [
-        collate([prepped[i] for i in val_idx[k : k + 256]], prep)
+        _batch(prepped, dev.plans, val_idx[k : k + 256], prep)
         for k in range(0, len(val_idx), 256)
     ]
 
@@ -240,6 +337,8 @@ def train(
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         net = Her2MapNet(arch)
+        if init_from is not None:
+            _initialise(net, init_from)
         optimiser = torch.optim.Adam(
             net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
         )
@@ -253,10 +352,10 @@ def train(
             sums = np.zeros(3)
             for k in range(0, len(order), cfg.batch_size):
                 chunk = order[k : k + cfg.batch_size]
-                inputs, mask = collate([prepped[train_idx[i]] for i in chunk], prep)
+                inputs, mask, plan = _batch(prepped, dev.plans, [train_idx[i] for i in chunk], prep)
                 mask = _drop_modalities(mask, cfg.modality_dropout, generator)
                 parts = training_loss(
-                    net(inputs, mask), y_train[chunk], align_weight=cfg.align_weight
+                    net(inputs, mask, plan), y_train[chunk], align_weight=cfg.align_weight
                 )
                 optimiser.zero_grad()
                 parts.total.backward()
@@ -277,6 +376,10 @@ def train(
     cohort_json = cohort_dir / "cohort.json"
     manifest = {
         "format": "her2map-training-manifest/1",
+        "target": {"name": target.name, "label": target.label, "applies_to": target.applies_to},
+        "initialised_from": None
+        if init_from is None
+        else {"name": init_from.name, "version": init_from.version, "lock_hash": init_from.lock_hash},
         "clinical_sha256": sha256_file(cohort_dir / "clinical.csv"),
         "cohort_json_sha256": sha256_file(cohort_json) if cohort_json.is_file() else None,
         "cohort_json": json.loads(cohort_json.read_text()) if cohort_json.is_file() else None,
@@ -284,9 +387,10 @@ def train(
         "split": {
             "seed": cfg.seed,
             "validation_fraction": cfg.validation_fraction,
-            "stratified_by": ["site", "reference_her2"],
+            "stratified_by": ["site", target.label],
         },
-        "n_excluded_at_ingest": len(cohort.exclusions),
+        "n_excluded_at_ingest": dev.n_excluded_at_ingest,
+        "n_not_applicable": dev.n_not_applicable,
         "training_patients": train_ids,
         "validation_patients": val_ids,
     }
@@ -310,8 +414,9 @@ def train(
         threshold_rule=THRESHOLD_RULE,
         manifest=manifest,
         training=training,
-        name=MODEL_NAME,
+        name=target.model_name,
         version=MODEL_VERSION,
+        stem=target.stem,
     )
     return TrainResult(
         lock_path=lock_path,

@@ -40,15 +40,18 @@ CLINICAL_COLUMNS: tuple[str, ...] = (
     "manufacturer",
     "age",
     "density",
+    "race_ethnicity",
     "hr_status",
     "laterality",
     "reference_ihc",
     "reference_ish",
     "reference_her2",
     "her2_low",
+    "reference_category",
     "biopsy_ihc",
     "biopsy_ish",
     "biopsy_her2",
+    "pathway",
     "therapy",
     "pcr",
 )
@@ -80,23 +83,26 @@ class PatientSpec:
 
 
 def clinical_row(spec: PatientSpec) -> dict[str, str]:
-    """One valid clinical.csv row for ``spec``."""
+    """One valid clinical.csv row for ``spec`` (upfront surgery: no NAT, no response)."""
     return {
         "patient_id": spec.patient_id,
         "site": spec.site,
         "manufacturer": "VendorX",
         "age": "54",
         "density": "b",
+        "race_ethnicity": "Not recorded",
         "hr_status": "1",
         "laterality": spec.laterality,
         "reference_ihc": "2+",
         "reference_ish": "negative",
         "reference_her2": "0",
         "her2_low": "1",
+        "reference_category": "2+/ISH-",
         "biopsy_ihc": "1+",
         "biopsy_ish": "",
         "biopsy_her2": "0",
-        "therapy": "chemotherapy",
+        "pathway": "upfront-surgery",
+        "therapy": "",
         "pcr": "",
     }
 

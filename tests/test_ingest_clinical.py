@@ -26,7 +26,9 @@ def test_columns_match_the_interface_contract() -> None:
 
 def test_valid_table_is_typed_and_sorted(tmp_path: Path) -> None:
     rows = _rows()
-    rows[1]["pcr"] = "1"
+    rows[1].update(pathway="neoadjuvant", therapy="chemotherapy", pcr="1")
+    rows[1].update(reference_ihc="", reference_ish="", reference_her2="", her2_low="")
+    rows[1].update(reference_category="")
     frame = read_clinical(write_clinical(tmp_path / "clinical.csv", rows))
     assert list(frame.columns) == list(CLINICAL_COLUMNS)
     assert list(frame["patient_id"]) == ["P001", "P002", "P003"]
@@ -35,6 +37,8 @@ def test_valid_table_is_typed_and_sorted(tmp_path: Path) -> None:
     assert frame["pcr"].dtype == pd.Int64Dtype()
     assert frame["pcr"].iloc[0] == 1
     assert frame["pcr"].isna().tolist() == [False, True, True]
+    assert frame["reference_her2"].dtype == pd.Int64Dtype()
+    assert frame["reference_her2"].isna().tolist() == [True, False, False]
     assert list(frame["biopsy_ish"]) == ["", "", ""]
 
 
@@ -56,7 +60,10 @@ def test_utf8_bom_and_extra_columns_are_accepted(tmp_path: Path) -> None:
         ("reference_ihc", "2", r"column 'reference_ihc': expected one of '0', '1\+'"),
         ("reference_her2", "yes", r"column 'reference_her2': expected one of '0', '1'"),
         ("pcr", "0.5", r"column 'pcr': expected one of '0', '1', ''"),
-        ("therapy", "", r"column 'therapy'"),
+        ("therapy", "none", r"column 'therapy'"),
+        ("pathway", "surgery", r"column 'pathway': expected one of 'upfront-surgery'"),
+        ("therapy", "chemotherapy", r"column 'therapy': expected empty for pathway 'upfront"),
+        ("pcr", "0", r"column 'pcr': expected empty for pathway 'upfront-surgery', got '0'"),
         ("site", " A", r"column 'site': expected non-empty text without edge spaces"),
         ("patient_id", "P 1", r"column 'patient_id': expected a pseudonymous id"),
     ],
@@ -70,6 +77,22 @@ def test_bad_value_names_file_row_line_and_column(
     with pytest.raises(
         CohortError, match=re.escape(str(path)) + r": data row 2 \(line 3\), " + match
     ):
+        read_clinical(path)
+
+
+@pytest.mark.req("REQ-REF-001")
+def test_a_surgical_her2_after_pcr_is_refused(tmp_path: Path) -> None:
+    """After pCR (ypT0/is ypN0) no invasive tumour is left: a surgical HER2 there is invented."""
+    rows = _rows()
+    rows[1].update(pathway="neoadjuvant", therapy="anti-HER2", pcr="1")
+    path = write_clinical(tmp_path / "clinical.csv", rows)
+    with pytest.raises(CohortError, match=r"data row 2 \(line 3\), column 'reference_ihc': "
+                       r"expected empty after pathological complete response"):  # fmt: skip
+        read_clinical(path)
+    rows[1].update(pcr="0", reference_ihc="", reference_ish="", reference_her2="")
+    rows[1].update(her2_low="", reference_category="")
+    path = write_clinical(tmp_path / "clinical.csv", rows)
+    with pytest.raises(CohortError, match=r"column 'reference_ihc': expected a surgical-specimen"):
         read_clinical(path)
 
 
@@ -94,7 +117,7 @@ def test_missing_column(tmp_path: Path) -> None:
 def test_wrong_field_count_and_empty_and_missing_file(tmp_path: Path) -> None:
     path = write_clinical(tmp_path / "clinical.csv", _rows())
     path.write_text(path.read_text() + "P009,A\n")
-    with pytest.raises(CohortError, match=r"data row 4 \(line 5\): has 2 fields, expected 16"):
+    with pytest.raises(CohortError, match=r"data row 4 \(line 5\): has 2 fields, expected 19"):
         read_clinical(path)
     path.write_text("")
     with pytest.raises(CohortError, match="file is empty; expected a header line"):

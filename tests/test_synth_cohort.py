@@ -104,7 +104,7 @@ def test_layout_and_tables(cohort: Path) -> None:
     ids = [r["patient_id"] for r in clinical]
     assert ids == sorted(ids) == [f"P{cohort_tag(SEED)}-{i:06d}" for i in range(1, N + 1)]
     truth_header = (cohort / "truth.csv").read_text().splitlines()[0]
-    assert truth_header == "patient_id,her2_fraction_3plus,her2_fraction_2plus,mean_expression"
+    assert truth_header == ",".join(TRUTH_COLUMNS)
     assert tuple(truth_header.split(",")) == TRUTH_COLUMNS
     meta = json.loads((cohort / "cohort.json").read_text())
     assert meta["seed"] == SEED
@@ -114,23 +114,41 @@ def test_layout_and_tables(cohort: Path) -> None:
     assert sum(meta["site_counts"].values()) == N
 
 
+@pytest.mark.req("REQ-REF-001")
 def test_clinical_rows_follow_the_rules(cohort: Path) -> None:
     truth = {r["patient_id"]: r for r in _read_csv(cohort / "truth.csv")}
-    for row in _read_csv(cohort / "clinical.csv"):
-        f3 = float(truth[row["patient_id"]]["her2_fraction_3plus"])
+    rows = _read_csv(cohort / "clinical.csv")
+    for row in rows:
+        true = truth[row["patient_id"]]
+        f3 = float(true["her2_fraction_3plus"])
         # ASCO/CAP 2018: IHC 3+ exactly when more than 10 % of cells stain 3+
-        assert (row["reference_ihc"] == "3+") == (f3 > 0.10)
+        assert (true["true_category"] == "3+") == (f3 > 0.10)
+        for prefix in ("reference", "biopsy"):
+            ish_done = row[f"{prefix}_ish"] != ""
+            assert ish_done == (row[f"{prefix}_ihc"] == "2+")
+        nat = row["pathway"] == "neoadjuvant"
+        # therapy follows the BIOPSY call; upfront surgery has no NAT and no response
+        expected_therapy = ("anti-HER2" if row["biopsy_her2"] == "1" else "chemotherapy") if nat else ""
+        assert row["therapy"] == expected_therapy
+        assert (row["pcr"] in ("0", "1")) == nat and (row["pcr"] == "") == (not nat)
+        # a surgical specimen exists exactly where invasive tumour remained
+        if row["pcr"] == "1":
+            assert row["reference_ihc"] == row["reference_her2"] == row["her2_low"] == ""
+            assert row["reference_category"] == ""
+            continue
         positive = row["reference_ihc"] == "3+" or row["reference_ish"] == "positive"
         assert row["reference_her2"] == str(int(positive))
         low = row["reference_ihc"] == "1+" or row["reference_ish"] == "negative"
         assert row["her2_low"] == str(int(low))
-        for prefix in ("reference", "biopsy"):
-            ish_done = row[f"{prefix}_ish"] != ""
-            assert ish_done == (row[f"{prefix}_ihc"] == "2+")
-        assert row["therapy"] == ("anti-HER2" if row["biopsy_her2"] == "1" else "chemotherapy")
+        if true["residual_conversion"] == "0":
+            assert row["reference_category"] == true["true_category"]
+            assert row["reference_her2"] == true["true_her2"]
+        else:
+            assert nat and row["reference_her2"] != true["true_her2"]
         assert row["site"] in "ABCD"
         assert row["density"] in "abcd"
         assert row["laterality"] in ("L", "R")
+    assert {r["pathway"] for r in rows} == {"neoadjuvant", "upfront-surgery"}
 
 
 def test_clinical_csv_matches_the_no_image_fast_path(cohort: Path) -> None:

@@ -15,13 +15,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="predict HER2 status of every patient of a cohort with the locked model",
         description=(
             "Verify the model lock, refuse cohorts that overlap the training manifest, and write "
-            "the predictions table (patient_id, site, score, modalities, model_lock) plus the "
-            "exclusions next to it."
+            "the predictions table (patient_id, site, score, score_pcr, modalities, model_lock, "
+            "response_lock) plus the exclusions next to it. score_pcr is the patient-response "
+            "model's P(pCR) for neoadjuvant patients (from the imaging and the planned therapy)."
         ),
     )
     parser.add_argument("--cohort", required=True, help="cohort folder (clinical.csv + DICOM)")
     parser.add_argument("--out", required=True, help="predictions CSV to write")
     parser.add_argument("--lock", default=None, help="lock file (default: the shipped model)")
+    parser.add_argument(
+        "--response-lock",
+        default=None,
+        help="lock of the patient-response model (default: the shipped one)",
+    )
+    parser.add_argument(
+        "--no-response",
+        action="store_true",
+        help="do not run the response model (score_pcr stays empty)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -34,8 +45,17 @@ def _run(args: argparse.Namespace) -> int:
     from her2map.lock import LockedModel
     from her2map.predict import exclusions_path, predict_cohort
 
+    if args.no_response and args.response_lock is not None:
+        from her2map.exceptions import Her2MapError
+
+        raise Her2MapError("--response-lock and --no-response exclude each other; give one")
     model = LockedModel.load(args.lock)
-    out = predict_cohort(args.cohort, args.out, model=model)
+    response = None
+    if not args.no_response:
+        from her2map.lock import DEFAULT_RESPONSE_LOCK
+
+        response = LockedModel.load(args.response_lock or DEFAULT_RESPONSE_LOCK)
+    out = predict_cohort(args.cohort, args.out, model=model, response=response)
     excluded = exclusions_path(out)
     print(
         f"predicted {_count_rows(str(out))} patient(s) with {model.name} {model.version} "

@@ -11,12 +11,13 @@ file not used. :func:`load_images` decodes one study's pixels.
 """
 
 from her2map.ingest.assemble import load_cohort, load_images
-from her2map.ingest.clinical import CLINICAL_COLUMNS, IMAGING_COLUMNS, read_clinical
+from her2map.ingest.clinical import CLINICAL_COLUMNS, IMAGING_COLUMNS, PLAN_COLUMNS, read_clinical
 from her2map.ingest.models import MODALITY_KEYS, Cohort, Exclusion, StudyRef
 
 __all__ = [
     "CLINICAL_COLUMNS",
     "IMAGING_COLUMNS",
+    "PLAN_COLUMNS",
     "MODALITY_KEYS",
     "Cohort",
     "Exclusion",

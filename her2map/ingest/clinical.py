@@ -24,7 +24,7 @@ import pandas as pd
 
 from her2map.exceptions import CohortError
 
-__all__ = ["CLINICAL_COLUMNS", "IMAGING_COLUMNS", "read_clinical"]
+__all__ = ["CLINICAL_COLUMNS", "IMAGING_COLUMNS", "PLAN_COLUMNS", "read_clinical"]
 
 #: Required columns, in contract order. Extra columns are kept (as text) after these.
 CLINICAL_COLUMNS: tuple[str, ...] = (
@@ -33,26 +33,32 @@ CLINICAL_COLUMNS: tuple[str, ...] = (
     "manufacturer",
     "age",
     "density",
+    "race_ethnicity",
     "hr_status",
     "laterality",
     "reference_ihc",
     "reference_ish",
     "reference_her2",
     "her2_low",
+    "reference_category",
     "biopsy_ihc",
     "biopsy_ish",
     "biopsy_her2",
+    "pathway",
     "therapy",
     "pcr",
 )
 
 #: The columns that select a patient's images; all that prediction reads.
 IMAGING_COLUMNS: tuple[str, ...] = ("patient_id", "site", "laterality")
+#: The treatment plan known before treatment; the response model reads it beside the images.
+PLAN_COLUMNS: tuple[str, ...] = ("pathway", "therapy")
 
 _PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _IHC = ("0", "1+", "2+", "3+")
 _ISH = ("positive", "negative", "")
 _BINARY = ("0", "1")
+_CATEGORIES = ("0", "1+", "2+/ISH-", "2+/ISH+", "3+")
 
 
 def _one_of(allowed: tuple[str, ...]) -> Callable[[str], str | None]:
@@ -83,19 +89,57 @@ _CHECKS: dict[str, Callable[[str], str | None]] = {
     "manufacturer": _text,
     "age": _age,
     "density": _one_of(("a", "b", "c", "d")),
+    "race_ethnicity": _text,
     "hr_status": _one_of(_BINARY),
     "laterality": _one_of(("L", "R")),
-    "reference_ihc": _one_of(_IHC),
+    "reference_ihc": _one_of((*_IHC, "")),
     "reference_ish": _one_of(_ISH),
-    "reference_her2": _one_of(_BINARY),
-    "her2_low": _one_of(_BINARY),
+    "reference_her2": _one_of((*_BINARY, "")),
+    "her2_low": _one_of((*_BINARY, "")),
+    "reference_category": _one_of((*_CATEGORIES, "")),
     "biopsy_ihc": _one_of(_IHC),
     "biopsy_ish": _one_of(_ISH),
     "biopsy_her2": _one_of(_BINARY),
-    "therapy": _one_of(("anti-HER2", "chemotherapy")),
+    "pathway": _one_of(("upfront-surgery", "neoadjuvant")),
+    "therapy": _one_of(("anti-HER2", "chemotherapy", "")),
     "pcr": _one_of(("0", "1", "")),
 }
-_INTEGER_COLUMNS = ("age", "hr_status", "reference_her2", "her2_low", "biopsy_her2")
+_INTEGER_COLUMNS = ("age", "hr_status", "biopsy_her2")
+#: 0/1 columns that are empty where they cannot exist (pandas ``Int64``, ``<NA>`` when empty).
+_NULLABLE_COLUMNS = ("reference_her2", "her2_low", "pcr")
+_SURGICAL = ("reference_ihc", "reference_her2", "reference_category")
+
+
+def _course(record: dict[str, str], columns: tuple[str, ...]) -> str | None:
+    """What is inconsistent in a row's clinical course, or ``None`` (checked where columns given).
+
+    Upfront surgery has no neoadjuvant therapy and no response; neoadjuvant therapy has both; a
+    surgical-specimen HER2 exists exactly where invasive tumour remained (no pCR).
+    """
+    if "pathway" not in columns:
+        return None
+    upfront = record["pathway"] == "upfront-surgery"
+    for column in ("therapy", "pcr"):
+        if column in columns and (record[column] == "") != upfront:
+            state = "empty" if upfront else "a value"
+            return (
+                f"column {column!r}: expected {state} for pathway {record['pathway']!r}, "
+                f"got {record[column]!r}"
+            )
+    if "pcr" in columns:
+        tumour_left = record["pcr"] != "1"
+        for column in _SURGICAL:
+            if column in columns and (record[column] != "") != tumour_left:
+                if tumour_left:
+                    return (
+                        f"column {column!r}: expected a surgical-specimen result where invasive "
+                        f"tumour remained (pcr {record['pcr']!r}), got ''"
+                    )
+                return (
+                    f"column {column!r}: expected empty after pathological complete response "
+                    f"(pcr '1', ypT0/is ypN0: no invasive tumour left to test), got {record[column]!r}"
+                )
+    return None
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -136,15 +180,16 @@ def read_clinical(
     -------
     pandas.DataFrame
         One row per patient, sorted by ``patient_id`` (index 0..n-1). Integer columns ``age``,
-        ``hr_status``, ``reference_her2``, ``her2_low``, ``biopsy_her2`` are int64; ``pcr`` is
-        pandas ``Int64`` (``<NA>`` when empty); the other columns are text (empty ISH kept as
-        ``""``).
+        ``hr_status``, ``biopsy_her2`` are int64; ``reference_her2``, ``her2_low`` and ``pcr``
+        are pandas ``Int64`` (``<NA>`` when empty: no surgical specimen after pCR, no response
+        after upfront surgery); the other columns are text (empty values kept as ``""``).
 
     Raises
     ------
     CohortError
         File missing/unreadable/empty, a required column missing or repeated, a row with the wrong
-        number of fields, a value outside its domain, or a duplicate ``patient_id`` — naming the
+        number of fields, a value outside its domain, a clinical course that cannot be (therapy
+        after upfront surgery, a surgical HER2 after pCR), or a duplicate ``patient_id`` — naming the
         file, data row (1-based) and line, column, what was expected and the value found.
     """
     path = Path(path)
@@ -179,6 +224,9 @@ def read_clinical(
             if expected is not None:
                 shown = record[column] if len(record[column]) <= 40 else "<long value>"
                 raise CohortError(f"{where}, column {column!r}: expected {expected}, got {shown!r}")
+        inconsistent = _course(record, columns)
+        if inconsistent is not None:
+            raise CohortError(f"{where}, {inconsistent}")
         pid = record["patient_id"]
         if pid in seen:
             raise CohortError(
@@ -192,6 +240,9 @@ def read_clinical(
     for column in _INTEGER_COLUMNS:
         if column in columns:
             frame[column] = frame[column].astype("int64")
-    if "pcr" in columns:
-        frame["pcr"] = pd.array([None if v == "" else int(v) for v in frame["pcr"]], dtype="Int64")
+    for column in _NULLABLE_COLUMNS:
+        if column in columns:
+            frame[column] = pd.array(
+                [None if v == "" else int(v) for v in frame[column]], dtype="Int64"
+            )
     return frame.sort_values("patient_id", kind="stable").reset_index(drop=True)

@@ -68,7 +68,7 @@ def _generate_chunk(
     results: list[_Result] = []
     for index, site_id in zip(indices, sites, strict=True):
         patient = simulate_patient(seed, index, site_id, params)
-        site = params.site(site_id)
+        site = patient.site
         modalities = choose_modalities(seed, index, site_id, params)
         row = patient.row
         images = render_images(

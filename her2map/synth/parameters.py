@@ -31,11 +31,24 @@ Sources of the biology figures
   (Fehrenbacher et al., JCO 2020, NSABP B-47).
 * ASCO/CAP 2018 HER2 scoring: Wolff et al., JCO 2018;36(20):2105-22.
 * BI-RADS density shares: Sprague et al., JNCI 2014;106(10):dju255 (a 10 %, b 43 %, c 39 %, d 8 %).
+* Treatment pathway: neoadjuvant therapy (NAT) is the standard for HER2-positive and triple-negative
+  disease above cT1b/cN0 and the exception for HR+/HER2- disease (NCCN Breast Cancer guideline
+  v4.2023; Murphy et al., Ann Surg Oncol 2018;25:2241-8, NCDB: NAT used most in triple-negative and
+  HER2-positive disease). The pathway is chosen from the BIOPSY subtype (the only one known then).
+* Dual anti-HER2 blockade pCR 46-66 % (NeoSphere 45.8 %, TRYPHAENA 57-66 %); HER2-negative NAT pCR
+  about 17-19 % overall (Cortazar 2014: HR+/HER2- 7.5-16.2 %, triple negative 33.6 %).
+* HER2 change in residual tumour after NAT: loss of HER2 positivity in about 15-21 % of HER2+
+  tumours with residual disease after trastuzumab-based NAT (Guarneri et al., Ann Oncol
+  2013;24:2990-4); gain in HER2-negative residual disease rare, a few % (van de Ven et al., Cancer
+  Treat Rev 2011;37:422-30, systematic review of receptor change after NAT).
+* Race/ethnicity as recorded: shares of US breast cancer incidence (SEER, Howlader 2014 above:
+  non-Hispanic White about 65 %, Black 12 %, Hispanic 11 %, Asian/Pacific Islander 8 %), with
+  "Other" and "Not recorded" as registries record them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from her2map.exceptions import CohortError
 
@@ -45,6 +58,7 @@ __all__ = [
     "BiologyParams",
     "ImageSizes",
     "ImagingParams",
+    "ScannerParams",
     "SiteParams",
     "SynthParams",
 ]
@@ -54,8 +68,32 @@ SITE_IDS: tuple[str, ...] = ("A", "B", "C", "D")
 
 
 @dataclass(frozen=True)
+class ScannerParams:
+    """One scanner vendor's model and image processing, the same wherever it is installed.
+
+    Attributes
+    ----------
+    manufacturer, model_name : str
+        Fictional vendor and model written into every DICOM file.
+    gain, offset, gamma : float
+        The vendor's intensity scaling and contrast curve (see :class:`SiteParams`).
+    """
+
+    manufacturer: str
+    model_name: str
+    gain: float
+    offset: float
+    gamma: float
+
+
+@dataclass(frozen=True)
 class SiteParams:
-    """One site: its scanner, its patients' share, modality availability and image effects.
+    """One site: its scanners, its patients' share, modality availability and image effects.
+
+    The scalar scanner fields (``manufacturer`` ... ``gamma``) describe the scanner one patient is
+    imaged on; :attr:`scanners` lists the vendors installed at the site with their shares of its
+    patients, and :meth:`with_scanner` gives the site as seen through one of them (each patient
+    draws one). A site with no :attr:`scanners` has the single scanner of its scalar fields.
 
     Attributes
     ----------
@@ -74,6 +112,8 @@ class SiteParams:
         Intensity scaling: pixel = offset + gain * 2000 * image**gamma (12-bit, clipped).
     gamma : float
         Contrast curve exponent of the site's processing.
+    scanners : tuple of (ScannerParams, share)
+        The vendors at the site and the share of its patients imaged on each (shares sum to 1).
     """
 
     site: str
@@ -88,6 +128,26 @@ class SiteParams:
     gain: float
     offset: float
     gamma: float
+    scanners: tuple[tuple[ScannerParams, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.scanners and abs(sum(share for _, share in self.scanners) - 1.0) > 1e-9:
+            raise CohortError(
+                f"site {self.site}: scanner shares must sum to 1; got "
+                f"{[share for _, share in self.scanners]}"
+            )
+
+    def with_scanner(self, scanner: ScannerParams) -> SiteParams:
+        """This site imaged on ``scanner``: the site's noise, the vendor's processing."""
+        return replace(
+            self,
+            manufacturer=scanner.manufacturer,
+            model_name=scanner.model_name,
+            gain=scanner.gain,
+            offset=scanner.offset,
+            gamma=scanner.gamma,
+            scanners=(),
+        )
 
 
 @dataclass(frozen=True)
@@ -120,6 +180,12 @@ class BiologyParams:
     pcr_homogeneity_logit, pcr_homogeneity_reference : logit shift per unit of the 3+ cell
         fraction above the reference for anti-HER2-treated HER2+ tumors (heterogeneous tumors
         respond less; Filho et al., JCO 2021).
+    p_nat : probability of neoadjuvant therapy (rather than upfront surgery) by the BIOPSY subtype
+        (HER2-positive, triple negative, HR-positive/HER2-negative).
+    p_residual_her2_loss, p_residual_her2_gain : chance that residual tumour after NAT tests
+        HER2-negative although the pretreatment tumour was positive (after anti-HER2 therapy), or
+        positive although it was negative (post-therapy conversion; Guarneri 2013, van de Ven 2011).
+    race_categories, race_probs : race/ethnicity as recorded and its shares.
     age_mean, age_sd, age_range : age at diagnosis (years).
     density_probs, density_gland_fraction : BI-RADS a-d shares and fibroglandular fraction.
     p_left : share of left-sided tumors.
@@ -143,9 +209,16 @@ class BiologyParams:
     p_hr_given_her2_neg: float = 0.86
     pcr_pos_anti_her2: tuple[float, float] = (0.68, 0.50)
     pcr_pos_chemo: tuple[float, float] = (0.30, 0.18)
-    pcr_neg: tuple[float, float] = (0.38, 0.155)
+    pcr_neg: tuple[float, float] = (0.32, 0.10)
     pcr_homogeneity_logit: float = 1.0
     pcr_homogeneity_reference: float = 0.6
+    p_nat: tuple[float, float, float] = (0.80, 0.70, 0.20)
+    p_residual_her2_loss: float = 0.15
+    p_residual_her2_gain: float = 0.03
+    race_categories: tuple[str, ...] = (
+        "White", "Black", "Hispanic", "Asian", "Other", "Not recorded",
+    )  # fmt: skip
+    race_probs: tuple[float, ...] = (0.62, 0.12, 0.11, 0.08, 0.03, 0.04)
     age_mean: float = 55.0
     age_sd: float = 11.0
     age_range: tuple[int, int] = (25, 85)
@@ -224,18 +297,38 @@ class ImageSizes:
                 )
 
 
+#: Four fictional vendors, each installed at two or more sites.
+_AURORA = ScannerParams("Aurora Imaging", "AX-500", 1.00, 40.0, 1.00)
+_BOREALIS = ScannerParams("Borealis Medical", "BM Vista 3", 0.85, 90.0, 1.15)
+_CYGNUS = ScannerParams("Cygnus Systems", "CS-Quant 7", 1.15, 10.0, 0.90)
+_DELPHI = ScannerParams("Delphi Diagnostics", "DD Magna 1.5T", 0.95, 60.0, 1.05)
+
+
+def _site(
+    site: str, weight: float, institution: str, modality: tuple[float, float, float],
+    noise: float, scanners: tuple[tuple[ScannerParams, float], ...],
+) -> SiteParams:  # fmt: skip
+    first = scanners[0][0]
+    return SiteParams(
+        site, weight, first.manufacturer, first.model_name, institution, *modality, noise,
+        first.gain, first.offset, first.gamma, scanners,
+    )  # fmt: skip
+
+
 def _default_sites() -> tuple[SiteParams, ...]:
     # Modality probabilities give on average 2.07 DICOM files per patient (counting each MG view,
     # the US image and each of 3 MR phases), as the paper's 14,472 images / 6,991 patients.
+    # Every site runs two vendors and every vendor is installed at two sites, so per-vendor and
+    # per-site analyses differ (site D, the external MRI-only site, shares its vendors with A and C).
     return (
-        SiteParams("A", 0.35, "Aurora Imaging", "AX-500", "Northfield General Hospital",
-                   0.35, 0.45, 0.05, 0.030, 1.00, 40.0, 1.00),
-        SiteParams("B", 0.25, "Borealis Medical", "BM Vista 3", "Riverside University Clinic",
-                   0.30, 0.50, 0.07, 0.045, 0.85, 90.0, 1.15),
-        SiteParams("C", 0.20, "Cygnus Systems", "CS-Quant 7", "Lakeshore Cancer Centre",
-                   0.30, 0.40, 0.10, 0.060, 1.15, 10.0, 0.90),
-        SiteParams("D", 0.20, "Delphi Diagnostics", "DD Magna 1.5T", "Harbourview Breast Institute",
-                   0.0, 0.0, 1.0, 0.050, 0.95, 60.0, 1.05),
+        _site("A", 0.35, "Northfield General Hospital", (0.35, 0.45, 0.05), 0.030,
+              ((_AURORA, 0.6), (_BOREALIS, 0.4))),
+        _site("B", 0.25, "Riverside University Clinic", (0.30, 0.50, 0.07), 0.045,
+              ((_BOREALIS, 0.55), (_CYGNUS, 0.45))),
+        _site("C", 0.20, "Lakeshore Cancer Centre", (0.30, 0.40, 0.10), 0.060,
+              ((_CYGNUS, 0.5), (_DELPHI, 0.5))),
+        _site("D", 0.20, "Harbourview Breast Institute", (0.0, 0.0, 1.0), 0.050,
+              ((_DELPHI, 0.6), (_AURORA, 0.4))),
     )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "Tumor",
     "asco_cap",
     "core_biopsy",
+    "her2_category",
     "make_tumor",
     "smooth_field",
 ]
@@ -151,3 +152,13 @@ def core_biopsy(
     )
     mask = tumor.mask[region]
     return tumor.expression[region][mask], tumor.ish_ratio[region][mask]
+
+
+def her2_category(score: HER2Score) -> str:
+    """The IHC category of a score as reported: ``0``, ``1+``, ``2+/ISH-``, ``2+/ISH+`` or ``3+``.
+
+    HER2-low is ``1+`` or ``2+/ISH-`` (Tarantino et al., JCO 2020).
+    """
+    if score.ihc == "2+":
+        return "2+/ISH+" if score.ish == "positive" else "2+/ISH-"
+    return score.ihc
