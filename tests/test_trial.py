@@ -72,7 +72,8 @@ def _full(t: Trial, pid: str, site: str = "A", *, pcr: bool = True, score: float
     )
     t.record_biopsy(pid, ihc="2+", ish="positive", **_who(site))
     t.record_therapy(pid, regimen="TCHP x6", anti_her2=True, **_who(site))
-    t.record_surgery(pid, ihc="3+", ish="not_done", **_who(site))
+    if not pcr:  # after pCR (ypT0/is ypN0) no invasive tumour is left for a surgical HER2
+        t.record_surgery(pid, ihc="3+", ish="not_done", **_who(site))
     t.record_response(pid, pcr=pcr, **_who(site))
 
 
@@ -93,7 +94,7 @@ def test_her2_call_follows_asco_cap_2018(ihc: str, ish: str) -> None:
 
 @pytest.mark.req("REQ-TRIAL-001", "REQ-AUD-001")
 def test_full_patient_path_payloads_derive_calls(trial: Trial) -> None:
-    _full(trial, "P1")
+    _full(trial, "P1", pcr=False)
     entries = {e.event_type: e for e in trial.ledger.entries()}
     assert entries["trial.prediction"].payload == {
         "call": "positive",
@@ -115,7 +116,7 @@ def test_full_patient_path_payloads_derive_calls(trial: Trial) -> None:
     assert entries["trial.response"].payload == {
         "definition": "ypT0/is ypN0",
         "patient_id": "P1",
-        "pcr": True,
+        "pcr": False,
         "site": "A",
     }
     assert all(e.actor in ("coord", "dr-A") and e.time_utc.endswith("Z") for e in entries.values())
@@ -179,10 +180,22 @@ REFUSALS: list[tuple[str, list[str], Any, str]] = [
         "ORDER",
     ),
     (
-        "response before surgery",
-        ["enrol", "biopsy", "therapy"],
-        lambda t: t.record_response("P1", pcr="no", **_who()),
-        "ORDER",
+        "surgical HER2 after pCR",
+        ["enrol", "biopsy", "therapy", "pcr"],
+        lambda t: t.record_surgery("P1", ihc="0", ish="not_done", **_who()),
+        "PCR-SURGICAL",
+    ),
+    (
+        "pCR after a surgical HER2",
+        ["enrol", "biopsy", "therapy", "surgery"],
+        lambda t: t.record_response("P1", pcr="yes", **_who()),
+        "PCR-SURGICAL",
+    ),
+    (
+        "correction to pCR after a surgical HER2",
+        ["enrol", "biopsy", "therapy", "surgery", "no-pcr"],
+        lambda t: _fix(t, "response", "pcr", "yes"),
+        "PCR-SURGICAL",
     ),
     (
         "second biopsy",
@@ -299,6 +312,8 @@ _SETUP = {
     "biopsy": lambda t: t.record_biopsy("P1", ihc="2+", ish="positive", **_who()),
     "therapy": lambda t: t.record_therapy("P1", regimen="TCHP", anti_her2="yes", **_who()),
     "surgery": lambda t: t.record_surgery("P1", ihc="3+", ish="not_done", **_who()),
+    "pcr": lambda t: t.record_response("P1", pcr="yes", **_who()),
+    "no-pcr": lambda t: t.record_response("P1", pcr="no", **_who()),
     "withdraw": lambda t: t.withdraw("P1", reason="consent withdrawn", **_who()),
 }
 
@@ -372,7 +387,7 @@ def test_corrections_keep_old_value_and_re_derive_the_call(trial: Trial) -> None
             {
                 "patient_id": "P1",
                 "site": "A",
-                "reference_her2": "1",
+                "reference_her2": "",  # recorded with pCR, so no surgical HER2 exists yet
                 "biopsy_her2": "0",
                 "pcr": "0",
                 "hr_status": "1",
@@ -404,7 +419,7 @@ def test_status_counts_per_site_and_lists_who_awaits_what(trial: Trial) -> None:
             predicted=2,
             biopsied=2,
             treated=2,
-            operated=1,
+            operated=0,  # P1 had pCR: no surgical-specimen HER2 exists
             response_known=1,
             withdrawn=0,
         ),
@@ -447,7 +462,7 @@ def test_export_tables_manifest_exclusions_and_determinism(trial: Trial, tmp_pat
     )
     assert first.labels.read_text() == (
         "patient_id,site,reference_her2,biopsy_her2,pcr,hr_status,age,anti_her2\n"
-        "P1,A,1,1,1,1,55,1\nP2,B,1,1,0,1,55,1\nP3,A,,,,0,,\n"
+        "P1,A,,1,1,1,55,1\nP2,B,1,1,0,1,55,1\nP3,A,,,,0,,\n"
     )
     manifest = json.loads(first.manifest.read_bytes())
     assert first.manifest.read_bytes() == canonical_json(manifest)

@@ -28,7 +28,7 @@ SITES = ("A", "B", "Z")  # the trial opens with A and B; Z is unknown
 LOCKS = ("1" * 64, "2" * 64)
 IHCS = ("0", "1+", "2+", "3+", "4+")
 ISHS = ("positive", "negative", "not_done", "maybe")
-STEP_BEFORE = {"therapy": "biopsy", "surgery": "therapy", "response": "surgery"}
+STEP_BEFORE = {"therapy": "biopsy", "surgery": "therapy", "response": "therapy"}
 
 
 @dataclass
@@ -81,6 +81,11 @@ class Reference:
             )
         if kind in ("biopsy", "surgery") and not self.her2_ok(op[3], op[4]):
             return False
+        # PCR-SURGICAL: no surgical HER2 after pCR, no pCR after a surgical HER2
+        if kind == "surgery" and patient.values.get(("response", "pcr")) is True:
+            return False
+        if kind == "response" and op[3] is True and "surgery" in patient.done:
+            return False
         if kind == "withdraw":
             return bool(op[3].strip())
         return kind not in STEP_BEFORE or STEP_BEFORE[kind] in patient.done
@@ -101,6 +106,8 @@ class Reference:
             new = (value, ish) if name == "ihc" else (ihc, value)
             return self.her2_ok(*new) and new != (ihc, ish)
         if event == "response" and name == "pcr":
+            if value is True and "surgery" in patient.done:
+                return False
             return value != patient.values[("response", "pcr")]
         return False  # site, score, or any other field: never corrected
 

@@ -27,11 +27,18 @@ from validation.protocol.model import (
     Endpoint,
     ModalityRule,
     OperatingPoint,
+    Planning,
     Population,
     Protocol,
+    ReferenceStandard,
     SubgroupSpec,
 )
-from validation.protocol.population import PopulationExclusion, apply_population
+from validation.protocol.population import (
+    PopulationExclusion,
+    apply_population,
+    apply_reference_standard,
+    subgroup_levels,
+)
 from validation.protocol.registration import (
     Amendment,
     RegistrationStatus,
@@ -58,15 +65,18 @@ __all__ = [
     "MetricSpec",
     "ModalityRule",
     "OperatingPoint",
+    "Planning",
     "Population",
     "PopulationExclusion",
     "Protocol",
     "Quantity",
+    "ReferenceStandard",
     "RegistrationStatus",
     "SubgroupSpec",
     "Verdict",
     "amend",
     "apply_population",
+    "apply_reference_standard",
     "compute_metric",
     "get_metric",
     "load_protocol",
@@ -75,5 +85,6 @@ __all__ = [
     "require_registered",
     "result_quantities",
     "status",
+    "subgroup_levels",
     "verify_registry",
 ]

@@ -8,7 +8,8 @@ Schema (``*`` = required; defaults in brackets; see ``protocols/*.yaml`` for ful
 
     id*: HER2-VAL-001                 version*: "1.0" (a string: quote it)
     title*: ...                       rationale*: ... (why each criterion, from clinical reasoning)
-    reference_standard*: reference_her2
+    reference_standard*: reference_her2    # or, declaring where it cannot exist:
+      {column*, name, absent_when: [ {column*, op*, value, reason}, ... ]}
     analysis_unit: patient            [patient]
     confidence: 0.95                  [0.95]
     operating_point*: {threshold*: lock}           # or a number in [0, 1]
@@ -20,20 +21,25 @@ Schema (``*`` = required; defaults in brackets; see ``protocols/*.yaml`` for ful
       #    or {modalities_include: [MR], reason} (all present) / {modalities_any: [...], reason}
     endpoints*:                       # may be [] when there are comparisons
       - {id*, metric* (registry name), criterion* ("ci_low >= 0.80"), params: {...},
-         description, hierarchy: 1 | family: name}   # fixed-sequence position, or Holm family
+         description, hierarchy: 1 | family: name,   # fixed-sequence position, or Holm family
+         planning: {expected*, prevalence*, alpha*, power*, method}}  # auc/sensitivity/specificity
     subgroups:
-      - {id*, by* (column), metric*, min_size*, criterion, params, heterogeneity: false, description}
+      - {id*, by* (column), metric*, min_size*, criterion, params, heterogeneity: false, description,
+         bands: [50, 70] (cut points of a numeric column)}
     comparisons:                      # model versus comparator (biopsy)
       - {id*, method* (compare_auc | mcnemar | kappa | decision_curve), outcome [pcr; none for
          kappa], comparator [biopsy_her2], score [score], criterion, thresholds (decision_curve
-         only, required there), description, hierarchy | family}
+         only, required there), description, hierarchy | family, strata (column),
+         planning: {expected*, comparator*, correlation*, prevalence*, alpha*, power*}}
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +58,14 @@ from validation.protocol.model import (
     Endpoint,
     ModalityRule,
     OperatingPoint,
+    Planning,
     Population,
     Protocol,
+    ReferenceStandard,
     Rule,
     SubgroupSpec,
 )
+from validation.protocol.planning import plan_sample_size
 
 __all__ = ["MODALITY_KEYS", "load_protocol", "protocol_from_dict"]
 
@@ -224,6 +233,45 @@ def _population(value: Any, path: str) -> Population:
     return Population(rules["inclusion"], rules["exclusion"])
 
 
+def _reference_standard(value: Any, path: str) -> ReferenceStandard:
+    if isinstance(value, str):
+        return ReferenceStandard(_str(value, path))
+    data = _mapping(value, path, ("column",), ("name", "absent_when"))
+    kpath = _join(path, "absent_when")
+    rules = []
+    for i, item in enumerate(_list(data.get("absent_when", []), kpath)):
+        rule = _rule(item, _join(kpath, i))
+        if not isinstance(rule, ColumnRule) or rule.op in ("missing", "not_missing"):
+            raise _fail(
+                _join(kpath, i), "a column comparison rule {column, op, value, reason}", item
+            )
+        rules.append(rule)
+    return ReferenceStandard(
+        column=_str(data["column"], _join(path, "column")),
+        name=_str(data["name"], _join(path, "name")) if "name" in data else "",
+        absent_when=tuple(rules),
+    )
+
+
+_PLANNING_KEYS = ("expected", "prevalence", "alpha", "power")
+
+
+def _planning(
+    value: Any, path: str, kind: str, criterion: Criterion | None, confidence: float
+) -> Planning:
+    comparison = kind == "compare_auc"
+    required = _PLANNING_KEYS + (("comparator", "correlation") if comparison else ())
+    data = _mapping(value, path, required, () if comparison else ("method",))
+    numbers = {
+        key: _number(data[key], _join(path, key), low=-1.0 if key == "correlation" else 0.0,
+                     high=1.0, open_=True)
+        for key in required
+    }  # fmt: skip
+    method = _str(data.get("method", "obuchowski"), _join(path, "method"),
+                  choices=("obuchowski", "hanley-mcneil"))  # fmt: skip
+    return plan_sample_size(kind, numbers, method, criterion, confidence, path)
+
+
 # --- analysis settings ------------------------------------------------------------------------
 def _operating_point(value: Any, path: str) -> OperatingPoint:
     data = _mapping(value, path, ("threshold",), ())
@@ -285,17 +333,23 @@ def _place(data: Mapping[str, Any], path: str) -> tuple[int | None, str | None]:
     )
 
 
-_ENDPOINT_OPTIONAL = ("description", "params", "hierarchy", "family")
+_ENDPOINT_OPTIONAL = ("description", "params", "hierarchy", "family", "planning")
 
 
-def _endpoint(value: Any, path: str) -> Endpoint:
+def _endpoint(value: Any, path: str, *, confidence: float) -> Endpoint:
     data = _mapping(value, path, ("id", "metric", "criterion"), _ENDPOINT_OPTIONAL)
     metric = _metric(data["metric"], _join(path, "metric"))
     hierarchy, family = _place(data, path)
+    criterion = _criterion(data["criterion"], _join(path, "criterion"), metric)
+    planning = None
+    if data.get("planning") is not None:
+        planning = _planning(data["planning"], _join(path, "planning"), metric, criterion,
+                             confidence)  # fmt: skip
     return Endpoint(
         id=_str(data["id"], _join(path, "id")),
         metric=metric,
-        criterion=_criterion(data["criterion"], _join(path, "criterion"), metric),
+        planning=planning,
+        criterion=criterion,
         params=_params(data.get("params", {}), _join(path, "params"), metric),
         description=_str(data["description"], _join(path, "description"))
         if "description" in data
@@ -310,11 +364,16 @@ def _subgroup(value: Any, path: str) -> SubgroupSpec:
         value,
         path,
         ("id", "by", "metric", "min_size"),
-        ("criterion", "params", "heterogeneity", "description"),
+        ("criterion", "params", "heterogeneity", "description", "bands"),
     )
     metric = _metric(data["metric"], _join(path, "metric"))
     criterion = data.get("criterion")
+    bpath = _join(path, "bands")
+    bands = tuple(_number(b, _join(bpath, i)) for i, b in enumerate(_list(data.get("bands", []), bpath)))
+    if list(bands) != sorted(set(bands)):
+        raise _fail(bpath, "strictly increasing cut points", list(bands))
     return SubgroupSpec(
+        bands=bands,
         id=_str(data["id"], _join(path, "id")),
         by=_str(data["by"], _join(path, "by")),
         metric=metric,
@@ -338,7 +397,7 @@ _COMPARISON_GIVES = {
 }
 
 
-def _comparison(value: Any, path: str) -> ComparisonSpec:
+def _comparison(value: Any, path: str, *, confidence: float) -> ComparisonSpec:
     optional = (
         "comparator",
         "outcome",
@@ -348,6 +407,8 @@ def _comparison(value: Any, path: str) -> ComparisonSpec:
         "description",
         "hierarchy",
         "family",
+        "strata",
+        "planning",
     )
     data = _mapping(value, path, ("id", "method"), optional)
     method = ComparisonMethod(
@@ -395,7 +456,13 @@ def _comparison(value: Any, path: str) -> ComparisonSpec:
         raise ProtocolError(
             f"{_join(path, 'criterion')}: a comparison in a hierarchy or family needs a criterion."
         )
+    planning = None
+    if data.get("planning") is not None:
+        planning = _planning(data["planning"], _join(path, "planning"), method.value, criterion,
+                             confidence)  # fmt: skip
     return ComparisonSpec(
+        planning=planning,
+        strata=_opt_str(data.get("strata"), _join(path, "strata")),
         id=_str(data["id"], _join(path, "id")),
         method=method,
         comparator=_str(data.get("comparator", "biopsy_her2"), _join(path, "comparator")),
@@ -456,9 +523,11 @@ _TOP_OPTIONAL = ("analysis_unit", "confidence", "subgroups", "comparisons")
 def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
     """Validate a parsed protocol mapping and build the :class:`Protocol`."""
     top = _mapping(data, "", _TOP_REQUIRED, _TOP_OPTIONAL)
-    endpoints = _items(top, "endpoints", _endpoint)
+    confidence = _number(top.get("confidence", 0.95), "confidence", low=0.0, high=1.0, open_=True)
+    endpoints = _items(top, "endpoints", functools.partial(_endpoint, confidence=confidence))
     subgroups = _items(top, "subgroups", _subgroup)
-    comparisons = _items(top, "comparisons", _comparison)
+    comparisons = _items(top, "comparisons", functools.partial(_comparison, confidence=confidence))
+    reference = _reference_standard(top["reference_standard"], "reference_standard")
     if not endpoints and not comparisons:
         raise ProtocolError(
             "endpoints: expected at least one endpoint (or a comparison); got none."
@@ -478,13 +547,11 @@ def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
         version=_str(top["version"], "version"),
         title=_str(top["title"], "title"),
         rationale=_str(top["rationale"], "rationale"),
-        population=_population(top["population"], "population"),
-        reference_standard=_str(top["reference_standard"], "reference_standard"),
+        population=replace(_population(top["population"], "population"), reference=reference),
+        reference_standard=reference,
         analysis_unit=AnalysisUnit(unit),
         operating_point=_operating_point(top["operating_point"], "operating_point"),
-        confidence=_number(
-            top.get("confidence", 0.95), "confidence", low=0.0, high=1.0, open_=True
-        ),
+        confidence=confidence,
         bootstrap=_bootstrap(top["bootstrap"], "bootstrap"),
         endpoints=endpoints,
         subgroups=subgroups,

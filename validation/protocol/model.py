@@ -26,8 +26,10 @@ __all__ = [
     "Endpoint",
     "ModalityRule",
     "OperatingPoint",
+    "Planning",
     "Population",
     "Protocol",
+    "ReferenceStandard",
     "Rule",
     "SubgroupSpec",
 ]
@@ -93,11 +95,41 @@ Rule = ColumnRule | ModalityRule
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceStandard:
+    """The reference standard: its column, its name, and where it cannot exist.
+
+    ``absent_when`` rules say where the reference standard CANNOT exist (e.g. a surgical-specimen
+    HER2 after pathological complete response: no invasive tumour is left to test). Patients
+    matching one are counted in the participant flow under the rule's reason and never analysed; a
+    value recorded for such a patient is an invented value and refuses the run
+    (:func:`validation.protocol.population.apply_reference_standard`). Elsewhere a missing value is
+    counted as "``name`` not available".
+    """
+
+    column: str
+    name: str = ""
+    absent_when: tuple[ColumnRule, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name or self.column
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "name": self.name,
+            "absent_when": [r.to_dict() for r in self.absent_when],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Population:
-    """Analysis population: patients meeting every inclusion rule and no exclusion rule."""
+    """Analysis population: where the reference standard exists (``reference``, applied first),
+    then patients meeting every inclusion rule and no exclusion rule."""
 
     inclusion: tuple[Rule, ...] = ()
     exclusion: tuple[Rule, ...] = ()
+    reference: ReferenceStandard | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +170,54 @@ class Bootstrap:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Planning:
+    """Sample-size assumptions of a primary endpoint and the required n computed from them.
+
+    ``expected`` is the value the planners expect (AUC, sensitivity, specificity, or the model's AUC
+    for a paired comparison, then ``comparator`` is the comparator's expected AUC and
+    ``correlation`` the correlation of the two AUC estimates); ``prevalence`` the expected share of
+    positives; ``alpha`` the one-sided level, which must equal ``(1 - confidence) / 2`` of the
+    protocol; ``power`` the planned power. The null value (and a comparison's margin) is the
+    endpoint's criterion bound. ``required`` is computed at construction by
+    :mod:`validation.stats.power` (the loader builds it), so the registered protocol hash covers
+    the assumptions and the required n together.
+    """
+
+    method: str
+    expected: float
+    prevalence: float
+    alpha: float
+    power: float
+    null: float
+    comparator: float | None = None
+    correlation: float | None = None
+    n_total: int = 0
+    n_positive: int = 0
+    n_negative: int = 0
+    power_at_n: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "assumptions": {
+                "expected": self.expected,
+                "prevalence": self.prevalence,
+                "alpha": self.alpha,
+                "power": self.power,
+                "null": self.null,
+                "comparator": self.comparator,
+                "correlation": self.correlation,
+            },
+            "required": {
+                "n_total": self.n_total,
+                "n_positive": self.n_positive,
+                "n_negative": self.n_negative,
+                "power": self.power_at_n,
+            },
+        }
+
+
 def _place(hierarchy: int | None, family: str | None) -> dict[str, Any]:
     return {"hierarchy": hierarchy, "family": family}
 
@@ -157,6 +237,7 @@ class Endpoint:
     description: str = ""
     hierarchy: int | None = None
     family: str | None = None
+    planning: Planning | None = None
 
     @property
     def params_dict(self) -> dict[str, Any]:
@@ -170,12 +251,18 @@ class Endpoint:
             "params": self.params_dict,
             "criterion": str(self.criterion),
             **_place(self.hierarchy, self.family),
+            "planning": None if self.planning is None else self.planning.to_dict(),
         }
 
 
 @dataclass(frozen=True, slots=True)
 class SubgroupSpec:
-    """Metric per level of column ``by``; levels under ``min_size`` patients are NOT EVALUABLE."""
+    """Metric per level of column ``by``; levels under ``min_size`` patients are NOT EVALUABLE.
+
+    ``bands`` (increasing cut points) group a numeric column into levels ``<c1``, ``c1-<c2``, ...,
+    ``>=ck`` (:func:`validation.protocol.population.subgroup_levels`); no criterion means the
+    subgroup is descriptive.
+    """
 
     id: str
     by: str
@@ -185,6 +272,7 @@ class SubgroupSpec:
     params: Params = ()
     heterogeneity: bool = False
     description: str = ""
+    bands: tuple[float, ...] = ()
 
     @property
     def params_dict(self) -> dict[str, Any]:
@@ -200,6 +288,7 @@ class SubgroupSpec:
             "min_size": self.min_size,
             "criterion": None if self.criterion is None else str(self.criterion),
             "heterogeneity": self.heterogeneity,
+            "bands": list(self.bands),
         }
 
 
@@ -209,6 +298,8 @@ class ComparisonSpec:
 
     ``score`` is the predictions-table column of the model (``score`` or ``score_pcr``); model
     calls use the operating point. ``thresholds`` are decision-curve threshold probabilities.
+    ``strata`` names a column (e.g. ``therapy``) within whose levels the comparison is repeated
+    (descriptive; the verdict stays on the whole population).
     """
 
     id: str
@@ -218,20 +309,24 @@ class ComparisonSpec:
     score: str = "score"
     criterion: Criterion | None = None
     thresholds: tuple[float, ...] = ()
+    strata: str | None = None
     description: str = ""
     hierarchy: int | None = None
     family: str | None = None
+    planning: Planning | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "description": self.description,
+            "planning": None if self.planning is None else self.planning.to_dict(),
             "method": self.method.value,
             "outcome": self.outcome,
             "comparator": self.comparator,
             "score": self.score,
             "criterion": None if self.criterion is None else str(self.criterion),
             "thresholds": list(self.thresholds),
+            "strata": self.strata,
             **_place(self.hierarchy, self.family),
         }
 
@@ -245,7 +340,7 @@ class Protocol:
     title: str
     rationale: str
     population: Population
-    reference_standard: str
+    reference_standard: ReferenceStandard
     analysis_unit: AnalysisUnit
     operating_point: OperatingPoint
     confidence: float
@@ -277,7 +372,7 @@ class Protocol:
             "title": self.title,
             "rationale": self.rationale,
             "population": self.population.to_dict(),
-            "reference_standard": self.reference_standard,
+            "reference_standard": self.reference_standard.to_dict(),
             "analysis_unit": self.analysis_unit.value,
             "operating_point": self.operating_point.to_dict(),
             "confidence": self.confidence,

@@ -1,6 +1,11 @@
 """Apply a protocol's analysis population to the labels table: a pure, counted filter.
 
-Rules are applied in order -- inclusion rules first, then exclusion rules -- each to the patients
+The reference standard comes first (:func:`apply_reference_standard`): patients where it cannot
+exist (its ``absent_when`` rules, e.g. a surgical-specimen HER2 after pathological complete
+response) are removed under the rule's reason, and a value recorded for one of them is an invented
+reference value that refuses the run; patients where it could exist but is missing are removed as
+"<name> not available". Then the population's rules are applied in order -- inclusion rules first,
+then exclusion rules -- each to the patients
 still in; every patient removed is counted under the step that removed them, with its reason
 (STARD participant flow). A patient missing a value that an inclusion comparison needs is removed
 with the reason "<column> missing"; for an exclusion comparison a missing value does not match
@@ -15,9 +20,22 @@ import numpy as np
 import pandas as pd
 
 from validation.exceptions import RunError
-from validation.protocol.model import ColumnRule, ModalityRule, Population, Rule
+from validation.protocol.model import (
+    ColumnRule,
+    ModalityRule,
+    Population,
+    ReferenceStandard,
+    Rule,
+    SubgroupSpec,
+)
 
-__all__ = ["PopulationExclusion", "apply_population", "rule_mask"]
+__all__ = [
+    "PopulationExclusion",
+    "apply_population",
+    "apply_reference_standard",
+    "rule_mask",
+    "subgroup_levels",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +116,74 @@ def rule_mask(
     return match & ~missing, missing
 
 
+def apply_reference_standard(
+    reference: ReferenceStandard, table: pd.DataFrame, *, id_column: str = "patient_id"
+) -> tuple[np.ndarray, list[PopulationExclusion]]:
+    """Where ``reference`` exists: ``(kept mask, exclusion steps)``.
+
+    Raises
+    ------
+    RunError
+        A patient matching an ``absent_when`` rule has a reference value: the value cannot exist
+        (e.g. a surgical HER2 after pCR) and is refused, naming the rule and up to five patients.
+    """
+    ids = _column(table, id_column, "patient id").astype("string")
+    values = _column(table, reference.column, "reference_standard.column")
+    present = values.notna().to_numpy(dtype=bool)
+    keep = np.ones(len(table), dtype=bool)
+    steps: list[PopulationExclusion] = []
+    for index, rule in enumerate(reference.absent_when):
+        where = f"reference_standard.absent_when[{index}]"
+        match, _ = rule_mask(rule, table, where=where)
+        invented = keep & match & present
+        if invented.any():
+            shown = ", ".join(sorted(str(v) for v in ids[invented])[:5])
+            raise RunError(
+                f"{where} ({rule.describe()}: {rule.reason}): {int(invented.sum())} patient(s) "
+                f"have a {reference.label} value ({reference.column!r}) where it cannot exist: "
+                f"{shown}; such a value is invented — correct the labels table."
+            )
+        steps.append(_step(where, rule, rule.reason, keep & match, ids))
+        keep &= ~match
+    missing = keep & ~present
+    steps.append(
+        PopulationExclusion(
+            "reference_standard (missing)",
+            f"{reference.column} missing",
+            f"{reference.label} not available",
+            int(missing.sum()),
+            tuple(sorted(str(v) for v in ids[missing])),
+        )
+    )
+    return keep & present, steps
+
+
+def subgroup_levels(spec: SubgroupSpec, table: pd.DataFrame) -> np.ndarray:
+    """The subgroup level of every row: the ``by`` column's text, or its band (``spec.bands``).
+
+    Bands over cut points ``c1 < ... < ck`` are ``<c1``, ``c1-<c2``, ..., ``>=ck`` (numbers shown
+    as written, ``50`` not ``50.0``); a missing value is ``missing``; a non-numeric value in a
+    banded column is a :class:`RunError`.
+    """
+    raw = table[spec.by]
+    if not spec.bands:
+        return raw.astype("string").fillna("missing").to_numpy(dtype=object)
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() & raw.notna()
+    if bad.any():
+        raise RunError(
+            f"subgroup {spec.id}: column {spec.by!r} has non-numeric value(s) "
+            f"{sorted({str(v) for v in raw[bad]})[:3]} but the protocol bands it; fix the table."
+        )
+    cuts = [f"{c:g}" for c in spec.bands]
+    names = [f"<{cuts[0]}"] + [f"{a}-<{b}" for a, b in zip(cuts, cuts[1:])] + [f">={cuts[-1]}"]
+    index = np.searchsorted(np.asarray(spec.bands), values.to_numpy(dtype=float), side="right")
+    return np.array(
+        ["missing" if np.isnan(v) else names[i] for v, i in zip(values, index, strict=True)],
+        dtype=object,
+    )
+
+
 def apply_population(
     population: Population, table: pd.DataFrame, *, id_column: str = "patient_id"
 ) -> tuple[pd.DataFrame, tuple[PopulationExclusion, ...]]:
@@ -105,10 +191,13 @@ def apply_population(
 
     Pure: ``table`` is not modified. Every removed patient appears in exactly one step; a step
     that removes nobody is still listed (count 0), so the flow shows every pre-specified rule.
+    The reference standard (``population.reference``) is applied first.
     """
     ids = _column(table, id_column, "patient id").astype("string")
     keep = np.ones(len(table), dtype=bool)
     steps: list[PopulationExclusion] = []
+    if population.reference is not None:
+        keep, steps = apply_reference_standard(population.reference, table, id_column=id_column)
     plan = [("inclusion", i, r) for i, r in enumerate(population.inclusion)]
     plan += [("exclusion", i, r) for i, r in enumerate(population.exclusion)]
     for kind, index, rule in plan:

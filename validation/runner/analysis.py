@@ -25,6 +25,7 @@ from validation.protocol import (
     SubgroupSpec,
     compute_metric,
     get_metric,
+    subgroup_levels,
 )
 from validation.runner.verdicts import Judged, judge
 from validation.serialize import to_jsonable
@@ -158,7 +159,7 @@ def compute_subgroup(sub: SubgroupSpec, data: Analysed) -> dict[str, Any]:
     if len(data.y) == 0:
         out["reason"] = "no analysed patients"
         return out
-    groups = data.table[sub.by].astype("string").fillna("missing").to_numpy(dtype=object)
+    groups = subgroup_levels(sub, data.table)
 
     def metric(y: np.ndarray, s: np.ndarray, ids: np.ndarray, b: np.ndarray) -> Estimate:
         value = compute_metric(
@@ -183,7 +184,8 @@ def compute_subgroup(sub: SubgroupSpec, data: Analysed) -> dict[str, Any]:
         data.ids,
         np.full(len(data.y), np.nan) if biopsy is None else biopsy,
         min_size=sub.min_size,
-        min_events=1,
+        # AUC needs both classes in a level; a proportion (accuracy, sensitivity...) decides itself
+        min_events=1 if sub.metric == "auc" else 0,
     )
     for row in table.rows:
         judged = judge(f"{sub.id}:{row.group}", row.estimate, sub.criterion)

@@ -260,7 +260,7 @@ def _results(
     source: str,
 ) -> dict[str, Any]:
     """Steps 4-5: flow, analyses, verdicts -> the results.json object (JSON-ready)."""
-    reference = protocol.reference_standard
+    reference = protocol.reference_standard.column
     conf = protocol.confidence
     flow = build_flow(pred, lab, protocol.population, reference=reference)
     data = Analysed.from_table(

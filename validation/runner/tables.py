@@ -60,6 +60,10 @@ LABEL_COLUMNS: tuple[str, ...] = (
     "density",
     "hr_status",
     "modalities",
+    "race_ethnicity",
+    "reference_category",
+    "pathway",
+    "therapy",
 )
 _LABELS_REQUIRED = ("patient_id", "reference_her2")
 #: Label columns that must be 0/1 where present (empty = missing, handled by the population).

@@ -144,7 +144,12 @@ def _rows(
                 _flag(record.value(EventKind.THERAPY, "anti_her2")),
             ]
         )
-        missing = [name for kind, name in _LABEL_SOURCES if kind not in record.events]
+        complete = record.value(EventKind.RESPONSE, "pcr") is True  # no surgical HER2 after pCR
+        missing = [
+            name
+            for kind, name in _LABEL_SOURCES
+            if kind not in record.events and not (complete and kind is EventKind.SURGERY)
+        ]
         if missing:
             incomplete.append(Excluded(pid, record.site, "missing " + ", ".join(missing)))
     return predictions, labels, excluded, incomplete

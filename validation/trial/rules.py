@@ -20,7 +20,10 @@ Rules (ids as they appear in every refusal message):
 ``ONCE``         an event kind recorded twice for a patient (exactly one prediction, ...)
 ``BLINDING``     a prediction after the patient's biopsy result was recorded
 ``MODEL-LOCK``   a prediction by another locked model than the trial's earlier predictions
-``ORDER``        therapy before biopsy, surgery before therapy, response before surgery
+``ORDER``        therapy before biopsy, surgery before therapy, response before therapy
+``PCR-SURGICAL`` a surgical-specimen HER2 for a patient recorded with pCR (ypT0/is ypN0: no
+                 invasive tumour is left to test), or pCR for a patient whose surgical HER2 is
+                 recorded (invasive tumour remained) -- as new events and as corrections
 ``CORRECTION-*`` REASON (empty), PREDICTION (the model's call is never edited), TARGET (nothing
                  recorded to correct), IDENTITY (patient id / site never), FIELD (not
                  correctable), CHANGE (value unchanged)
@@ -59,8 +62,31 @@ __all__ = [
 PREREQUISITE: dict[EventKind, EventKind] = {
     EventKind.THERAPY: EventKind.BIOPSY,
     EventKind.SURGERY: EventKind.THERAPY,
-    EventKind.RESPONSE: EventKind.SURGERY,
+    # pCR is assessed at surgery after therapy; after pCR no surgical HER2 exists (PCR-SURGICAL)
+    EventKind.RESPONSE: EventKind.THERAPY,
 }
+
+
+def _pcr_surgical(kind: EventKind, pid: str, name: str, record: PatientRecord, pcr: Any) -> None:
+    """PCR-SURGICAL: no surgical HER2 after pCR, no pCR where a surgical HER2 exists."""
+    if kind is EventKind.SURGERY and record.value(EventKind.RESPONSE, "pcr") is True:
+        raise refuse(
+            pid,
+            name,
+            "PCR-SURGICAL",
+            "the patient is recorded with pathological complete response (ypT0/is ypN0): no "
+            "invasive tumour is left, so a surgical-specimen HER2 cannot exist; correct the "
+            "response first if it was wrong",
+        )
+    if kind is EventKind.RESPONSE and pcr is True and EventKind.SURGERY in record.events:
+        raise refuse(
+            pid,
+            name,
+            "PCR-SURGICAL",
+            "a surgical-specimen HER2 is recorded, so invasive tumour remained: pathological "
+            "complete response (ypT0/is ypN0) is impossible; correct the surgery record first if "
+            "it was wrong",
+        )
 
 
 @dataclass(frozen=True)
@@ -229,6 +255,7 @@ def check(proposal: Proposal, record: PatientRecord | None, context: TrialContex
     needed = PREREQUISITE.get(kind)
     if needed is not None and needed not in record.events:
         raise refuse(pid, name, "ORDER", f"{needed.short} must be recorded before {kind.short}")
+    _pcr_surgical(kind, pid, name, record, proposal.payload.get("pcr"))
 
 
 def plan_correction(
@@ -284,6 +311,8 @@ def plan_correction(
         )
     else:
         ledger_field, new = name, parse_field(name, value, patient_id=patient_id, event=event)
+    if kind is EventKind.RESPONSE and name == "pcr":
+        _pcr_surgical(kind, patient_id, event, record, new)
     if new == current.get(ledger_field) and type(new) is type(current.get(ledger_field)):
         raise refuse(patient_id, event, "CORRECTION-CHANGE", f"the value is already {new!r}")
     return CorrectionPlan(seq, ledger_field, new)

@@ -68,8 +68,9 @@ class TrialStatus:
 def _awaiting(record: PatientRecord) -> str | None:
     if EventKind.PREDICTION not in record.events and EventKind.BIOPSY not in record.events:
         return EventKind.PREDICTION.short
+    complete = record.value(EventKind.RESPONSE, "pcr") is True  # no surgical HER2 after pCR
     for step in STEPS:
-        if step not in record.events:
+        if step not in record.events and not (complete and step is EventKind.SURGERY):
             return step.short
     return None
 
