@@ -81,7 +81,8 @@ THRESHOLD_RULE = (
 
 @dataclass(frozen=True)
 class Target:
-    """What a model predicts: the label column, who it applies to, its name and file stem."""
+    """What a model predicts: the label column (and the column used where it cannot exist), who it
+    applies to, its name and file stem."""
 
     name: str
     label: str
@@ -89,6 +90,7 @@ class Target:
     model_name: str
     stem: str
     plan_inputs: int
+    fallback: str | None = None
 
 
 #: The two locked models' targets.
@@ -96,10 +98,13 @@ TARGETS: dict[str, Target] = {
     "her2": Target(
         "her2",
         "reference_her2",
-        "patients with a surgical-specimen HER2 (upfront surgery, or residual tumour after NAT)",
+        "every patient; label = the HER2 status of record: the surgical specimen where invasive "
+        "tumour remained (upfront surgery, residual tumour after NAT), the core biopsy after pCR "
+        "(no tumour left to test)",
         MODEL_NAME,
         "her2map",
         0,
+        "biopsy_her2",
     ),
     "pcr": Target(
         "pcr",
@@ -222,14 +227,20 @@ def _load_development(
     cohort = load_cohort(cohort_dir, columns=CLINICAL_COLUMNS)
     clinical = cohort.clinical.set_index("patient_id")
     in_sites = [s for s in cohort.studies if s.site in set(sites)]
-    studies = [s for s in in_sites if not pd.isna(clinical.loc[s.patient_id, target.label])]
+    def label(pid: str) -> object:
+        value = clinical.loc[pid, target.label]
+        if pd.isna(value) and target.fallback is not None:
+            value = clinical.loc[pid, target.fallback]
+        return value
+
+    studies = [s for s in in_sites if not pd.isna(label(s.patient_id))]
     if not studies:
         raise CohortError(
             f"cohort {cohort_dir}: no usable study from development sites {list(sites)} among "
             f"{target.applies_to}; train on a cohort that has them (her2map synth)"
         )
     ids = [s.patient_id for s in studies]
-    labels = np.array([int(clinical.loc[pid, target.label]) for pid in ids])
+    labels = np.array([int(label(pid)) for pid in ids])
     plans = np.zeros((len(ids), target.plan_inputs), dtype=np.float32)
     if target.plan_inputs:
         plans[:] = [plan_features(str(clinical.loc[pid, "therapy"])) for pid in ids]
@@ -376,7 +387,12 @@ def train(
     cohort_json = cohort_dir / "cohort.json"
     manifest = {
         "format": "her2map-training-manifest/1",
-        "target": {"name": target.name, "label": target.label, "applies_to": target.applies_to},
+        "target": {
+            "name": target.name,
+            "label": target.label,
+            "fallback": target.fallback,
+            "applies_to": target.applies_to,
+        },
         "initialised_from": None
         if init_from is None
         else {"name": init_from.name, "version": init_from.version, "lock_hash": init_from.lock_hash},
@@ -387,7 +403,7 @@ def train(
         "split": {
             "seed": cfg.seed,
             "validation_fraction": cfg.validation_fraction,
-            "stratified_by": ["site", target.label],
+            "stratified_by": ["site", "label"],
         },
         "n_excluded_at_ingest": dev.n_excluded_at_ingest,
         "n_not_applicable": dev.n_not_applicable,

@@ -21,19 +21,29 @@ def make_lock(
     training: Sequence[str] = ("P-T-0001", "P-T-0002"),
     validation: Sequence[str] = ("P-T-0003",),
     threshold: float = 0.4,
+    target: str = "her2",
 ) -> Path:
-    """Write weights, manifest and lock into ``folder``; return the lock file's path."""
+    """Write weights, manifest and lock into ``folder``; return the lock file's path.
+
+    ``target="pcr"`` makes a response-model lock (one planned-therapy input, stem her2map-pcr).
+    """
     torch.manual_seed(1)
-    net = Her2MapNet(ArchitectureConfig())
+    architecture = ArchitectureConfig(plan_inputs=int(target == "pcr"))
+    net = Her2MapNet(architecture)
     return write_lock(
         folder,
         state_dict=net.state_dict(),
-        architecture=ArchitectureConfig(),
+        architecture=architecture,
         preprocessing=PreprocessConfig(),
         threshold=threshold,
         threshold_rule="test rule",
-        manifest={"training_patients": list(training), "validation_patients": list(validation)},
+        manifest={
+            "target": {"name": target},
+            "training_patients": list(training),
+            "validation_patients": list(validation),
+        },
         training={"note": "untrained test network"},
         name="test-model",
         version="0.0.1",
+        stem="her2map" if target == "her2" else "her2map-pcr",
     )

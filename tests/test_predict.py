@@ -10,13 +10,14 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from locks import make_lock
 
 from her2map import LockedModel
 from her2map.cli import main
-from her2map.exceptions import FirewallError
+from her2map.exceptions import FirewallError, LockError
 from her2map.predict import PREDICTION_COLUMNS, exclusions_path, predict_cohort
 from her2map.synth import synth
 from her2map.train import TrainConfig, train, youden_threshold
@@ -156,3 +157,99 @@ def test_tiny_training_run_is_reproducible_and_writes_a_verifying_lock(tmp_path:
     assert lock["threshold"]["value"] == model.threshold == first.threshold
     with pytest.raises(FirewallError, match="patient"):
         predict_cohort(development, tmp_path / "p.csv", model=model)
+
+
+@pytest.fixture(scope="module")
+def response(tmp_path_factory: pytest.TempPathFactory) -> LockedModel:
+    folder = tmp_path_factory.mktemp("response-lock")
+    return LockedModel.load(make_lock(folder, training=["Q-OTHER-3"], target="pcr"))
+
+
+@pytest.mark.req("REQ-RESP-001")
+def test_score_pcr_only_for_neoadjuvant_patients_with_their_planned_therapy(
+    cohort: Path, model: LockedModel, response: LockedModel, tmp_path: Path
+) -> None:
+    first = predict_cohort(cohort, tmp_path / "a.csv", model=model, response=response)
+    second = predict_cohort(cohort, tmp_path / "b.csv", model=model, response=response)
+    assert first.read_bytes() == second.read_bytes()
+    with open(cohort / "clinical.csv", newline="", encoding="utf-8") as handle:
+        clinical = {row["patient_id"]: row for row in csv.DictReader(handle)}
+    rows = _rows(first)
+    assert {clinical[r["patient_id"]]["pathway"] for r in rows} == {"neoadjuvant", "upfront-surgery"}
+    for row in rows:
+        nat = clinical[row["patient_id"]]["pathway"] == "neoadjuvant"
+        assert (row["score_pcr"] != "") == nat
+        assert row["response_lock"] == response.lock_hash
+        assert row["model_lock"] == model.lock_hash
+    without = _rows(predict_cohort(cohort, tmp_path / "c.csv", model=model))
+    assert all(r["score_pcr"] == r["response_lock"] == "" for r in without)
+    assert [r["score"] for r in without] == [r["score"] for r in rows]
+
+
+@pytest.mark.req("REQ-RESP-001")
+def test_the_planned_therapy_acts_and_is_required_only_by_the_response_model(
+    model: LockedModel, response: LockedModel
+) -> None:
+    rng = np.random.default_rng(0)
+    images = {"US": rng.integers(0, 4000, (64, 64)).astype(np.uint16)}
+    anti = response.predict_study(images, therapy="anti-HER2")
+    chemo = response.predict_study(images, therapy="chemotherapy")
+    assert anti != chemo  # the therapy input reaches the head
+    with pytest.raises(ValueError, match="needs the planned neoadjuvant therapy; got None"):
+        response.predict_study(images)
+    with pytest.raises(ValueError, match="takes no therapy; got 'anti-HER2'"):
+        model.predict_study(images, therapy="anti-HER2")
+    with pytest.raises(ValueError, match=r"planned therapy must be one of \['chemotherapy', "):
+        response.predict_study(images, therapy="radiotherapy")
+    with pytest.raises(ValueError, match="response must be a locked model of target 'pcr'"):
+        predict_cohort(Path("unused"), Path("unused.csv"), model=model, response=model)
+
+
+@pytest.mark.req("REQ-RESP-001", "REQ-LOCK-001")
+def test_a_manifest_target_that_does_not_fit_the_architecture_is_refused(tmp_path: Path) -> None:
+    lock = make_lock(tmp_path, target="pcr")
+    manifest = tmp_path / "her2map-pcr.manifest.json"
+    data = json.loads(manifest.read_text())
+    data["target"]["name"] = "her2"
+    manifest.write_text(json.dumps(data))
+    document = json.loads(lock.read_text())
+    from her2map.lock import sha256_file
+
+    document["training_manifest"]["sha256"] = sha256_file(manifest)
+    lock.write_text(json.dumps(document))
+    with pytest.raises(LockError, match=r"manifest's target 'her2' does not fit the architecture"):
+        LockedModel.load(lock)
+
+
+@pytest.mark.req("REQ-RESP-001", "REQ-LOCK-001")
+def test_shipped_response_lock_verifies_and_names_its_target() -> None:
+    from her2map.lock import DEFAULT_RESPONSE_LOCK
+
+    response = LockedModel.load(DEFAULT_RESPONSE_LOCK)
+    her2 = LockedModel.load()
+    assert (response.target, her2.target) == ("pcr", "her2")
+    assert response.architecture.plan_inputs == 1
+    manifest = json.loads((DEFAULT_RESPONSE_LOCK.parent / "her2map-pcr.manifest.json").read_text())
+    assert manifest["initialised_from"]["lock_hash"] == her2.lock_hash
+    assert set(manifest["training_patients"]) <= her2.training_patients  # same development cohort
+
+
+@pytest.mark.slow
+@pytest.mark.req("REQ-RESP-001")
+def test_tiny_response_training_uses_neoadjuvant_patients_only(tmp_path: Path) -> None:
+    development = tmp_path / "dev"
+    synth(development, patients=90, seed=8, workers=1)
+    her2 = train(development, tmp_path / "her2", config=TrainConfig(epochs=1, validation_fraction=0.4))
+    config = TrainConfig(epochs=1, validation_fraction=0.4, target="pcr")
+    result = train(development, tmp_path / "pcr", config=config,
+                   init_from=LockedModel.load(her2.lock_path))  # fmt: skip
+    model = LockedModel.load(result.lock_path)
+    assert model.target == "pcr" and result.lock_path.name == "her2map-pcr.lock.json"
+    with open(development / "clinical.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["patient_id"]: row for row in csv.DictReader(handle)}
+    manifest = json.loads((tmp_path / "pcr" / "her2map-pcr.manifest.json").read_text())
+    used = set(manifest["training_patients"]) | set(manifest["validation_patients"])
+    assert used == {p for p, r in rows.items() if r["site"] in "ABC" and r["pathway"] == "neoadjuvant"}
+    assert manifest["n_not_applicable"] == sum(
+        r["site"] in "ABC" and r["pathway"] != "neoadjuvant" for r in rows.values()
+    )

@@ -55,21 +55,69 @@ def _population(inclusion: list[dict], exclusion: list[dict] | None = None) -> P
     return protocol_from_dict(raw).population
 
 
+@pytest.mark.req("REQ-REF-001")
 def test_val_001_population_flow() -> None:
     population = Protocol.from_yaml(ROOT / "protocols" / "HER2-VAL-001.yaml").population
     table = _labels()
+    table["pcr"] = [np.nan, np.nan, 1, np.nan, 0, np.nan, np.nan]
+    table.loc[7] = ["P8", np.nan, 50, "A", "US", 0]  # residual tumour, surgical HER2 not recorded
     included, steps = apply_population(population, table)
-    # P3: no reference; P2: age 17; P4: age missing; P6: no modality -> P1, P5, P7 remain
+    # P3: pCR, no specimen; P8: specimen missing; P2: age 17; P4: age missing; P6: no modality
     assert included["patient_id"].tolist() == ["P1", "P5", "P7"]
     flow = [(s.reason, s.count, s.patient_ids) for s in steps]
     assert flow == [
-        ("no surgical-specimen HER2 reference standard", 1, ("P3",)),
+        (
+            "pathological complete response (ypT0/is ypN0): no invasive tumour left for a "
+            "surgical-specimen HER2",
+            1,
+            ("P3",),
+        ),
+        ("surgical-specimen HER2 (ASCO/CAP 2018) not available", 1, ("P8",)),
         ("age missing", 1, ("P4",)),
         ("under 18 years (outside the intended use)", 1, ("P2",)),
         ("no pretreatment imaging modality available", 1, ("P6",)),
     ]
     assert len(included) + sum(s.count for s in steps) == len(table)
-    pd.testing.assert_frame_equal(table, _labels())  # pure: input untouched
+
+
+@pytest.mark.req("REQ-REF-001")
+def test_a_reference_value_where_it_cannot_exist_refuses_the_run() -> None:
+    """A plausible wrong version would just count P3 as excluded and go on: the value is invented."""
+    population = Protocol.from_yaml(ROOT / "protocols" / "HER2-VAL-001.yaml").population
+    table = _labels()
+    table["pcr"] = [1, np.nan, np.nan, np.nan, 0, np.nan, np.nan]  # P1: pCR AND a surgical HER2
+    with pytest.raises(
+        RunError,
+        match=r"reference_standard\.absent_when\[0\] \(pcr == 1: pathological complete "
+        r"response.*1 patient\(s\) have a surgical-specimen HER2 \(ASCO/CAP 2018\) value "
+        r"\('reference_her2'\) where it cannot exist: P1; such a value is invented",
+    ):
+        apply_population(population, table)
+
+
+@pytest.mark.req("REQ-REF-001")
+def test_nat_002_counts_upfront_surgery_under_its_reason() -> None:
+    population = Protocol.from_yaml(ROOT / "protocols" / "HER2-NAT-002.yaml").population
+    table = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P2", "P3", "P4"],
+            "pathway": ["neoadjuvant", "upfront-surgery", "neoadjuvant", "neoadjuvant"],
+            "pcr": [1, np.nan, 0, np.nan],
+            "biopsy_her2": [1, 0, 0, 1],
+            "therapy": ["anti-HER2", np.nan, "chemotherapy", "anti-HER2"],
+            "score_pcr": [0.7, np.nan, 0.2, 0.4],
+        }
+    )
+    included, steps = apply_population(population, table)
+    assert included["patient_id"].tolist() == ["P1", "P3"]
+    assert [(s.reason, s.patient_ids) for s in steps[:2]] == [
+        ("upfront surgery: no neoadjuvant therapy, no response to assess", ("P2",)),
+        ("pathological complete response (ypT0/is ypN0) after neoadjuvant therapy not available",
+         ("P4",)),
+    ]  # fmt: skip
+    table.loc[1, "pcr"] = 0  # a response recorded after upfront surgery cannot exist
+    with pytest.raises(RunError, match=r"absent_when\[0\] \(pathway == 'upfront-surgery'"):
+        apply_population(population, table)
 
 
 def test_modality_rules_and_exclusions() -> None:
@@ -124,3 +172,17 @@ def test_every_patient_is_included_or_counted_once(ages: list[int | None], cut: 
         pid for pid, a in zip(table["patient_id"], ages, strict=True) if a is not None and a > cut
     ]
     assert included["patient_id"].tolist() == expected
+
+
+@pytest.mark.req("REQ-SUB-002")
+def test_age_bands_label_levels_as_written() -> None:
+    from validation.protocol import subgroup_levels
+
+    protocol = Protocol.from_yaml(ROOT / "protocols" / "HER2-VAL-001.yaml")
+    spec = next(s for s in protocol.subgroups if s.id == "VAL-G4")
+    table = pd.DataFrame({"age": [18, 49, 50, 69, 70, 85, np.nan]})
+    levels = subgroup_levels(spec, table).tolist()
+    # 50 and 70 fall in the upper band (cut points are the lower bounds of the next band)
+    assert levels == ["<50", "<50", "50-<70", "50-<70", ">=70", ">=70", "missing"]
+    with pytest.raises(RunError, match=r"subgroup VAL-G4: column 'age' has non-numeric"):
+        subgroup_levels(spec, pd.DataFrame({"age": ["old"]}))

@@ -48,8 +48,9 @@ class DemoScale:
 
 #: ``default`` runs in about a minute on 2 cores; ``paper`` is the HER2 MAP study's size.
 SCALES: dict[str, DemoScale] = {
-    "default": DemoScale(validation_patients=800, trial_patients=160),
-    "paper": DemoScale(validation_patients=6991, trial_patients=600),
+    # the trial enrols the neoadjuvant patients of its cohort (about a third)
+    "default": DemoScale(validation_patients=800, trial_patients=400),
+    "paper": DemoScale(validation_patients=6991, trial_patients=1600),
 }
 
 
@@ -87,6 +88,8 @@ def _log_trial(cohort: Path, ledger: Path, *, say: Callable[[str], None]) -> Pat
 
     model = LockedModel.load()
     clinical = pd.read_csv(cohort / "clinical.csv", dtype=str, keep_default_na=False)
+    # HER2-PRO-004 is a neoadjuvant trial: patients planned for upfront surgery are not enrolled
+    clinical = clinical[clinical["pathway"] == "neoadjuvant"].reset_index(drop=True)
     sites = sorted(clinical["site"].unique())
     with Trial.open(ledger) as trial:
         trial.open_recruitment(
@@ -124,15 +127,15 @@ def _log_trial(cohort: Path, ledger: Path, *, say: Callable[[str], None]) -> Pat
             )
             if i >= len(clinical) - 8:
                 continue  # still awaiting surgery at the interim
-            trial.record_surgery(
-                pid,
-                ihc=row.reference_ihc,
-                ish=_ish(row.reference_ish),
-                actor=f"pathology.{site}",
-                site=site,
-            )
-            if row.pcr != "":
-                trial.record_response(pid, pcr=row.pcr == "1", actor=f"pathology.{site}", site=site)
+            if row.pcr != "1":  # invasive tumour remained: the specimen's HER2 exists
+                trial.record_surgery(
+                    pid,
+                    ihc=row.reference_ihc,
+                    ish=_ish(row.reference_ish),
+                    actor=f"pathology.{site}",
+                    site=site,
+                )
+            trial.record_response(pid, pcr=row.pcr == "1", actor=f"pathology.{site}", site=site)
         first = clinical.iloc[0]
         trial.correct(
             first.patient_id, event="trial.enrolled", field="consent_ref", value="IC-0001-v2",
@@ -184,7 +187,11 @@ def demo(
         for pid, path in protocols.items():
             entry = register(Protocol.from_yaml(path), book, actor="quality.engineer")
             say(f"registered {pid} (ledger seq {entry.seq}, entry {entry.entry_hash[:12]})")
-    predictions = predict_cohort(cohort, out / "predictions.csv")
+    from her2map import LockedModel
+    from her2map.lock import DEFAULT_RESPONSE_LOCK
+
+    response = LockedModel.load(DEFAULT_RESPONSE_LOCK)  # score_pcr for the neoadjuvant patients
+    predictions = predict_cohort(cohort, out / "predictions.csv", response=response)
     say(f"predictions: {predictions}")
 
     runs: dict[str, SealedRun] = {}

@@ -65,7 +65,7 @@ from validation.protocol.model import (
     Rule,
     SubgroupSpec,
 )
-from validation.protocol.planning import plan_sample_size
+from validation.protocol.planning import ERROR_RATES, plan_sample_size
 
 __all__ = ["MODALITY_KEYS", "load_protocol", "protocol_from_dict"]
 
@@ -261,12 +261,16 @@ def _planning(
 ) -> Planning:
     comparison = kind == "compare_auc"
     required = _PLANNING_KEYS + (("comparator", "correlation") if comparison else ())
+    if kind in ERROR_RATES:
+        required = ("expected", "fraction", "alpha", "power")
     data = _mapping(value, path, required, () if comparison else ("method",))
     numbers = {
         key: _number(data[key], _join(path, key), low=-1.0 if key == "correlation" else 0.0,
-                     high=1.0, open_=True)
+                     high=1.0, open_=key != "fraction")
         for key in required
     }  # fmt: skip
+    if numbers.get("fraction") == 0.0:
+        raise _fail(_join(path, "fraction"), "a share of patients in (0, 1]", 0.0)
     method = _str(data.get("method", "obuchowski"), _join(path, "method"),
                   choices=("obuchowski", "hanley-mcneil"))  # fmt: skip
     return plan_sample_size(kind, numbers, method, criterion, confidence, path)
@@ -547,7 +551,12 @@ def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
         version=_str(top["version"], "version"),
         title=_str(top["title"], "title"),
         rationale=_str(top["rationale"], "rationale"),
-        population=replace(_population(top["population"], "population"), reference=reference),
+        # the short form (a column name) declares no applicability: the population's own rules
+        # handle a missing reference, as before; the mapping form is applied first
+        population=replace(
+            _population(top["population"], "population"),
+            reference=None if isinstance(top["reference_standard"], str) else reference,
+        ),
         reference_standard=reference,
         analysis_unit=AnalysisUnit(unit),
         operating_point=_operating_point(top["operating_point"], "operating_point"),

@@ -196,13 +196,14 @@ class Planning:
     n_positive: int = 0
     n_negative: int = 0
     power_at_n: float = 0.0
+    share: str = "prevalence"  # or "fraction": the share of patients an error rate counts
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "assumptions": {
                 "expected": self.expected,
-                "prevalence": self.prevalence,
+                self.share: self.prevalence,
                 "alpha": self.alpha,
                 "power": self.power,
                 "null": self.null,

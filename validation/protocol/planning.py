@@ -15,6 +15,10 @@ endpoint                  calculation
 ``sensitivity``           exact binomial on positives (total = positives / prevalence)
 ``specificity``           exact binomial on negatives (total = negatives / (1 - prevalence))
 ``compare_auc``           paired AUC difference, non-inferiority margin = -criterion bound
+error rates               exact binomial for an UPPER bound (``ci_high < VALUE``), by symmetry
+                          (the rate of correct calls against ``1 - VALUE``); ``fraction`` is the
+                          share of patients in the denominator (high-confidence calls; 1 for a
+                          referral policy), given instead of ``prevalence``
 ========================  ===================================================================
 """
 
@@ -33,22 +37,33 @@ from validation.stats.power import (
     proportion_sample_size,
 )
 
-__all__ = ["PLANNABLE", "plan_sample_size"]
+__all__ = ["ERROR_RATES", "PLANNABLE", "plan_sample_size"]
 
 #: Metrics and comparison methods whose sample size can be planned.
-PLANNABLE = ("auc", "sensitivity", "specificity", "compare_auc")
+PLANNABLE = (
+    "auc",
+    "sensitivity",
+    "specificity",
+    "compare_auc",
+    "high_confidence_error_rate",
+    "referral_error_rate",
+)
+#: Metrics planned on an upper bound, whose denominator share is ``fraction``.
+ERROR_RATES = ("high_confidence_error_rate", "referral_error_rate")
 _TOLERANCE = 1e-9
 
 
 def _null(criterion: Criterion | None, kind: str, path: str) -> float:
-    if (
-        criterion is None
-        or criterion.quantity is not Quantity.CI_LOW
-        or criterion.op not in (">=", ">")
-    ):
+    upper = kind in ERROR_RATES
+    quantity, ops, form = (
+        (Quantity.CI_HIGH, ("<=", "<"), "ci_high <= VALUE")
+        if upper
+        else (Quantity.CI_LOW, (">=", ">"), "ci_low >= VALUE")
+    )
+    if criterion is None or criterion.quantity is not quantity or criterion.op not in ops:
         raise ProtocolError(
-            f"{path}: a sample size is planned for a lower-bound criterion 'ci_low >= VALUE' "
-            f"(the one-sided test it implies); the {kind} criterion is {criterion}."
+            f"{path}: a sample size for {kind!r} is planned for a criterion '{form}' "
+            f"(the one-sided test it implies); the criterion is {criterion}."
         )
     return criterion.value
 
@@ -77,11 +92,15 @@ def plan_sample_size(
             f"{path}.alpha: expected {implied:g}, the one-sided level of the criterion's "
             f"{confidence:g} interval; got {numbers['alpha']!r}."
         )
-    expected, prevalence = numbers["expected"], numbers["prevalence"]
+    expected = numbers["expected"]
+    prevalence = numbers["fraction"] if kind in ERROR_RATES else numbers["prevalence"]
     alpha, power = numbers["alpha"], numbers["power"]
     try:
         result: SampleSize
-        if kind == "auc":
+        if kind in ERROR_RATES:  # error rate <= null  <=>  share correct >= 1 - null
+            result = proportion_sample_size(expected=1.0 - expected, null=1.0 - null,
+                                            fraction=prevalence, alpha=alpha, power=power)  # fmt: skip
+        elif kind == "auc":
             result = auc_sample_size(expected=expected, null=null, prevalence=prevalence,
                                      alpha=alpha, power=power, method=method)  # fmt: skip
         elif kind in ("sensitivity", "specificity"):
@@ -116,4 +135,5 @@ def plan_sample_size(
         n_positive=result.n_positive,
         n_negative=result.n_negative,
         power_at_n=result.power,
+        share="fraction" if kind in ERROR_RATES else "prevalence",
     )

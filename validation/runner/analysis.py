@@ -294,6 +294,11 @@ def compute_comparison(spec: ComparisonSpec, data: Analysed) -> tuple[dict[str, 
         if result is not None
         else judge(spec.id, 0.0, None, hierarchy=spec.hierarchy, family=spec.family)
     )
+    if spec.strata is not None:  # descriptive, within each level (validation.runner.strata)
+        from validation.runner.strata import confounding, stratified
+
+        out["strata"] = stratified(spec, data, compute_comparison)
+        out["confounding"] = confounding(spec, data)
     if (
         result is not None
         and getattr(result, "reason", None) is not None

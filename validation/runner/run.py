@@ -39,6 +39,7 @@ from validation.runner.analysis import (
 )
 from validation.runner.flow import build_flow
 from validation.runner.identity import identity
+from validation.runner.planned import sample_size_section
 from validation.runner.sections import (
     calibration_section,
     confusion_section,
@@ -98,8 +99,14 @@ def _predictions(
     if cohort is not None:
         from her2map.predict import predict_cohort
 
+        from her2map.lock import DEFAULT_RESPONSE_LOCK
+
         model = _load_model(lock, required=True)
-        path = predict_cohort(cohort, out_dir / "predictions.csv", model=model, progress=False)
+        # the shipped response model goes with the shipped HER2 model (score_pcr); none otherwise
+        response = _load_model(DEFAULT_RESPONSE_LOCK, required=True) if lock is None else None
+        path = predict_cohort(
+            cohort, out_dir / "predictions.csv", model=model, response=response, progress=False
+        )
         return read_predictions(path), model
     table = read_predictions(predictions) if predictions is not None else _never()
     model = _load_model(lock, required=False) if (lock or table.model_lock) else None
@@ -234,6 +241,20 @@ def _earlier_head(book: Ledger, head: Head, registration: RegistrationStatus) ->
             "the protocol was not registered as it is now at that head."
         )
     return head
+
+
+def _outcome(data: Analysed, spec: Any) -> Any:
+    """A comparison's outcome over the patients it analyses (all three columns present)."""
+    import numpy as np
+
+    columns = [data.column(spec.comparator), data.column(spec.score)]
+    outcome = data.y if spec.outcome is None else data.column(spec.outcome)
+    if outcome is None or any(c is None for c in columns):
+        return np.array([])
+    keep = ~np.isnan(outcome)
+    for c in columns:
+        keep &= ~np.isnan(c)  # type: ignore[operator]
+    return outcome[keep]
 
 
 def _clusters(data: Analysed, column: str | None) -> Any:
@@ -373,6 +394,17 @@ def _results(
         else None,
         "subgroups": [compute_subgroup(sub, data) for sub in protocol.subgroups],
         "comparisons": comparisons,
+        "sample_size": sample_size_section(
+            protocol,
+            {e.id: result for e, result in endpoints},
+            {body["id"]: body for body in comparisons},
+            y,
+            {
+                spec.id: _outcome(data, spec)
+                for spec in protocol.comparisons
+                if spec.planning is not None
+            },
+        ),
         "deviations": [
             {
                 "kind": "amendment",

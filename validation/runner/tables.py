@@ -64,6 +64,7 @@ LABEL_COLUMNS: tuple[str, ...] = (
     "reference_category",
     "pathway",
     "therapy",
+    "anti_her2",
 )
 _LABELS_REQUIRED = ("patient_id", "reference_her2")
 #: Label columns that must be 0/1 where present (empty = missing, handled by the population).

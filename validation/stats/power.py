@@ -74,7 +74,7 @@ class SampleSize:
 
 def _unit(name: str, value: float, *, low: float = 0.0, high: float = 1.0) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < high:
-        raise fail(name, f"a number strictly between {low} and {high}", repr(value))
+        raise fail(name, f"a number strictly between {low:g} and {high:g}", repr(value))
     return float(value)
 
 
@@ -181,20 +181,27 @@ def proportion_sample_size(
     counted: str = "positive",
 ) -> SampleSize:
     """Patients needed for the exact binomial test of a proportion (sensitivity: ``counted``
-    ``"positive"``, ``fraction`` = prevalence; specificity: ``"negative"``, 1 - prevalence)."""
+    ``"positive"``, ``fraction`` = prevalence; specificity: ``"negative"``, 1 - prevalence; a
+    proportion over every patient: ``fraction`` 1)."""
     expected, null = _unit("expected", expected), _unit("null", null)
-    fraction = _unit("fraction", fraction)
+    if fraction != 1.0:
+        fraction = _unit("fraction", fraction)
     alpha, power = _alpha_power(alpha, power)
     check_option("counted", counted, ("positive", "negative"))
     if expected <= null:
         raise fail("expected", f"greater than the null value {null}", repr(expected))
-    n = np.arange(1, _MAX_N + 1)
-    k = stats.binom.ppf(1.0 - alpha, n, null) + 1.0
-    reached = stats.binom.sf(k - 1.0, n, expected)
-    hits = np.flatnonzero(reached >= power)
-    if hits.size == 0:
-        raise fail("expected", f"far enough from {null} to be shown with <= {_MAX_N} cases",
-                   repr(expected))  # fmt: skip
+    start, width = 1, 1024
+    while True:  # search in growing blocks; the first n that reaches the power
+        if start > _MAX_N:
+            raise fail("expected", f"far enough from {null} to be shown with <= {_MAX_N} cases",
+                       repr(expected))  # fmt: skip
+        n = np.arange(start, min(start + width, _MAX_N + 1))
+        k = stats.binom.ppf(1.0 - alpha, n, null) + 1.0
+        reached = stats.binom.sf(k - 1.0, n, expected)
+        hits = np.flatnonzero(reached >= power)
+        if hits.size:
+            break
+        start, width = start + width, width * 4
     n_counted = int(n[hits[0]])
     n_total = math.ceil(n_counted / fraction - 1e-9)
     other = n_total - n_counted
