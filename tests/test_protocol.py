@@ -47,8 +47,16 @@ def test_val_001_content() -> None:
         ("VAL-E2", "sensitivity", 2),
         ("VAL-E3", "specificity", 3),
     ]
-    assert {s.by for s in p.subgroups} == {"site", "manufacturer", "modalities"}
+    assert {s.by for s in p.subgroups} == {
+        "site", "manufacturer", "modalities", "age", "density", "race_ethnicity",
+        "reference_category",
+    }  # fmt: skip
     assert all(s.heterogeneity for s in p.subgroups if s.by in ("site", "manufacturer"))
+    descriptive = {s.by for s in p.subgroups if s.criterion is None}
+    assert descriptive == {"race_ethnicity", "reference_category"}
+    assert next(s for s in p.subgroups if s.by == "age").bands == (50.0, 70.0)
+    assert p.reference_standard.column == "reference_her2"
+    assert [r.describe() for r in p.reference_standard.absent_when] == ["pcr == 1"]
     assert p.endpoints[1].params_dict == {"method": "wilson"}
 
 
@@ -57,7 +65,10 @@ def test_nat_002_and_err_003_content() -> None:
     methods = {c.method for c in nat.comparisons}
     assert methods == set(ComparisonMethod)
     assert nat.comparisons[0].outcome == "pcr"
+    assert nat.comparisons[0].score == "score_pcr"  # the response model's P(pCR)
     assert nat.comparisons[3].outcome is None  # kappa: model vs biopsy, no outcome
+    assert {c.strata for c in nat.comparisons if c.method.value != "kappa"} == {"therapy"}
+    assert nat.reference_standard.column == "pcr"
     err = Protocol.from_yaml(ROOT / "protocols" / "HER2-ERR-003.yaml")
     assert {e.family for e in err.endpoints} == {None, "referral-20"}
     assert {
@@ -101,7 +112,7 @@ def test_hash_ignores_whitespace_comments_key_order_and_defaults(tmp_path: Path)
     del reordered["bootstrap"]["method"]  # default bca
     del reordered["analysis_unit"]  # default patient
     reordered["endpoints"][0]["criterion"] = "ci_low>=0.8"  # was "ci_low >= 0.80"
-    reordered["population"]["inclusion"][1]["value"] = 18.0  # was 18
+    reordered["population"]["inclusion"][0]["value"] = 18.0  # was 18
     text = "# a different comment\n\n" + yaml.safe_dump(
         reordered, sort_keys=False, indent=4, width=60
     )
@@ -135,7 +146,7 @@ def _set(d: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]
         (("endpoints", 3, "description"), "Calibration in the large"),
         (("subgroups", 0, "min_size"), 51),
         (("subgroups", 2, "heterogeneity"), True),
-        (("population", "inclusion", 1, "value"), 21),
+        (("population", "inclusion", 0, "value"), 21),
         (("population", "inclusion", 0, "reason"), "missing reference"),
         (("reference_standard",), "reference_her2_central"),
     ],
@@ -193,12 +204,12 @@ def test_any_change_of_value_changes_the_hash(path: tuple[Any, ...], value: Any)
             r"endpoints\[5\]\.criterion: metric 'ici' gives no ci_low",
         ),
         (
-            ("population", "inclusion", 1, "op"),
+            ("population", "inclusion", 0, "op"),
             "not in",
-            r"population\.inclusion\[1\]\.op: expected one of .*Did you mean 'not_in'\?",
+            r"population\.inclusion\[0\]\.op: expected one of .*Did you mean 'not_in'\?",
         ),
         (
-            ("population", "inclusion", 2, "modalities_any"),
+            ("population", "inclusion", 1, "modalities_any"),
             ["MRI"],
             r"modalities_any\[0\]: expected one of MG_CC, MG_MLO, US, MR; got 'MRI'",
         ),

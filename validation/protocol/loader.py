@@ -22,7 +22,8 @@ Schema (``*`` = required; defaults in brackets; see ``protocols/*.yaml`` for ful
     endpoints*:                       # may be [] when there are comparisons
       - {id*, metric* (registry name), criterion* ("ci_low >= 0.80"), params: {...},
          description, hierarchy: 1 | family: name,   # fixed-sequence position, or Holm family
-         planning: {expected*, prevalence*, alpha*, power*, method}}  # auc/sensitivity/specificity
+         planning: {expected*, prevalence*, power*, alpha, method}}  # auc/sensitivity/specificity;
+         #   error rates take fraction* for prevalence; alpha [(1 - confidence)/2, must equal it]
     subgroups:
       - {id*, by* (column), metric*, min_size*, criterion, params, heterogeneity: false, description,
          bands: [50, 70] (cut points of a numeric column)}
@@ -30,7 +31,7 @@ Schema (``*`` = required; defaults in brackets; see ``protocols/*.yaml`` for ful
       - {id*, method* (compare_auc | mcnemar | kappa | decision_curve), outcome [pcr; none for
          kappa], comparator [biopsy_her2], score [score], criterion, thresholds (decision_curve
          only, required there), description, hierarchy | family, strata (column),
-         planning: {expected*, comparator*, correlation*, prevalence*, alpha*, power*}}
+         planning: {expected*, comparator*, correlation*, prevalence*, power*, alpha}}
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from validation.protocol.model import (
     Rule,
     SubgroupSpec,
 )
-from validation.protocol.planning import ERROR_RATES, plan_sample_size
+from validation.protocol.planning import ERROR_RATES, PLANNABLE, plan_sample_size
 
 __all__ = ["MODALITY_KEYS", "load_protocol", "protocol_from_dict"]
 
@@ -253,17 +254,24 @@ def _reference_standard(value: Any, path: str) -> ReferenceStandard:
     )
 
 
-_PLANNING_KEYS = ("expected", "prevalence", "alpha", "power")
+_PLANNING_KEYS = ("expected", "prevalence", "power")
 
 
 def _planning(
     value: Any, path: str, kind: str, criterion: Criterion | None, confidence: float
 ) -> Planning:
+    if kind not in PLANNABLE:
+        raise ProtocolError(
+            f"{path}: no sample-size calculation for {kind!r} (plannable: {', '.join(PLANNABLE)})."
+        )
     comparison = kind == "compare_auc"
     required = _PLANNING_KEYS + (("comparator", "correlation") if comparison else ())
     if kind in ERROR_RATES:
-        required = ("expected", "fraction", "alpha", "power")
-    data = _mapping(value, path, required, () if comparison else ("method",))
+        required = ("expected", "fraction", "power")
+    optional = ("alpha", "required") if comparison else ("alpha", "method", "required")
+    data = dict(_mapping(value, path, required, optional))
+    data.setdefault("alpha", (1.0 - confidence) / 2.0)  # the one-sided level of the criterion
+    required = (*required, "alpha")
     numbers = {
         key: _number(data[key], _join(path, key), low=-1.0 if key == "correlation" else 0.0,
                      high=1.0, open_=key != "fraction")
@@ -273,7 +281,16 @@ def _planning(
         raise _fail(_join(path, "fraction"), "a share of patients in (0, 1]", 0.0)
     method = _str(data.get("method", "obuchowski"), _join(path, "method"),
                   choices=("obuchowski", "hanley-mcneil"))  # fmt: skip
-    return plan_sample_size(kind, numbers, method, criterion, confidence, path)
+    plan = plan_sample_size(kind, numbers, method, criterion, confidence, path)
+    if kind != "auc" and "method" in data:
+        raise ProtocolError(f"{_join(path, 'method')}: only an AUC endpoint takes a method.")
+    given = data.get("required")
+    if given is not None and given != dict(plan.required):
+        raise ProtocolError(
+            f"{_join(path, 'required')}: does not follow from the assumptions; computed "
+            f"{dict(plan.required)}, got {given}. Remove it (it is computed) or fix it."
+        )
+    return plan
 
 
 # --- analysis settings ------------------------------------------------------------------------

@@ -174,49 +174,24 @@ class Bootstrap:
 class Planning:
     """Sample-size assumptions of a primary endpoint and the required n computed from them.
 
-    ``expected`` is the value the planners expect (AUC, sensitivity, specificity, or the model's AUC
-    for a paired comparison, then ``comparator`` is the comparator's expected AUC and
-    ``correlation`` the correlation of the two AUC estimates); ``prevalence`` the expected share of
-    positives; ``alpha`` the one-sided level, which must equal ``(1 - confidence) / 2`` of the
-    protocol; ``power`` the planned power. The null value (and a comparison's margin) is the
-    endpoint's criterion bound. ``required`` is computed at construction by
-    :mod:`validation.stats.power` (the loader builds it), so the registered protocol hash covers
-    the assumptions and the required n together.
+    ``assumptions`` are the declared keys as normalized (``expected``, ``prevalence`` -- or
+    ``fraction`` for an error rate --, ``alpha``, ``power``; ``comparator`` and ``correlation`` for
+    a paired comparison; ``method`` for an AUC). ``alpha`` must equal ``(1 - confidence) / 2`` of
+    the protocol; the null value (and a comparison's margin) is the endpoint's criterion bound.
+    ``required`` is computed by :mod:`validation.stats.power` when the loader builds the protocol
+    (``method``, ``null``, ``n_total``, ``n_positive``, ``n_negative``, ``power`` reached), so the
+    registered protocol hash covers assumptions and required n together; a ``required`` block in
+    the file must equal the computation.
     """
 
-    method: str
-    expected: float
-    prevalence: float
-    alpha: float
-    power: float
-    null: float
-    comparator: float | None = None
-    correlation: float | None = None
-    n_total: int = 0
-    n_positive: int = 0
-    n_negative: int = 0
-    power_at_n: float = 0.0
-    share: str = "prevalence"  # or "fraction": the share of patients an error rate counts
+    assumptions: tuple[tuple[str, Any], ...]
+    required: tuple[tuple[str, Any], ...]
+
+    def value(self, key: str) -> Any:
+        return dict(self.assumptions).get(key, dict(self.required).get(key))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "assumptions": {
-                "expected": self.expected,
-                self.share: self.prevalence,
-                "alpha": self.alpha,
-                "power": self.power,
-                "null": self.null,
-                "comparator": self.comparator,
-                "correlation": self.correlation,
-            },
-            "required": {
-                "n_total": self.n_total,
-                "n_positive": self.n_positive,
-                "n_negative": self.n_negative,
-                "power": self.power_at_n,
-            },
-        }
+        return {**dict(self.assumptions), "required": dict(self.required)}
 
 
 def _place(hierarchy: int | None, family: str | None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from validation.exceptions import InvalidArgumentError, ProtocolError
 from validation.protocol.criteria import Criterion, Quantity
@@ -122,18 +123,19 @@ def plan_sample_size(
         raise ProtocolError(f"{path}: a comparison criterion bound must be <= 0; got {null}.")
     if not math.isfinite(result.power):
         raise ProtocolError(f"{path}: the planned power is not a number; check the assumptions.")
-    return Planning(
-        method=result.method,
-        expected=expected,
-        prevalence=prevalence,
-        alpha=alpha,
-        power=power,
-        null=null,
-        comparator=numbers.get("comparator"),
-        correlation=numbers.get("correlation"),
-        n_total=result.n_total,
-        n_positive=result.n_positive,
-        n_negative=result.n_negative,
-        power_at_n=result.power,
-        share="fraction" if kind in ERROR_RATES else "prevalence",
-    )
+    declared: dict[str, Any] = {"expected": expected,
+                                "fraction" if kind in ERROR_RATES else "prevalence": prevalence,
+                                "alpha": alpha, "power": power}  # fmt: skip
+    if kind == "compare_auc":
+        declared.update(comparator=numbers["comparator"], correlation=numbers["correlation"])
+    if kind == "auc":
+        declared["method"] = method
+    required = {
+        "method": result.method,
+        "null": null if kind != "compare_auc" else result.null,
+        "n_total": result.n_total,
+        "n_positive": result.n_positive,
+        "n_negative": result.n_negative,
+        "power": result.power,
+    }
+    return Planning(tuple(sorted(declared.items())), tuple(sorted(required.items())))

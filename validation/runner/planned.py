@@ -61,7 +61,7 @@ def sample_size_section(
             result = body.get("auc_difference")
             achieved = _counts(outcomes.get(item.id, np.array([])))
             counted = None
-        if plan["assumptions"].get("fraction") is not None and counted is not None:
+        if plan.get("fraction") is not None and counted is not None:
             achieved = {"n_total": achieved["n_total"], "n_positive": int(counted),
                         "n_negative": achieved["n_total"] - int(counted)}  # fmt: skip
         required = plan["required"]
