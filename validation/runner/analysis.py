@@ -161,9 +161,11 @@ def _heterogeneity(table: stats.SubgroupTable, metric: str, confidence: float) -
     scale = _POOL_SCALE.get(metric, "logit")
     het = stats.heterogeneity_across(table, scale=scale, method="REML", confidence=confidence)
     back = stats.back_transform(het.pooled, scale=scale)
-    how = f"Wald interval of the random-effects ({het.method}) estimate on the {scale} scale" + (
-        "" if scale == "identity" else ", mapped back through expit (bounds stay in (0, 1))"
-    )
+    how = f"Wald interval of the random-effects ({het.method}) estimate on the {scale} scale"
+    if scale != "identity":
+        how += ", mapped back through expit (bounds stay in (0, 1))"
+    if het.note:
+        how += f"; {het.note}"
     return Heterogeneity(
         het.method,
         scale,

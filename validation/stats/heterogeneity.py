@@ -294,7 +294,7 @@ def _zero_variance(
             confidence=confidence,
             method="fixed-effect-z",
             n=k,
-        ),  # fmt: skip
+        ),
         method=method,
         k=k,
         groups=names,
