@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from validation import stats
-from validation.protocol import Protocol
+from validation.protocol import Protocol, get_metric
 from validation.results import (
     Band,
     Calibration,
@@ -80,8 +80,11 @@ SECTION_OF: dict[str, str] = {
 BAND_SPECIFICITIES: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
 #: Edges of the confidence histogram (10 equal bins over [0.5, 1]).
 HISTOGRAM_EDGES: tuple[float, ...] = tuple(0.5 + 0.05 * k for k in range(11))
-#: The high-confidence cut when no endpoint of the protocol sets one (shown as "default").
-DEFAULT_HIGH_CONFIDENCE = 0.9
+#: The high-confidence cut when no endpoint of the protocol sets one (shown as "default"): the
+#: metric registry's default, so that the section and an endpoint without the parameter agree.
+DEFAULT_HIGH_CONFIDENCE = float(
+    get_metric("high_confidence_error_rate").default_params["high_confidence"]
+)
 _DEFAULT_FRACTIONS = (0.1, 0.2)
 
 Arr = NDArray[np.float64]
