@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def dossier_protocol(confidence: float) -> dict[str, Any]:
     """A protocol touching every dossier section: a fixed sequence that stops (E2 fails, E3 not
     tested), a secondary endpoint, error analysis, per-site AUC with a site without positives,
-    and the four comparison kinds (non-inferiority in the sequence)."""
+    and the four comparison kinds (non-inferiority and superiority of the AUC difference)."""
     from test_runner_helpers import protocol_dict
 
     return protocol_dict(
@@ -45,6 +45,8 @@ def dossier_protocol(confidence: float) -> dict[str, Any]:
             {"id": "C2", "method": "mcnemar", "outcome": "reference_her2"},
             {"id": "C3", "method": "kappa", "criterion": "estimate >= 0.2"},
             {"id": "C4", "method": "decision_curve", "outcome": "pcr", "thresholds": [0.1, 0.3]},
+            {"id": "C5", "method": "compare_auc", "outcome": "pcr", "criterion": "ci_low > 0",
+             "description": "Superiority of AUC for pCR"},
         ],
     )  # fmt: skip
 
