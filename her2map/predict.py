@@ -93,7 +93,9 @@ def predict_cohort(
     locked = LockedModel.load() if model is None else model
     for role, which, target in (("model", locked, "her2"), ("response", response, "pcr")):
         if which is not None and which.target != target:
-            raise ValueError(f"{role} must be a locked model of target {target!r}, got {which.target!r}")
+            raise ValueError(
+                f"{role} must be a locked model of target {target!r}, got {which.target!r}"
+            )
     columns = IMAGING_COLUMNS if response is None else IMAGING_COLUMNS + PLAN_COLUMNS
     cohort = load_cohort(cohort_dir, columns=columns)
     candidates = {s.patient_id for s in cohort.studies}

@@ -227,6 +227,7 @@ def _load_development(
     cohort = load_cohort(cohort_dir, columns=CLINICAL_COLUMNS)
     clinical = cohort.clinical.set_index("patient_id")
     in_sites = [s for s in cohort.studies if s.site in set(sites)]
+
     def label(pid: str) -> object:
         value = clinical.loc[pid, target.label]
         if pd.isna(value) and target.fallback is not None:
@@ -339,8 +340,7 @@ def train(
     y_train = torch.tensor(labels[train_idx], dtype=torch.float32)
     y_val = labels[val_idx]
     val_batches = [
-        _batch(prepped, dev.plans, val_idx[k : k + 256], prep)
-        for k in range(0, len(val_idx), 256)
+        _batch(prepped, dev.plans, val_idx[k : k + 256], prep) for k in range(0, len(val_idx), 256)
     ]
 
     history: list[EpochRecord] = []
@@ -395,7 +395,11 @@ def train(
         },
         "initialised_from": None
         if init_from is None
-        else {"name": init_from.name, "version": init_from.version, "lock_hash": init_from.lock_hash},
+        else {
+            "name": init_from.name,
+            "version": init_from.version,
+            "lock_hash": init_from.lock_hash,
+        },
         "clinical_sha256": sha256_file(cohort_dir / "clinical.csv"),
         "cohort_json_sha256": sha256_file(cohort_json) if cohort_json.is_file() else None,
         "cohort_json": json.loads(cohort_json.read_text()) if cohort_json.is_file() else None,

@@ -175,7 +175,10 @@ def test_score_pcr_only_for_neoadjuvant_patients_with_their_planned_therapy(
     with open(cohort / "clinical.csv", newline="", encoding="utf-8") as handle:
         clinical = {row["patient_id"]: row for row in csv.DictReader(handle)}
     rows = _rows(first)
-    assert {clinical[r["patient_id"]]["pathway"] for r in rows} == {"neoadjuvant", "upfront-surgery"}
+    assert {clinical[r["patient_id"]]["pathway"] for r in rows} == {
+        "neoadjuvant",
+        "upfront-surgery",
+    }
     for row in rows:
         nat = clinical[row["patient_id"]]["pathway"] == "neoadjuvant"
         assert (row["score_pcr"] != "") == nat
@@ -239,17 +242,22 @@ def test_shipped_response_lock_verifies_and_names_its_target() -> None:
 def test_tiny_response_training_uses_neoadjuvant_patients_only(tmp_path: Path) -> None:
     development = tmp_path / "dev"
     synth(development, patients=90, seed=8, workers=1)
-    her2 = train(development, tmp_path / "her2", config=TrainConfig(epochs=1, validation_fraction=0.4))
+    her2 = train(
+        development, tmp_path / "her2", config=TrainConfig(epochs=1, validation_fraction=0.4)
+    )
     config = TrainConfig(epochs=1, validation_fraction=0.4, target="pcr")
     result = train(development, tmp_path / "pcr", config=config,
                    init_from=LockedModel.load(her2.lock_path))  # fmt: skip
     model = LockedModel.load(result.lock_path)
-    assert model.target == "pcr" and result.lock_path.name == "her2map-pcr.lock.json"
+    assert model.target == "pcr"
+    assert result.lock_path.name == "her2map-pcr.lock.json"
     with open(development / "clinical.csv", newline="", encoding="utf-8") as handle:
         rows = {row["patient_id"]: row for row in csv.DictReader(handle)}
     manifest = json.loads((tmp_path / "pcr" / "her2map-pcr.manifest.json").read_text())
     used = set(manifest["training_patients"]) | set(manifest["validation_patients"])
-    assert used == {p for p, r in rows.items() if r["site"] in "ABC" and r["pathway"] == "neoadjuvant"}
+    assert used == {
+        p for p, r in rows.items() if r["site"] in "ABC" and r["pathway"] == "neoadjuvant"
+    }
     assert manifest["n_not_applicable"] == sum(
         r["site"] in "ABC" and r["pathway"] != "neoadjuvant" for r in rows.values()
     )

@@ -25,9 +25,12 @@ def _raw(name: str) -> dict[str, Any]:
 def test_required_n_follows_the_declared_assumptions_and_the_criterion() -> None:
     p = Protocol.from_yaml(ROOT / "protocols" / "HER2-VAL-001.yaml")
     auc, sens, spec = (e.planning for e in p.endpoints[:3])
-    assert auc is not None and sens is not None and spec is not None
+    assert auc is not None
+    assert sens is not None
+    assert spec is not None
     expected = auc_sample_size(expected=0.90, null=0.80, prevalence=0.17, alpha=0.025, power=0.80)
-    assert auc.value("n_total") == expected.n_total and auc.value("null") == 0.80
+    assert auc.value("n_total") == expected.n_total
+    assert auc.value("null") == 0.80
     assert auc.value("alpha") == pytest.approx(0.025)  # from confidence 0.95, not typed
     negatives = proportion_sample_size(expected=0.85, null=0.75, fraction=0.83, alpha=0.025,
                                        power=0.80, counted="negative")  # fmt: skip
@@ -39,7 +42,8 @@ def test_every_shipped_primary_endpoint_is_planned() -> None:
     for name in ("HER2-VAL-001", "HER2-NAT-002", "HER2-ERR-003", "HER2-PRO-004"):
         p = Protocol.from_yaml(ROOT / "protocols" / f"{name}.yaml")
         primary = [x for x in (*p.endpoints, *p.comparisons) if x.hierarchy == 1]
-        assert primary and all(x.planning is not None for x in primary), name
+        assert primary, name
+        assert all(x.planning is not None for x in primary), name
 
 
 def test_the_hash_covers_assumptions_and_a_copied_required_block_is_checked() -> None:

@@ -55,7 +55,9 @@ def test_auc_power_matches_power_roc_test(case: dict) -> None:
     assert got == pytest.approx(case["power"], rel=1e-9)
 
 
-@pytest.mark.parametrize("case", REF["binomial"], ids=lambda c: f"{c['null']}-{c['expected']}-{c['alpha']}")
+@pytest.mark.parametrize(
+    "case", REF["binomial"], ids=lambda c: f"{c['null']}-{c['expected']}-{c['alpha']}"
+)
 def test_exact_binomial_n_matches_base_r(case: dict) -> None:
     plan = proportion_sample_size(expected=case["expected"], null=case["null"], fraction=0.25,
                                   alpha=case["alpha"], power=case["power"])  # fmt: skip
@@ -66,6 +68,7 @@ def test_exact_binomial_n_matches_base_r(case: dict) -> None:
 
 def _naive_power(n: int, p0: float, p1: float, alpha: float) -> float:
     """Obviously correct: find the critical count by summing the null tail, then the power."""
+
     def tail(k: int, p: float) -> float:
         return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
 
@@ -114,10 +117,24 @@ def test_more_power_or_a_smaller_effect_needs_more_patients() -> None:
     assert base.n_total < more_power.n_total
     assert base.n_total < smaller.n_total
     assert base.n_total < rarer.n_total
-    correlated = paired_auc_sample_size(expected=0.7, comparator=0.62, margin=0.05,
-                                        correlation=0.6, prevalence=0.3, alpha=0.025, power=0.8)
-    independent = paired_auc_sample_size(expected=0.7, comparator=0.62, margin=0.05,
-                                         correlation=0.0, prevalence=0.3, alpha=0.025, power=0.8)
+    correlated = paired_auc_sample_size(
+        expected=0.7,
+        comparator=0.62,
+        margin=0.05,
+        correlation=0.6,
+        prevalence=0.3,
+        alpha=0.025,
+        power=0.8,
+    )
+    independent = paired_auc_sample_size(
+        expected=0.7,
+        comparator=0.62,
+        margin=0.05,
+        correlation=0.0,
+        prevalence=0.3,
+        alpha=0.025,
+        power=0.8,
+    )
     assert correlated.n_total < independent.n_total  # fmt: skip
 
 

@@ -17,8 +17,8 @@ from her2map.ingest.models import MODALITY_KEYS, Cohort, Exclusion, StudyRef
 __all__ = [
     "CLINICAL_COLUMNS",
     "IMAGING_COLUMNS",
-    "PLAN_COLUMNS",
     "MODALITY_KEYS",
+    "PLAN_COLUMNS",
     "Cohort",
     "Exclusion",
     "StudyRef",

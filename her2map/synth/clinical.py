@@ -41,8 +41,8 @@ __all__ = [
     "CLINICAL_COLUMNS",
     "MODALITIES",
     "NEOADJUVANT",
-    "UPFRONT_SURGERY",
     "TRUTH_COLUMNS",
+    "UPFRONT_SURGERY",
     "Patient",
     "assign_sites",
     "choose_modalities",
@@ -150,7 +150,9 @@ def _pcr_probability(
     return float(1.0 / (1.0 + np.exp(-logit)))
 
 
-def _pathway(rng: np.random.Generator, biopsy: HER2Score, hr_status: int, params: SynthParams) -> str:
+def _pathway(
+    rng: np.random.Generator, biopsy: HER2Score, hr_status: int, params: SynthParams
+) -> str:
     """Upfront surgery or NAT, by the BIOPSY subtype (HER2+, triple negative, HR+/HER2-)."""
     p_her2, p_tn, p_luminal = params.biology.p_nat
     p = p_her2 if biopsy.positive else (p_tn if hr_status == 0 else p_luminal)
@@ -190,15 +192,21 @@ def simulate_patient(seed: int, index: int, site: str, params: SynthParams) -> P
     if info.scanners:
         shares = np.asarray([share for _, share in info.scanners])
         info = info.with_scanner(info.scanners[int(course.choice(len(shares), p=shares))][0])
-    race = bio.race_categories[int(course.choice(len(bio.race_probs), p=np.asarray(bio.race_probs)))]
+    race = bio.race_categories[
+        int(course.choice(len(bio.race_probs), p=np.asarray(bio.race_probs)))
+    ]
     pathway = _pathway(course, biopsy, hr_status, params)
     therapy, pcr, conversion = "", "", 0
     surgical: HER2Score | None = reference
     if pathway == NEOADJUVANT:
         therapy = "anti-HER2" if biopsy.positive else "chemotherapy"
-        pcr_value = int(u_pcr < _pcr_probability(reference.positive, hr_status, therapy, f3, params))
+        pcr_value = int(
+            u_pcr < _pcr_probability(reference.positive, hr_status, therapy, f3, params)
+        )
         pcr = str(pcr_value)
-        surgical, conversion = (None, 0) if pcr_value else _residual(course, reference, therapy, params)
+        surgical, conversion = (
+            (None, 0) if pcr_value else _residual(course, reference, therapy, params)
+        )
     pid = patient_id(seed, index)
     row: dict[str, object] = {
         "patient_id": pid,

@@ -14,6 +14,7 @@ with the reason "<column> missing"; for an exclusion comparison a missing value 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,7 +177,7 @@ def subgroup_levels(spec: SubgroupSpec, table: pd.DataFrame) -> np.ndarray:
             f"{sorted({str(v) for v in raw[bad]})[:3]} but the protocol bands it; fix the table."
         )
     cuts = [f"{c:g}" for c in spec.bands]
-    names = [f"<{cuts[0]}"] + [f"{a}-<{b}" for a, b in zip(cuts, cuts[1:])] + [f">={cuts[-1]}"]
+    names = [f"<{cuts[0]}"] + [f"{a}-<{b}" for a, b in itertools.pairwise(cuts)] + [f">={cuts[-1]}"]
     index = np.searchsorted(np.asarray(spec.bands), values.to_numpy(dtype=float), side="right")
     return np.array(
         ["missing" if np.isnan(v) else names[i] for v, i in zip(values, index, strict=True)],

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from validation.protocol import Protocol
-from validation.serialize import to_jsonable
+from validation.results import Comparison, Endpoint, PlannedCounts, PlannedSize
 
 __all__ = ["sample_size_section"]
 
@@ -28,55 +28,58 @@ def _width(result: Any) -> float | None:
     return float(high - low)
 
 
-def _counts(y: np.ndarray) -> dict[str, int]:
+def _counts(y: np.ndarray) -> PlannedCounts:
     y = y[~np.isnan(y)]
-    return {"n_total": int(len(y)), "n_positive": int(np.sum(y == 1)),
-            "n_negative": int(np.sum(y == 0))}  # fmt: skip
+    return PlannedCounts(len(y), int(np.sum(y == 1)), int(np.sum(y == 0)))
 
 
 def sample_size_section(
     protocol: Protocol,
-    endpoint_results: dict[str, Any],
-    comparison_bodies: dict[str, dict[str, Any]],
+    endpoints: tuple[Endpoint, ...],
+    comparisons: tuple[Comparison, ...],
     y: np.ndarray,
     outcomes: dict[str, np.ndarray],
-) -> list[dict[str, Any]]:
-    """One row per planned endpoint or comparison: planned, achieved, reached, precision.
+) -> tuple[PlannedSize, ...]:
+    """One :class:`PlannedSize` per planned endpoint or comparison, in protocol order.
 
-    ``endpoint_results`` maps endpoint ids to their result objects; ``comparison_bodies`` maps
-    comparison ids to their results.json bodies; ``y`` is the reference standard of the analysed
-    patients and ``outcomes`` each comparison's outcome column over the patients it analysed.
+    ``y`` is the reference standard of the analysed patients; ``outcomes`` maps a planned
+    comparison's id to its outcome over the patients it analysed. An error rate counts the
+    patients of its denominator (``n`` of its estimate) as ``n_positive``.
     """
+    results: dict[str, Any] = {e.id: e.result for e in endpoints}
+    results.update({c.id: c.auc_difference for c in comparisons})
     rows = []
     for item in (*protocol.endpoints, *protocol.comparisons):
         if item.planning is None:
             continue
         plan = item.planning.to_dict()
-        if item.id in endpoint_results:
-            result = endpoint_results[item.id]
-            achieved = _counts(y)
-            counted = getattr(result, "n", None)
+        required = plan.pop("required")
+        result = results.get(item.id)
+        if item.id in outcomes:
+            achieved = _counts(outcomes[item.id])
         else:
-            body = comparison_bodies.get(item.id, {})
-            result = body.get("auc_difference")
-            achieved = _counts(outcomes.get(item.id, np.array([])))
-            counted = None
-        if plan.get("fraction") is not None and counted is not None:
-            achieved = {"n_total": achieved["n_total"], "n_positive": int(counted),
-                        "n_negative": achieved["n_total"] - int(counted)}  # fmt: skip
-        required = plan["required"]
-        reached = all(achieved[k] >= required[k] for k in ("n_total", "n_positive", "n_negative"))
-        width = _width(result) if not isinstance(result, dict) else (
-            None if result.get("ci_low") is None or result.get("ci_high") is None
-            else float(result["ci_high"] - result["ci_low"])
-        )  # fmt: skip
-        rows.append(
-            {
-                "id": item.id,
-                "planning": plan,
-                "achieved": achieved,
-                "reached": reached,
-                "precision": {"confidence": protocol.confidence, "ci_width": to_jsonable(width)},
-            }
+            achieved = _counts(y)
+            if "fraction" in plan:  # an error rate: its denominator is the estimate's n
+                counted = int(getattr(result, "n", 0) or 0)
+                achieved = PlannedCounts(achieved.n_total, counted, achieved.n_total - counted)
+        need = PlannedCounts(required["n_total"], required["n_positive"], required["n_negative"])
+        reached = (
+            achieved.n_total >= need.n_total
+            and achieved.n_positive >= need.n_positive
+            and achieved.n_negative >= need.n_negative
         )
-    return rows
+        rows.append(
+            PlannedSize(
+                item.id,
+                required["method"],
+                plan,
+                float(required["null"]),
+                need,
+                float(required["power"]),
+                achieved,
+                reached,
+                protocol.confidence,
+                _width(result),
+            )
+        )
+    return tuple(rows)

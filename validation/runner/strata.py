@@ -10,6 +10,7 @@ signature of a comparator that assigned the stratum. The sentence names only wha
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -18,77 +19,86 @@ import numpy as np
 
 from validation.protocol import ComparisonSpec, subgroup_levels
 from validation.protocol.model import SubgroupSpec
+from validation.results import Confounding, Stratum
 
 __all__ = ["confounding", "stratified"]
 
 
+def _levels(column: str, data: Any) -> np.ndarray:
+    return subgroup_levels(SubgroupSpec("strata", column, "auc", 1), data.table)
+
+
 def stratified(
     spec: ComparisonSpec, data: Any, compute: Callable[[ComparisonSpec, Any], tuple[dict, Any]]
-) -> list[dict[str, Any]]:
+) -> tuple[Stratum, ...]:
     """``compute`` (the runner's comparison) within each level of ``spec.strata``, descriptive.
 
-    Each item: ``level``, ``n`` (analysed patients in the level) and ``result`` (the comparison
-    body as for the whole population). A missing stratum value is the level ``missing``.
+    A missing stratum value is the level ``missing``; without the column, one stratum says so.
     """
     column = spec.strata
     if column is None:
-        return []
+        return ()
     if column not in data.table.columns:
-        return [{"level": None, "n": 0, "result": None,
-                 "reason": f"the analysed table has no column {column!r}"}]  # fmt: skip
-    levels = subgroup_levels(SubgroupSpec(spec.id, column, "auc", 1), data.table)
+        return (Stratum("", 0, None, None, None, None,
+                        f"the analysed table has no column {column!r}"),)  # fmt: skip
+    levels = _levels(column, data)
     inner = replace(spec, strata=None, criterion=None, hierarchy=None, family=None)
     out = []
     for level in sorted(set(levels.tolist())):
         keep = levels == level
-        subset = type(data)(
-            data.table.loc[keep].reset_index(drop=True),
-            data.ids[keep],
-            data.y[keep],
-            data.score[keep],
-            data.threshold,
-            data.confidence,
+        subset = dataclasses.replace(
+            data,
+            table=data.table.loc[keep].reset_index(drop=True),
+            ids=data.ids[keep],
+            y=data.y[keep],
+            score=data.score[keep],
         )
         body, _ = compute(inner, subset)
-        out.append({"level": str(level), "n": int(keep.sum()), "result": body, "reason": None})
-    return out
+        out.append(
+            Stratum(
+                str(level),
+                int(body["n"]),
+                body["auc_difference"],
+                body["mcnemar"],
+                body["kappa"],
+                body["decision_curve"],
+                body["reason"],
+            )
+        )
+    return tuple(out)
 
 
-def confounding(spec: ComparisonSpec, data: Any) -> dict[str, Any] | None:
+def confounding(spec: ComparisonSpec, data: Any) -> Confounding | None:
     """Whether the comparator is constant within every stratum, with the sentence that says so.
 
-    ``None`` without strata. ``comparator_assigns_strata`` is True when every stratum holds a
-    single comparator value (and there are at least two strata): the comparator then fully
-    determines the stratum, e.g. the biopsy call determined the therapy received.
+    ``None`` without strata (or without the columns). ``comparator_assigns_strata`` is True when
+    every stratum holds a single comparator value and there are at least two strata: the
+    comparator then fully determines the stratum, e.g. the biopsy call determined the therapy.
     """
     column, comparator = spec.strata, spec.comparator
     if column is None or column not in data.table.columns or comparator not in data.table.columns:
         return None
-    levels = subgroup_levels(SubgroupSpec(spec.id, column, "auc", 1), data.table)
+    levels = _levels(column, data)
     values = data.column(comparator)
-    per_level = {}
+    per_level: dict[str, tuple[int, ...]] = {}
     for level in sorted(set(levels.tolist())):
         seen = values[(levels == level) & ~np.isnan(values)]
-        per_level[str(level)] = sorted({int(v) for v in seen})
+        per_level[str(level)] = tuple(sorted({int(v) for v in seen}))
     assigns = len(per_level) >= 2 and all(len(v) == 1 for v in per_level.values())
+    outcome = spec.outcome or data.reference
     if assigns:
+        shown = "; ".join(f"{k}: {v[0]}" for k, v in per_level.items())
         statement = (
             f"Within every level of {column!r} the comparator {comparator!r} takes a single "
-            f"value ({'; '.join(f'{k}: {v[0]}' for k, v in per_level.items())}): the comparator "
-            f"determined the {column} received. Its association with {spec.outcome!r} therefore "
-            f"includes the effect of the {column} it chose (confounding by treatment "
-            "assignment); within each level it carries no information, and the within-level "
-            "comparisons show what the model adds."
+            f"value ({shown}): the comparator determined the {column} received. Its association "
+            f"with {outcome!r} therefore includes the effect of the {column} it chose "
+            "(confounding by treatment assignment); within each level it carries no "
+            "information, and the within-level comparisons show what the model adds."
         )
     else:
         statement = (
-            f"The comparator {comparator!r} varies within some level of {column!r}; the "
-            f"within-level comparisons show model and comparator at the same {column}."
+            f"The comparator {comparator!r} varies within some level of {column!r}, so it did "
+            f"not alone determine the {column}; the within-level comparisons show model and "
+            f"comparator at the same {column}."
         )
-    return {
-        "strata": column,
-        "comparator": comparator,
-        "comparator_values": per_level,
-        "comparator_assigns_strata": assigns,
-        "statement": statement,
-    }
+    return Confounding(column, comparator, per_level, assigns, statement)

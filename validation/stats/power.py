@@ -227,8 +227,10 @@ def paired_auc_sample_size(
     alpha, power = _alpha_power(alpha, power)
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 0.5:
         raise fail("margin", "a number in [0, 0.5)", repr(margin))
-    if isinstance(correlation, bool) or not isinstance(correlation, int | float) or not (
-        -1 < correlation < 1
+    if (
+        isinstance(correlation, bool)
+        or not isinstance(correlation, int | float)
+        or not (-1 < correlation < 1)
     ):
         raise fail("correlation", "a number strictly between -1 and 1", repr(correlation))
     delta1, delta0 = expected - comparator, -float(margin)
