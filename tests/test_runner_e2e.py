@@ -78,7 +78,8 @@ def test_cohort_run_with_the_locked_model(setup: dict[str, Path]) -> None:
     assert r["flow"]["analysed"] + r["flow"]["excluded"] == 40
     assert set(result.verdicts) == {
         *("VAL-E1", "VAL-E2", "VAL-E3", "VAL-S1", "VAL-S2", "VAL-S3"),
-        *("VAL-G1", "VAL-G2", "VAL-G3"),  # subgroup analyses carry verdicts too
+        *("VAL-G1", "VAL-G2", "VAL-G3", "VAL-G4"),  # subgroup analyses carry verdicts
+        *("VAL-G5", "VAL-G6", "VAL-G7"),
     }
     assert result.ledger_entry.payload["model_lock"] == model.lock_hash
     assert result.ledger_entry.payload["inputs"]["cohort"] == setup["cohort"].name
@@ -140,3 +141,38 @@ def test_predictions_from_another_lock_are_refused(setup: dict[str, Path], tmp_p
             ledger=setup["ledger"],
             out_dir=tmp_path / "out",
         )
+
+
+@pytest.mark.slow
+@pytest.mark.req("REQ-REF-001")
+def test_a_surgical_her2_recorded_after_pcr_refuses_the_run(
+    setup: dict[str, Path], tmp_path: Path
+) -> None:
+    """A labels table with a surgical-specimen HER2 for a patient recorded with pCR cannot be
+    analysed: the value cannot exist, so the run stops instead of using it (or dropping it)."""
+    import csv
+
+    with open(setup["cohort"] / "clinical.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    complete = [r for r in rows if r["pcr"] == "1"]
+    assert complete, "the tiny cohort needs a patient with pCR"
+    complete[0]["reference_her2"] = "1"  # invented: no invasive tumour was left to test
+    labels = tmp_path / "labels.csv"
+    with open(labels, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(
+        RunError,
+        match=rf"reference_standard\.absent_when\[0\] \(pcr == 1.*cannot exist: "
+        rf"{complete[0]['patient_id']}",
+    ):
+        run_protocol(
+            PROTOCOL,
+            cohort=setup["cohort"],
+            lock=setup["lock"],
+            labels=labels,
+            ledger=setup["ledger"],
+            out_dir=tmp_path / "out",
+        )
+    assert not (tmp_path / "out" / "results.json").exists()

@@ -314,8 +314,9 @@ def build_figures(results: Results) -> list[FigureSVG]:
             cid = re.sub(r"[^a-z0-9]+", "_", comp.id.lower()).strip("_")
             specs.append(
                 (f"decision_curve_{cid}", "comparisons",
-                 f"Decision curve ({comp.outcome}): net benefit of model, {comp.comparator}, "
-                 "treat all and treat none.",
+                 f"Decision curve ({comp.outcome}): net benefit of the model's {comp.score} "
+                 f"read as a risk of {comp.outcome}, of {comp.comparator}, treat all and treat "
+                 "none.",
                  _decision(comp.decision_curve, comp.comparator), (5.2, 3.6))
             )  # fmt: skip
     return [

@@ -23,6 +23,11 @@ from validation.dossier.checklist import SECTION_ITEMS, checklist_table, uncover
 from validation.dossier.figures import build_figures, inline_svg
 from validation.dossier.formatting import filters
 from validation.dossier.manifest import SEAL_FORMULA
+from validation.dossier.study import (
+    confounding_statements,
+    sample_size_tables,
+    strata_tables,
+)
 from validation.dossier.tables import Table, build_tables, html_cells, make_table, table_csv
 from validation.dossier.trace import requirements_table, trace_problems, trace_table
 from validation.exceptions import DossierError, ResultsError
@@ -109,6 +114,10 @@ def render_dossier(
         )
     results = parse_results(results_bytes)
     tables = build_tables(results)
+    # the study-design tables (validation.dossier.study): planned vs achieved n beside the flow,
+    # comparisons within strata after the comparisons
+    tables["flow"] = [*tables["flow"], *sample_size_tables(results)]
+    tables["comparisons"] = [*tables["comparisons"], *strata_tables(results)]
     figures = build_figures(results)
     present = set(SECTION_ITEMS)
     files: dict[str, bytes] = {"results.json": results_bytes}
@@ -180,6 +189,7 @@ def render_dossier(
         verdict_counts=_counts_by_role(results),
         sections=sections,
         tables=tables,
+        confounding=confounding_statements(results),
         figures=by_section,
         figure_by_id={f["id"]: f for f in fig_view},
         trace_table=matrix,

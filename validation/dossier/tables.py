@@ -541,7 +541,16 @@ def comparison_tables(results: Results) -> list[Table]:
         if c.auc_difference is not None:
             d = c.auc_difference
             rows.append(
-                (c.id, c.outcome, "AUC of the model", d.estimate_a, None, None, None, d.method)
+                (
+                    c.id,
+                    c.outcome,
+                    f"AUC of the model ({c.score})",
+                    d.estimate_a,
+                    None,
+                    None,
+                    None,
+                    d.method,
+                )
             )
             rows.append(
                 (
