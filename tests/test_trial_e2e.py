@@ -1,6 +1,7 @@
 """End to end (REQ-TRIAL-001): synthetic DICOM -> trial log -> export -> HER2-PRO-004 run.
 
-A small synthetic cohort (``her2map.synth``) plays the trial's patients: each is enrolled and
+A small synthetic cohort (``her2map.synth``) plays the trial's patients -- its neoadjuvant ones,
+as HER2-PRO-004 is a neoadjuvant trial: each is enrolled and
 predicted from its own DICOM folder by a locked (untrained) model, then biopsy, therapy, surgery
 and response are recorded from the cohort's clinical.csv. The export is checked against two
 independent sources: the core's own ``predict_cohort`` on the same cohort and lock (scores,
@@ -30,7 +31,7 @@ from validation.trial.imaging import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = ROOT / "protocols" / "HER2-PRO-004.yaml"
-N_PATIENTS = 30
+N_COHORT = 90
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -41,9 +42,11 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("trial_e2e")
-    synth(base / "cohort", patients=N_PATIENTS, seed=20261127)
+    synth(base / "cohort", patients=N_COHORT, seed=20261127)
     lock = make_lock(base / "lock", training=["T-0001"], validation=(), threshold=0.5)
-    return {"base": base, "lock": lock, "clinical": _rows(base / "cohort" / "clinical.csv")}
+    rows = _rows(base / "cohort" / "clinical.csv")
+    clinical = [r for r in rows if r["pathway"] == "neoadjuvant"]  # the trial's population
+    return {"base": base, "lock": lock, "clinical": clinical}
 
 
 def _ish(value: str) -> str:
@@ -57,7 +60,9 @@ def test_trial_log_export_and_interim_protocol_run(
     base, lock, clinical = world["base"], world["lock"], world["clinical"]
     db = base / "trial.db"
     model = load_model(lock)
-    withdrawn, unblinded, follow_up = clinical[0], clinical[1], clinical[2]
+    n_patients = len(clinical)
+    withdrawn, unblinded = clinical[0], clinical[1]
+    follow_up = next(r for r in clinical[2:] if r["pcr"] == "0")  # operated, response pending
     with Trial.open(db) as trial:
         register(Protocol.from_yaml(PROTOCOL), trial.ledger, actor="sponsor")  # registered first
         trial.open_recruitment(
@@ -100,9 +105,10 @@ def test_trial_log_export_and_interim_protocol_run(
                 trial.record_biopsy(pid, ihc=row["biopsy_ihc"], ish=_ish(row["biopsy_ish"]), **who)
             anti_her2 = row["therapy"] == "anti-HER2"
             trial.record_therapy(pid, regimen=row["therapy"], anti_her2=anti_her2, **who)
-            trial.record_surgery(
-                pid, ihc=row["reference_ihc"], ish=_ish(row["reference_ish"]), **who
-            )
+            if row["pcr"] != "1":  # after pCR no invasive tumour is left for a surgical HER2
+                trial.record_surgery(
+                    pid, ihc=row["reference_ihc"], ish=_ish(row["reference_ish"]), **who
+                )
             if row is not follow_up and row["pcr"] != "":
                 trial.record_response(pid, pcr=row["pcr"] == "1", **who)
             if row is withdrawn:
@@ -122,9 +128,9 @@ def test_trial_log_export_and_interim_protocol_run(
     predict_cohort(base / "cohort", base / "core_predictions.csv", model=model, progress=False)
     core = {r["patient_id"]: r for r in _rows(base / "core_predictions.csv")}
     ours = _rows(exported.predictions)
-    assert len(ours) == N_PATIENTS - 2
+    assert len(ours) == n_patients - 2
     for row in ours:
-        assert row == core[row["patient_id"]]
+        assert row == {k: core[row["patient_id"]][k] for k in row}  # the trial's columns
     # Labels: the synthetic clinical table's calls (its own ASCO/CAP derivation) and pCR.
     truth = {r["patient_id"]: r for r in clinical}
     for row in _rows(exported.labels):
@@ -167,13 +173,14 @@ def test_trial_log_export_and_interim_protocol_run(
         for r in clinical
         if r is not withdrawn and r is not unblinded and (r is follow_up or r["pcr"] == "")
     )
-    assert flow["assessed"] == N_PATIENTS - 2
-    assert {"reason": "pathological response not yet recorded", "n": missing_pcr} in flow[
-        "exclusions"
-    ]
-    assert flow["analysed"] == N_PATIENTS - 2 - missing_pcr
+    assert flow["assessed"] == n_patients - 2
+    reason = (
+        "pathological complete response (ypT0/is ypN0) at surgery after neoadjuvant therapy "
+        "not available"
+    )
+    assert {"reason": reason, "n": missing_pcr} in flow["exclusions"]
+    assert flow["analysed"] == n_patients - 2 - missing_pcr
     assert set(result.verdicts) == {
-        "PRO-S1",
         "PRO-C1",
         "PRO-C2",
         "PRO-F1",

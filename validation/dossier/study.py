@@ -20,7 +20,7 @@ __all__ = ["confounding_statements", "sample_size_tables", "strata_tables"]
 
 
 def _assumptions(values: dict[str, Any]) -> str:
-    return "; ".join(f"{k} {fmt_num(v) if isinstance(v, float) else v}" for k, v in values.items())
+    return "; ".join(f"{k} {v}" for k, v in values.items())  # as registered, not rounded
 
 
 def sample_size_tables(results: Results) -> list[Table]:
