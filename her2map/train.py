@@ -228,7 +228,7 @@ def _load_development(
     clinical = cohort.clinical.set_index("patient_id")
     in_sites = [s for s in cohort.studies if s.site in set(sites)]
 
-    def label(pid: str) -> object:
+    def label(pid: str) -> Any:
         value = clinical.loc[pid, target.label]
         if pd.isna(value) and target.fallback is not None:
             value = clinical.loc[pid, target.fallback]

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from validation.protocol import Protocol
+from validation.protocol import ComparisonSpec, Protocol
+from validation.protocol import Endpoint as ProtocolEndpoint
 from validation.results import Comparison, Endpoint, PlannedCounts, PlannedSize
 
 __all__ = ["sample_size_section"]
@@ -49,7 +50,8 @@ def sample_size_section(
     results: dict[str, Any] = {e.id: e.result for e in endpoints}
     results.update({c.id: c.auc_difference for c in comparisons})
     rows = []
-    for item in (*protocol.endpoints, *protocol.comparisons):
+    items: list[ProtocolEndpoint | ComparisonSpec] = [*protocol.endpoints, *protocol.comparisons]
+    for item in items:
         if item.planning is None:
             continue
         plan = item.planning.to_dict()

@@ -273,14 +273,11 @@ def _outcome(data: Analysed, spec: Any) -> Any:
     """A comparison's outcome over the patients it analyses (all three columns present)."""
     import numpy as np
 
-    columns = [data.column(spec.comparator), data.column(spec.score)]
+    comparator, score = data.column(spec.comparator), data.column(spec.score)
     outcome = data.y if spec.outcome is None else data.column(spec.outcome)
-    if outcome is None or any(c is None for c in columns):
+    if outcome is None or comparator is None or score is None:
         return np.array([])
-    keep = ~np.isnan(outcome)
-    for c in columns:
-        keep &= ~np.isnan(c)  # type: ignore[operator]
-    return outcome[keep]
+    return outcome[~(np.isnan(outcome) | np.isnan(comparator) | np.isnan(score))]
 
 
 def _clusters(data: Analysed, column: str | None) -> Any:
