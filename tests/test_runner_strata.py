@@ -81,7 +81,10 @@ def test_planned_versus_achieved_flags_an_underpowered_run() -> None:
     body, _ = compute_comparison(protocol.comparisons[0], data)
     comparison = SimpleNamespace(id=body["id"], auc_difference=body["auc_difference"])
     rows = sample_size_section(protocol, (), (comparison,), data.y, {"NAT-C1": data.y})  # type: ignore[arg-type]
-    (row,) = rows
+    row, superiority = rows  # NAT-C1 and NAT-C2 are both planned
+    assert superiority.id == "NAT-C2"
+    assert superiority.required.n_total > row.required.n_total  # margin 0 needs more patients
+    assert superiority.ci_width is None  # not computed in this test
     assert row.required.n_total == 235
     assert row.achieved.n_total == 120
     assert not row.reached
@@ -99,3 +102,22 @@ def test_planned_versus_achieved_flags_an_underpowered_run() -> None:
     (strata,) = strata_tables(results)  # type: ignore[arg-type]
     assert {r[2] for r in strata.rows} == {"anti-HER2", "chemotherapy"}
     assert confounding_statements(results) == [body["confounding"].statement]  # type: ignore[arg-type]
+
+
+@pytest.mark.req("REQ-RESP-001")
+def test_the_response_lock_is_read_once_and_a_mix_is_refused(tmp_path: Path) -> None:
+    from validation.exceptions import RunError
+    from validation.runner.tables import read_predictions
+
+    path = tmp_path / "p.csv"
+    lock, other = "a" * 64, "b" * 64
+    path.write_text(
+        "patient_id,site,score,score_pcr,model_lock,response_lock\n"
+        f"P1,A,0.2,0.4,{'c' * 64},{lock}\nP2,A,0.7,,{'c' * 64},{lock}\n"
+    )
+    table = read_predictions(path)
+    assert table.response_lock == lock
+    assert table.frame["score_pcr"].isna().tolist() == [False, True]
+    path.write_text(path.read_text().replace(f"0.7,,{'c' * 64},{lock}", f"0.7,,{'c' * 64},{other}"))
+    with pytest.raises(RunError, match=r"line 3, column 'response_lock': the table mixes 2"):
+        read_predictions(path)

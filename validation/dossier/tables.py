@@ -148,6 +148,11 @@ def identity_tables(results: Results) -> list[Table]:
             ("model", "Model", "external (predictions table only; no lock verified)"),
             ("model", "Lock hash stated by the predictions table", m.lock_hash),
         ]
+    if m.response_lock_hash is not None:
+        rows.append(
+            ("model", "Response model lock (score_pcr), as the predictions table states it",
+             m.response_lock_hash)
+        )  # fmt: skip
     for name, entry in (("predictions", ident.data.predictions), ("labels", ident.data.labels)):
         rows.append(("data", f"{name}: file", entry.name))
         rows.append(("data", f"{name}: rows", entry.rows))

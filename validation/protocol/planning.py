@@ -14,6 +14,7 @@ endpoint                  calculation
 ``auc``                   Obuchowski (default) or Hanley-McNeil, positives and negatives
 ``sensitivity``           exact binomial on positives (total = positives / prevalence)
 ``specificity``           exact binomial on negatives (total = negatives / (1 - prevalence))
+``referral_*``            the same, for the sensitivity / specificity of a referral policy
 ``compare_auc``           paired AUC difference, non-inferiority margin = -criterion bound
 error rates               exact binomial for an UPPER bound (``ci_high < VALUE``), by symmetry
                           (the rate of correct calls against ``1 - VALUE``); ``fraction`` is the
@@ -45,6 +46,8 @@ PLANNABLE = (
     "auc",
     "sensitivity",
     "specificity",
+    "referral_sensitivity",
+    "referral_specificity",
     "compare_auc",
     "high_confidence_error_rate",
     "referral_error_rate",
@@ -104,8 +107,8 @@ def plan_sample_size(
         elif kind == "auc":
             result = auc_sample_size(expected=expected, null=null, prevalence=prevalence,
                                      alpha=alpha, power=power, method=method)  # fmt: skip
-        elif kind in ("sensitivity", "specificity"):
-            positive = kind == "sensitivity"
+        elif kind.endswith(("sensitivity", "specificity")):
+            positive = kind.endswith("sensitivity")
             result = proportion_sample_size(
                 expected=expected, null=null, alpha=alpha, power=power,
                 fraction=prevalence if positive else 1.0 - prevalence,

@@ -176,13 +176,16 @@ class ProtocolIdentity:
 @dataclass(frozen=True, slots=True)
 class ModelIdentity:
     """The model whose predictions were validated: ``locked`` (its lock verified) or ``external``
-    (predictions only; ``lock_hash`` as the predictions table states it, if at all)."""
+    (predictions only; ``lock_hash`` as the predictions table states it, if at all).
+    ``response_lock_hash`` is the patient-response model's lock (``score_pcr``) as the predictions
+    table states it (column ``response_lock``), if any."""
 
     kind: Literal["locked", "external"]
     name: str
     version: str | None
     lock_hash: str | None
     lock_threshold: float | None
+    response_lock_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

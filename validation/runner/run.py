@@ -133,9 +133,9 @@ def model_identity(model: Any, table: Table) -> ModelIdentity:
     if model is not None:
         return ModelIdentity(
             "locked", str(model.name), str(model.version), str(model.lock_hash),
-            float(model.threshold),
+            float(model.threshold), table.response_lock,
         )  # fmt: skip
-    return ModelIdentity("external", "external", None, table.model_lock, None)
+    return ModelIdentity("external", "external", None, table.model_lock, None, table.response_lock)
 
 
 def _predictions(

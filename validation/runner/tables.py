@@ -46,6 +46,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "score_pcr",
     "modalities",
     "model_lock",
+    "response_lock",
 )
 _PREDICTIONS_REQUIRED = ("patient_id", "site", "score")
 #: Labels columns the runner uses (others, e.g. clinical.csv's reference_ihc, are ignored).
@@ -95,6 +96,7 @@ class Table:
     frame: pd.DataFrame
     problems: tuple[RowProblem, ...]
     model_lock: str | None = None
+    response_lock: str | None = None
 
 
 def _read_text_table(path: Path, what: str) -> pd.DataFrame:
@@ -219,17 +221,7 @@ def read_predictions(path: str | Path) -> Table:
     for column in ("site", "modalities"):
         if column in raw.columns:
             frame[column] = raw[column].astype(str).str.strip().replace("", pd.NA)
-    lock = None
-    if "model_lock" in raw.columns:
-        locks = sorted({str(v).strip() for v in raw["model_lock"]} - {""})
-        if len(locks) > 1:
-            first = next(i for i, v in enumerate(raw["model_lock"]) if str(v).strip() != locks[0])
-            raise RunError(
-                f"predictions table {path}, line {_line(first)}, column 'model_lock': the table mixes "
-                f"{len(locks)} model locks ({', '.join(x[:12] for x in locks)}); validate one locked "
-                "model per run."
-            )
-        lock = locks[0] if locks else None
+    lock, response = (_single_lock(raw, c, path) for c in ("model_lock", "response_lock"))
     keep = [i for i in range(len(frame)) if i not in problems]
     frame["line"] = [_line(i) for i in range(len(frame))]
     return Table(
@@ -239,7 +231,23 @@ def read_predictions(path: str | Path) -> Table:
         frame.iloc[keep].reset_index(drop=True),
         tuple(problems[i] for i in sorted(problems)),
         lock,
+        response,
     )
+
+
+def _single_lock(raw: pd.DataFrame, column: str, path: Path) -> str | None:
+    """The one lock hash of ``column`` (None when absent or empty); a mix is a RunError."""
+    if column not in raw.columns:
+        return None
+    locks = sorted({str(v).strip() for v in raw[column]} - {""})
+    if len(locks) > 1:
+        first = next(i for i, v in enumerate(raw[column]) if str(v).strip() != locks[0])
+        raise RunError(
+            f"predictions table {path}, line {_line(first)}, column {column!r}: the table mixes "
+            f"{len(locks)} model locks ({', '.join(x[:12] for x in locks)}); validate one locked "
+            "model per run."
+        )
+    return locks[0] if locks else None
 
 
 def read_labels(path: str | Path) -> Table:
