@@ -65,7 +65,11 @@ def test_demo_runs_every_protocol_and_seals_verified_dossiers(
     assert kinds.count("protocol.registered") == 4
     assert kinds.count("validation.run") == 4
     assert kinds.count("dossier.sealed") == 4
-    assert kinds.count("trial.prediction") == 48
+    trial_rows = (result.out / "trial-cohort" / "clinical.csv").read_text().splitlines()
+    pathway = trial_rows[0].split(",").index("pathway")
+    neoadjuvant = sum(row.split(",")[pathway] == "neoadjuvant" for row in trial_rows[1:])
+    assert 0 < neoadjuvant < 48  # the neoadjuvant trial enrols only its cohort's NAT patients
+    assert kinds.count("trial.prediction") == neoadjuvant
     # The interim analysis ran on the trial export and cites the ledger head it was taken at.
     manifest = json.loads((result.trial_export / "trial_export.json").read_text())
     pro = json.loads(result.runs["HER2-PRO-004"].run.results_path.read_bytes())
