@@ -67,6 +67,7 @@ def test_cohort_run_with_the_locked_model(setup: dict[str, Path]) -> None:
         "version": "0.0.1",
         "lock_hash": model.lock_hash,
         "lock_threshold": 0.4,
+        "response_lock_hash": None,  # the cohort path uses the given lock, no response model
     }
     assert r["settings"]["threshold_source"] == "lock"
     assert r["identity"]["data"]["predictions"] == {

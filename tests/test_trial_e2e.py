@@ -157,10 +157,7 @@ def test_trial_log_export_and_interim_protocol_run(
     )
     results = json.loads(result.results_path.read_bytes())
     identity = results["identity"]
-    assert (
-        f"{identity['ledger']['head_seq']}:{identity['ledger']['head_hash']}"
-        == manifest["ledger"]["head"]
-    )
+    assert str(result.head_before) == manifest["ledger"]["head"]
     assert (
         identity["data"]["predictions"]["sha256"] == manifest["files"]["predictions.csv"]["sha256"]
     )
