@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validation.ledger import CORRECTION_EVENT, Entry, Head, Ledger, LedgerView, VerifyReport
+from validation.ledger import Entry, Head, Ledger, LedgerView, VerifyReport
 from validation.ledger import verify as verify_ledger
 from validation.trial.events import (
     PCR_DEFINITION,
@@ -53,12 +53,13 @@ def read_patient(view: LedgerView, patient_id: str) -> tuple[TrialContext, Patie
     """The trial context and ``patient_id``'s record, read through ``view`` (targeted queries).
 
     Reads the first ``trial.opened``, the first prediction (the trial's model lock), the
-    patient's trial events and the corrections of them, and folds them with
+    patient's trial events and the corrections of them -- index lookups only, so the cost does
+    not grow with the ledger (no scan of its history) -- and folds them with
     :func:`~validation.trial.rules.fold` -- the same fold status and export use on all entries.
     """
     picked: dict[int, Entry] = {}
     for kind in (EventKind.OPENED, EventKind.PREDICTION):
-        first = next(view.entries(event_type=kind.value), None)
+        first = view.first(kind.value)
         if first is not None:
             picked[first.seq] = first
     own = [
@@ -67,11 +68,8 @@ def read_patient(view: LedgerView, patient_id: str) -> tuple[TrialContext, Patie
         if e.event_type.startswith("trial.")
     ]
     picked.update((e.seq, e) for e in own)
-    if own:
-        targets = {e.seq for e in own}
-        for fix in view.entries(event_type=CORRECTION_EVENT):
-            if fix.payload.get("target_seq") in targets:
-                picked[fix.seq] = fix
+    for event in own:
+        picked.update((fix.seq, fix) for fix in view.corrections(event.seq))
     context, records = fold(picked[seq] for seq in sorted(picked))
     return context, records.get(patient_id)
 
