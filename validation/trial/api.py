@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validation.ledger import Entry, Head, Ledger, LedgerView, VerifyReport
+from validation.ledger import Entry, Head, Ledger, LedgerView, VerifyReport, verified_before_use
 from validation.ledger import verify as verify_ledger
 from validation.trial.events import (
     PCR_DEFINITION,
@@ -81,9 +81,10 @@ class Trial:
         self.ledger = ledger
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> Trial:
-        """Open the trial's ledger (created if absent when ``create``)."""
-        return cls(Ledger.open(path, create=create))
+    def open(cls, path: str | Path, *, create: bool = True, readonly: bool = False) -> Trial:
+        """Open the trial's ledger (a SQLite file, created if absent when ``create``, or a
+        ``postgresql://`` URL); ``readonly`` for status and export (nothing is changed)."""
+        return cls(Ledger.open(path, create=create, readonly=readonly))
 
     def close(self) -> None:
         self.ledger.close()
@@ -339,20 +340,27 @@ class Trial:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def snapshot(self) -> tuple[Head, TrialContext, dict[str, PatientRecord]]:
-        """Head, context and every patient's record from ONE read of the ledger (consistent)."""
-        entries = list(self.ledger.entries())
-        head = entries[-1].head if entries else Head.genesis()
+    def snapshot(
+        self, *, verified: Head | None = None
+    ) -> tuple[Head, TrialContext, dict[str, PatientRecord]]:
+        """Head, context and every patient's record from one read of the ledger, up to the head
+        ``verified`` (default: verify the chain first, :func:`~validation.ledger.verified_before_use`,
+        which refuses a ledger that does not verify, naming the first bad entry)."""
+        if verified is None:
+            verified = verified_before_use(self.ledger, what="the trial")
+        entries = [e for e in self.ledger.entries() if e.seq <= verified.seq]
         context, records = fold(entries)
-        return head, context, records
+        return verified, context, records
 
-    def status(self, *, site: str | None = None) -> TrialStatus:
-        """Per-site counts and what is missing (:class:`validation.trial.status.TrialStatus`)."""
-        return trial_status(*self.snapshot(), site=site)
+    def status(self, *, site: str | None = None, verified: Head | None = None) -> TrialStatus:
+        """Per-site counts and what is missing (:class:`validation.trial.status.TrialStatus`),
+        after verifying the ledger (unless the caller already did, up to ``verified``)."""
+        return trial_status(*self.snapshot(verified=verified), site=site)
 
-    def export(self, out_dir: str | Path) -> ExportResult:
-        """Write predictions, labels and manifest (:func:`validation.trial.export.export_tables`)."""
-        return export_tables(*self.snapshot(), out_dir)
+    def export(self, out_dir: str | Path, *, verified: Head | None = None) -> ExportResult:
+        """Write predictions, labels and manifest (:func:`validation.trial.export.export_tables`)
+        after verifying the ledger (unless the caller already did, up to ``verified``)."""
+        return export_tables(*self.snapshot(verified=verified), out_dir)
 
     def verify(self, *, expected_head: Head | str | None = None) -> VerifyReport:
         """Re-walk the ledger's hash chain (:func:`validation.ledger.verify`)."""

@@ -139,7 +139,9 @@ CORRECTABLE: dict[EventKind, tuple[str, ...]] = {
 def refuse(patient_id: object, event: str, rule: str, detail: str) -> TrialRuleError:
     """The one message shape of a refusal: patient, event, rule id, what was wrong."""
     who = "trial" if patient_id == "-" else f"patient {patient_id!s}"
-    return TrialRuleError(f"{who}: {event} refused by rule {rule}: {detail}; nothing was written")
+    return TrialRuleError(
+        f"{who}: {event} refused by rule {rule}: {detail}; nothing was written", rule=rule
+    )
 
 
 def check_patient_id(value: object, event: str) -> str:
