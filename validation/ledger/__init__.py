@@ -14,7 +14,7 @@ See LEDGER_API.md; :mod:`.chain` documents the hashes and what verification cann
 from validation.ledger.chain import EVENT_TYPE_PATTERN, entry_hash, walk
 from validation.ledger.corrections import CORRECTION_EVENT, fold_corrections
 from validation.ledger.models import GENESIS_HASH, Entry, Head, VerifyReport
-from validation.ledger.incremental import verified_before_use
+from validation.ledger.incremental import read_verified, verified_before_use, verify_before_use
 from validation.ledger.store import FORMAT, INDEXED_FIELDS, Ledger, LedgerView, is_postgres, show, verify
 
 __all__ = [
@@ -31,8 +31,10 @@ __all__ = [
     "entry_hash",
     "fold_corrections",
     "is_postgres",
+    "read_verified",
     "show",
     "verified_before_use",
+    "verify_before_use",
     "verify",
     "walk",
 ]

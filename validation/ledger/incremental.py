@@ -1,7 +1,12 @@
-"""Verify before use, incrementally: check the chain from the last verified head on.
+"""Verify before use: the chain is checked before its data are used, naming the first bad entry.
 
-:func:`verified_before_use` is what every reader of ledger data calls first (trial status and
-export, validate run, dossier build). It re-walks only the entries appended since the head it
+Two readers, one walk (:func:`validation.ledger.chain.walk`):
+
+* :func:`read_verified` -- for readers that use every entry (trial status and export): the rows
+  are read once, walked, and the entries returned are parsed from exactly the bytes that were
+  hashed, so an edited payload anywhere is refused. Its cost is the read itself.
+* :func:`verified_before_use` -- for readers that use a few entries (validate run, dossier
+  build: the registration, amendments, head). It re-walks only the entries appended since the head it
 verified last (kept in this process, and for a SQLite file in a sidecar ``<file>.verified``
 beside it), after checking that the entry at that head still holds the verified hash. A ledger
 that does not verify raises :class:`~validation.exceptions.TamperError` naming the first bad
@@ -18,14 +23,17 @@ the database (``--expected-head``, the dossier's printed head).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from validation.exceptions import LedgerError, TamperError
-from validation.ledger.models import Head
+from validation.ledger.chain import Row, walk
+from validation.ledger.models import Entry, Head, VerifyReport
 from validation.ledger.store import LedgerView, is_postgres
 
-__all__ = ["verified_before_use"]
+__all__ = ["read_verified", "verified_before_use", "verify_before_use"]
 
 _VERIFIED: dict[str, Head] = {}
 
@@ -58,6 +66,39 @@ def _store(key: str, sidecar: Path | None, head: Head) -> None:
         os.replace(tmp, sidecar)
 
 
+def _refuse(what: str, ledger: LedgerView, report: VerifyReport) -> TamperError:
+    return TamperError(
+        f"{what} refuses to use ledger {ledger.path}: {report}; nothing was read from it "
+        f"(see `her2map ledger verify --ledger {ledger.path}`)"
+    )
+
+
+def read_verified(ledger: LedgerView, *, what: str) -> tuple[Head, list[Entry]]:
+    """Every entry of ``ledger``, after walking the chain over the very rows read.
+
+    Raises :class:`TamperError` naming the first bad entry; otherwise returns the verified head
+    and the entries (parsed from the hashed bytes), and remembers the head for
+    :func:`verified_before_use`.
+    """
+    rows: list[Row] = []
+
+    def kept() -> Iterator[Row]:
+        for row in ledger._rows():
+            rows.append(row)
+            yield row
+
+    report = walk(kept())
+    if not report.ok:
+        _VERIFIED.pop(str(ledger.path), None)
+        raise _refuse(what, ledger, report)
+    _store(str(ledger.path), _sidecar(ledger.path), report.head)
+    entries = [
+        Entry(seq, time_utc, actor, kind, json.loads(payload), payload_hash, prev, digest)
+        for seq, time_utc, actor, kind, payload, payload_hash, prev, digest in rows
+    ]
+    return report.head, entries
+
+
 def verified_before_use(ledger: LedgerView, *, what: str = "the ledger") -> Head:
     """Verify ``ledger`` from its last verified head on; return the head now verified.
 
@@ -69,13 +110,17 @@ def verified_before_use(ledger: LedgerView, *, what: str = "the ledger") -> Head
     start = _load(key, sidecar)
     report = ledger.verify_rows(after=start)
     if not report.ok and start is not None:
-        full = ledger.verify_rows()
-        report = full if not full.ok else report
+        report = ledger.verify_rows()  # names the first bad entry; ok when only the cache was stale
     if not report.ok:
         _VERIFIED.pop(key, None)
-        raise TamperError(
-            f"{what} refuses to use ledger {ledger.path}: {report}; nothing was read from it "
-            f"(see `her2map ledger verify --ledger {ledger.path}`)"
-        )
+        raise _refuse(what, ledger, report)
     _store(key, sidecar, report.head)
     return report.head
+
+
+def verify_before_use(location: str | Path, *, what: str) -> Head:
+    """Open the ledger at ``location`` read-only and :func:`verified_before_use` it."""
+    from validation.ledger.store import Ledger
+
+    with Ledger.open(location, create=False, readonly=True) as ledger:
+        return verified_before_use(ledger, what=what)

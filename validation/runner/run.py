@@ -29,7 +29,7 @@ from typing import Any
 from validation.atomic import atomic_write
 from validation.canonical import canonical_json, sha256_hex
 from validation.exceptions import LedgerError, RegistrationError, RunError
-from validation.ledger import Entry, Head, Ledger
+from validation.ledger import Entry, Head, Ledger, verified_before_use
 from validation.protocol import Protocol, RegistrationStatus, require_registered
 from validation.runner.analysis import (
     Analysed,
@@ -173,6 +173,7 @@ def run_protocol(
             f"`her2map protocol register {protocol_path} --ledger {ledger_path} --actor NAME`."
         )
     with Ledger.open(ledger_path, create=False) as book:
+        verified_before_use(book, what="validate run")  # verify before use (issue 12)
         registration = require_registered(protocol, book)  # before any label is read
         head = (
             book.head() if ledger_head is None else _earlier_head(book, ledger_head, registration)

@@ -15,7 +15,6 @@ scope of its connection: ``*`` for rule checks and verification, the token's sit
 role's reads (row-level security in the database).
 """
 
-from __future__ import annotations
 
 import tempfile
 import threading
@@ -29,7 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from validation.exceptions import LedgerError, TamperError, TrialRuleError
-from validation.ledger import Entry, Ledger, verified_before_use
+from validation.ledger import Entry, Ledger, read_verified
 from validation.ledger import verify as verify_ledger
 from validation.server.tokens import READS_ALL, WRITES, Identity, Role, TokenRegistry, issue_token
 from validation.server.tokens import revoke_token as revoke
@@ -270,7 +269,7 @@ def create_app(location: str | Path) -> FastAPI:
     def status(who: Who, site: str | None = None) -> dict[str, Any]:
         wanted = may_read(who, site)
         with trial_for() as trial:
-            verified = verified_before_use(trial.ledger, what="trial status")
+            verified, _ = read_verified(trial.ledger, what="trial status")  # every site's rows
             if who.role not in READS_ALL:
                 scope(trial.ledger, who.site)
             result = trial.status(site=wanted, verified=verified)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validation.ledger import Entry, Head, Ledger, LedgerView, VerifyReport, verified_before_use
+from validation.ledger import Entry, Head, Ledger, LedgerView, VerifyReport, read_verified
 from validation.ledger import verify as verify_ledger
 from validation.trial.events import (
     PCR_DEFINITION,
@@ -343,12 +343,17 @@ class Trial:
     def snapshot(
         self, *, verified: Head | None = None
     ) -> tuple[Head, TrialContext, dict[str, PatientRecord]]:
-        """Head, context and every patient's record from one read of the ledger, up to the head
-        ``verified`` (default: verify the chain first, :func:`~validation.ledger.verified_before_use`,
-        which refuses a ledger that does not verify, naming the first bad entry)."""
+        """Head, context and every patient's record from one read of the ledger.
+
+        By default the chain is walked over the very rows read
+        (:func:`~validation.ledger.read_verified`): a ledger that does not verify is refused
+        (TamperError naming the first bad entry). A caller that verified the whole chain itself
+        passes ``verified`` (the service, before a site-scoped read) and entries up to it are read.
+        """
         if verified is None:
-            verified = verified_before_use(self.ledger, what="the trial")
-        entries = [e for e in self.ledger.entries() if e.seq <= verified.seq]
+            verified, entries = read_verified(self.ledger, what="the trial")
+        else:
+            entries = [e for e in self.ledger.entries() if e.seq <= verified.seq]
         context, records = fold(entries)
         return verified, context, records
 
