@@ -34,14 +34,17 @@ def _probe(*argv: str, cwd: Path) -> dict[str, object]:
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(done.stderr.strip().splitlines()[-1])
-    result["process_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    result["process_cpu_s"] = (after.ru_utime + after.ru_stime) - (
+        before.ru_utime + before.ru_stime
+    )
     return result
 
 
 def test_help_imports_no_command_module(tmp_path: Path) -> None:
     result = _probe("--help", cwd=tmp_path)
     assert result["code"] == 0
-    assert result["commands"] == [] and result["heavy"] == []
+    assert result["commands"] == []
+    assert result["heavy"] == []
     assert float(result["process_cpu_s"]) < 1.0  # type: ignore[arg-type]
 
 
@@ -78,10 +81,12 @@ def test_ledger_show_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     first = proc.stdout.readline()
     proc.stdout.close()  # as `head -n 1` does
     err = proc.stderr.read()
     proc.stderr.close()
     assert proc.wait(60) == 0
-    assert first.startswith(b"1\t") and err == b""
+    assert first.startswith(b"1\t")
+    assert err == b""

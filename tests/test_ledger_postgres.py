@@ -106,9 +106,13 @@ def test_row_level_security_by_site(pg: PgLedger) -> None:
         seen_all = {e.seq for e in ledger.entries()}
         with pytest.raises(LedgerError, match="scope must be"):
             ledger.set_scope("A' OR 1=1 --")
-    assert a.seq in seen_a and b.seq not in seen_a and corr.seq not in seen_a
-    assert {b.seq, corr.seq} <= seen_b and a.seq not in seen_b
-    assert shared.seq in seen_a & seen_b and token.seq not in seen_a | seen_b
+    assert a.seq in seen_a
+    assert b.seq not in seen_a
+    assert corr.seq not in seen_a
+    assert {b.seq, corr.seq} <= seen_b
+    assert a.seq not in seen_b
+    assert shared.seq in seen_a & seen_b
+    assert token.seq not in seen_a | seen_b
     assert {a.seq, b.seq, shared.seq, token.seq, corr.seq} <= seen_all
 
 
@@ -118,7 +122,8 @@ def test_concurrent_writer_processes_gap_free_no_fork(fresh: PgLedger, tmp_path:
     assert len(result.acked) == 360
     assert sorted(result.acked.values()) == list(range(1, 361))
     report = verify(fresh.app)
-    assert report.ok and report.n_entries == 360, report
+    assert report.ok, report
+    assert report.n_entries == 360
     with Ledger.open(fresh.app, readonly=True) as ledger:
         stored = {(e.payload["writer"], e.payload["i"]): e.seq for e in ledger.entries()}
         with pytest.raises(LedgerError, match="read-only"):
@@ -136,7 +141,8 @@ def test_tampering_by_superuser_is_named(fresh: PgLedger) -> None:
         conn.execute("UPDATE her2map.entries SET payload = '{\"i\":7}' WHERE seq = 3")
         conn.execute("DELETE FROM her2map.entries WHERE seq = 5")
     report = verify(fresh.app)
-    assert not report.ok and report.first_bad_seq == 3, report
+    assert not report.ok
+    assert report.first_bad_seq == 3, report
     assert "payload edited" in str(report)
     truncated = verify(fresh.admin, expected_head=head)
     assert not truncated.ok

@@ -47,14 +47,18 @@ def call(url: str, token: str | None, method: str, path: str, body: Any = None) 
 
 def admin_token(location: str) -> str:
     with Ledger.open(location) as ledger:
-        token, _ = issue_token(ledger, user="cc.admin", site="A", role="administrator", actor="setup")
+        token, _ = issue_token(
+            ledger, user="cc.admin", site="A", role="administrator", actor="setup"
+        )
     return token
 
 
 def tokens_for(url: str, admin: str, roles: dict[str, tuple[str, str]]) -> dict[str, str]:
     out = {}
     for user, (site, role) in roles.items():
-        status, data = call(url, admin, "POST", "/v1/tokens", {"user": user, "site": site, "role": role})
+        status, data = call(
+            url, admin, "POST", "/v1/tokens", {"user": user, "site": site, "role": role}
+        )
         assert status == 200, data
         out[user] = data["token"]
     return out
@@ -65,7 +69,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PgLedger
     with pg_ledger("h2m_srv") as db:
         admin = admin_token(db.app)
         with running_server(db.app, tmp_path_factory.mktemp("srv")) as (url, _):
-            status, _ = call(url, admin, "POST", "/v1/trial/open", {"sites": list(SITES), "protocol": "HER2-PRO-004"})
+            status, _ = call(
+                url,
+                admin,
+                "POST",
+                "/v1/trial/open",
+                {"sites": list(SITES), "protocol": "HER2-PRO-004"},
+            )
             assert status == 200
             yield db, url, admin
 
@@ -84,36 +94,73 @@ def test_identity_roles_and_site_isolation(service: tuple[PgLedger, str, str]) -
             "mon": ("A", "monitor"),
         },
     )
-    status, entry = call(url, t["coord.a"], "POST", "/v1/trial/enrol", {"patient": "ISO-A1", "consent": "IC"})
+    status, entry = call(
+        url, t["coord.a"], "POST", "/v1/trial/enrol", {"patient": "ISO-A1", "consent": "IC"}
+    )
     assert status == 200
     assert entry["actor"].startswith("coord.a (site_coordinator, site A, token ")
     assert entry["payload"]["site"] == "A"
-    assert call(url, t["coord.b"], "POST", "/v1/trial/enrol", {"patient": "ISO-B1", "consent": "IC"})[0] == 200
+    assert (
+        call(url, t["coord.b"], "POST", "/v1/trial/enrol", {"patient": "ISO-B1", "consent": "IC"})[
+            0
+        ]
+        == 200
+    )
     # a flag cannot choose the site or actor: the body refuses them
     status, data = call(
-        url, t["coord.b"], "POST", "/v1/trial/enrol", {"patient": "ISO-X", "consent": "IC", "site": "A"}
+        url,
+        t["coord.b"],
+        "POST",
+        "/v1/trial/enrol",
+        {"patient": "ISO-X", "consent": "IC", "site": "A"},
     )
     assert status == 422
     # cross-site write: pathologist of B on A's patient
     status, data = call(
-        url, t["path.b"], "POST", "/v1/trial/record/biopsy", {"patient": "ISO-A1", "ihc": "3+", "ish": "not_done"}
+        url,
+        t["path.b"],
+        "POST",
+        "/v1/trial/record/biopsy",
+        {"patient": "ISO-A1", "ihc": "3+", "ish": "not_done"},
     )
-    assert status == 403 and "OWN-SITE" in data["detail"]
+    assert status == 403
+    assert "OWN-SITE" in data["detail"]
     # wrong role for the event, and readers never write
-    status, data = call(url, t["coord.a"], "POST", "/v1/trial/record/biopsy", {"patient": "ISO-A1", "ihc": "3+", "ish": "not_done"})
-    assert status == 403 and "may not record biopsy" in data["detail"]
-    assert call(url, t["mon"], "POST", "/v1/trial/enrol", {"patient": "ISO-M", "consent": "IC"})[0] == 403
-    assert call(url, t["coord.a"], "POST", "/v1/tokens", {"user": "x", "site": "A", "role": "administrator"})[0] == 403
+    status, data = call(
+        url,
+        t["coord.a"],
+        "POST",
+        "/v1/trial/record/biopsy",
+        {"patient": "ISO-A1", "ihc": "3+", "ish": "not_done"},
+    )
+    assert status == 403
+    assert "may not record biopsy" in data["detail"]
+    assert (
+        call(url, t["mon"], "POST", "/v1/trial/enrol", {"patient": "ISO-M", "consent": "IC"})[0]
+        == 403
+    )
+    assert (
+        call(
+            url,
+            t["coord.a"],
+            "POST",
+            "/v1/tokens",
+            {"user": "x", "site": "A", "role": "administrator"},
+        )[0]
+        == 403
+    )
     # cross-site read; own-site status shows only the own site
     status, data = call(url, t["coord.b"], "GET", "/v1/trial/status?site=A")
-    assert status == 403 and "may not read site A" in data["detail"]
+    assert status == 403
+    assert "may not read site A" in data["detail"]
     status, data = call(url, t["coord.b"], "GET", "/v1/trial/status")
     assert status == 200
     assert [s["site"] for s in data["sites"]] == ["B"]
     assert {p["patient_id"] for p in data["pending"]} == {"ISO-B1"}
     assert call(url, t["coord.b"], "GET", "/v1/trial/export")[0] == 403
     status, data = call(url, t["mon"], "GET", "/v1/trial/status")
-    assert status == 200 and [s["site"] for s in data["sites"]] == list(SITES)
+    assert status == 200
+    assert [s["site"] for s in data["sites"]] == list(SITES)
     # forged, malformed, missing and revoked tokens
     forged = t["path.a"][:-4] + ("AAAA" if not t["path.a"].endswith("AAAA") else "BBBB")
     for bad in (forged, "not-a-token", None):
@@ -121,10 +168,13 @@ def test_identity_roles_and_site_isolation(service: tuple[PgLedger, str, str]) -
         assert status == 401, data
     token_id = t["path.a"].split("_")[1]
     assert call(url, t["path.a"], "GET", "/v1/whoami")[0] == 200
-    status, _ = call(url, admin, "POST", f"/v1/tokens/{token_id}/revoke", {"reason": "left the team"})
+    status, _ = call(
+        url, admin, "POST", f"/v1/tokens/{token_id}/revoke", {"reason": "left the team"}
+    )
     assert status == 200
     status, data = call(url, t["path.a"], "GET", "/v1/whoami")
-    assert status == 401 and "revoked" in data["detail"]
+    assert status == 401
+    assert "revoked" in data["detail"]
     # the ledger holds only the token hashes
     with Ledger.open(db.app, readonly=True) as ledger:
         text = json.dumps([e.payload for e in ledger.entries()])
@@ -144,7 +194,9 @@ def test_four_sites_thousand_events_each_concurrently(service: tuple[PgLedger, s
         start.wait()
         for i in range(per_site):
             pid = f"L{site}{i:05d}"
-            status, data = call(url, t[f"load.{site}"], "POST", "/v1/trial/enrol", {"patient": pid, "consent": "IC"})
+            status, data = call(
+                url, t[f"load.{site}"], "POST", "/v1/trial/enrol", {"patient": pid, "consent": "IC"}
+            )
             if status != 200:
                 errors.append(f"{pid}: {status} {data}")
                 return
@@ -181,7 +233,13 @@ def _sigkill_run(db: PgLedger, tmp: Path) -> tuple[dict[str, str], int]:
             for i in range(100000):
                 pid = f"K{site}{i:06d}"
                 try:
-                    status, data = call(url, t[f"k.{site}"], "POST", "/v1/trial/enrol", {"patient": pid, "consent": "IC"})
+                    status, data = call(
+                        url,
+                        t[f"k.{site}"],
+                        "POST",
+                        "/v1/trial/enrol",
+                        {"patient": pid, "consent": "IC"},
+                    )
                 except OSError:
                     return  # the server is gone
                 if status != 200:
@@ -205,9 +263,13 @@ def _sigkill_run(db: PgLedger, tmp: Path) -> tuple[dict[str, str], int]:
 def test_sigkill_mid_write_loses_no_acknowledged_event(tmp_path: Path) -> None:
     with pg_ledger("h2m_kill") as db:
         acks, code = _sigkill_run(db, tmp_path)
-        assert code == -signal.SIGKILL and len(acks) >= 200
+        assert code == -signal.SIGKILL
+        assert len(acks) >= 200
         with Ledger.open(db.app, readonly=True) as ledger:
-            stored = {e.payload["patient_id"]: str(e.head) for e in ledger.entries(event_type="trial.enrolled")}
+            stored = {
+                e.payload["patient_id"]: str(e.head)
+                for e in ledger.entries(event_type="trial.enrolled")
+            }
         assert {pid: stored.get(pid) for pid in acks} == acks
         assert verify(db.app).ok
         with Ledger.open(db.app) as ledger:  # the chain goes on without a gap
@@ -221,9 +283,19 @@ def test_tampered_ledger_refused_naming_the_entry(tmp_path: Path) -> None:
         admin = admin_token(db.app)
         with running_server(db.app, tmp_path) as (url, _):
             call(url, admin, "POST", "/v1/trial/open", {"sites": ["A"], "protocol": "P"})
-            t = tokens_for(url, admin, {"c": ("A", "site_coordinator"), "p": ("A", "pathologist"), "m": ("A", "monitor")})
+            t = tokens_for(
+                url,
+                admin,
+                {"c": ("A", "site_coordinator"), "p": ("A", "pathologist"), "m": ("A", "monitor")},
+            )
             call(url, t["c"], "POST", "/v1/trial/enrol", {"patient": "T1", "consent": "IC"})
-            status, biopsy = call(url, t["p"], "POST", "/v1/trial/record/biopsy", {"patient": "T1", "ihc": "0", "ish": "not_done"})
+            status, biopsy = call(
+                url,
+                t["p"],
+                "POST",
+                "/v1/trial/record/biopsy",
+                {"patient": "T1", "ihc": "0", "ish": "not_done"},
+            )
             assert status == 200
             assert call(url, t["m"], "GET", "/v1/trial/status")[0] == 200
             edited = biopsy["payload"]
@@ -231,7 +303,9 @@ def test_tampered_ledger_refused_naming_the_entry(tmp_path: Path) -> None:
             text = json.dumps(edited, separators=(",", ":"), sort_keys=True)
             with psycopg.connect(db.admin, autocommit=True) as conn:
                 conn.execute("ALTER TABLE her2map.entries DISABLE TRIGGER entries_append_only")
-                conn.execute("UPDATE her2map.entries SET payload = %s WHERE seq = %s", (text, biopsy["seq"]))
+                conn.execute(
+                    "UPDATE her2map.entries SET payload = %s WHERE seq = %s", (text, biopsy["seq"])
+                )
             for path in ("/v1/trial/status", "/v1/trial/export"):
                 status, data = call(url, t["m"], "GET", path)
                 assert status == 409, data
@@ -249,25 +323,58 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 @pytest.mark.req("REQ-SEC-001")
-def test_cli_remote_mode_prints_what_local_prints(service: tuple[PgLedger, str, str], tmp_path: Path) -> None:
+def test_cli_remote_mode_prints_what_local_prints(
+    service: tuple[PgLedger, str, str], tmp_path: Path
+) -> None:
     db, url, admin = service
     t = tokens_for(url, admin, {"cli.c": ("C", "site_coordinator"), "cli.m": ("C", "statistician")})
     token_file = tmp_path / "token"
     token_file.write_text(t["cli.c"])
     token_file.chmod(0o600)
-    done = _cli("trial", "enrol", "--server", url, "--patient", "CLI-1", "--consent", "IC", env={"HER2MAP_TOKEN_FILE": str(token_file)})
+    done = _cli(
+        "trial",
+        "enrol",
+        "--server",
+        url,
+        "--patient",
+        "CLI-1",
+        "--consent",
+        "IC",
+        env={"HER2MAP_TOKEN_FILE": str(token_file)},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("recorded trial.enrolled at ledger entry ")
-    refused = _cli("trial", "enrol", "--server", url, "--patient", "CLI-2", "--consent", "IC", "--site", "A", env={"HER2MAP_TOKEN": t["cli.c"]})
-    assert refused.returncode == 2 and "takes actor and site from your token" in refused.stderr
+    refused = _cli(
+        "trial",
+        "enrol",
+        "--server",
+        url,
+        "--patient",
+        "CLI-2",
+        "--consent",
+        "IC",
+        "--site",
+        "A",
+        env={"HER2MAP_TOKEN": t["cli.c"]},
+    )
+    assert refused.returncode == 2
+    assert "takes actor and site from your token" in refused.stderr
     token_file.chmod(0o644)
     loose = _cli("trial", "status", "--server", url, env={"HER2MAP_TOKEN_FILE": str(token_file)})
-    assert loose.returncode == 2 and "chmod 600" in loose.stderr
+    assert loose.returncode == 2
+    assert "chmod 600" in loose.stderr
     remote = _cli("trial", "status", "--server", url, env={"HER2MAP_TOKEN": t["cli.m"]})
     local = _cli("trial", "status", "--ledger", db.app)
-    assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
+    assert remote.returncode == 0, remote.stderr
+    assert local.returncode == 0, local.stderr
     assert remote.stdout.splitlines()[1:] == local.stdout.splitlines()[1:]  # head may move on
     out = tmp_path / "export"
-    exported = _cli("trial", "export", "--server", url, "--out", str(out), env={"HER2MAP_TOKEN": t["cli.m"]})
+    exported = _cli(
+        "trial", "export", "--server", url, "--out", str(out), env={"HER2MAP_TOKEN": t["cli.m"]}
+    )
     assert exported.returncode == 0, exported.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "predictions.csv", "trial_export.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "labels.csv",
+        "predictions.csv",
+        "trial_export.json",
+    ]

@@ -33,7 +33,9 @@ def _trial(path: Path) -> int:
 
 def _edit_payload(path: Path, seq: int, **changes: object) -> None:
     conn = sqlite3.connect(path)
-    payload = json.loads(conn.execute("SELECT payload FROM entries WHERE seq = ?", (seq,)).fetchone()[0])
+    payload = json.loads(
+        conn.execute("SELECT payload FROM entries WHERE seq = ?", (seq,)).fetchone()[0]
+    )
     payload.update(changes)
     conn.execute("DROP TRIGGER entries_no_update")
     conn.execute(
@@ -44,7 +46,9 @@ def _edit_payload(path: Path, seq: int, **changes: object) -> None:
     conn.close()
 
 
-def test_edited_biopsy_never_reaches_status_or_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_edited_biopsy_never_reaches_status_or_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The wrong version read the ledger without walking it: the edited 3+ reached labels.csv."""
     ledger = tmp_path / "trial.db"
     seq = _trial(ledger)
@@ -95,7 +99,7 @@ def test_validate_run_refuses_a_tampered_ledger(tmp_path: Path) -> None:
         book.append("x.event", {"i": 1}, actor="a")
         book.append("x.event", {"i": 2}, actor="a")
     _edit_payload(ledger, 1, i=7)
-    with pytest.raises(TamperError, match="validate run refuses .* entry 1"):
+    with pytest.raises(TamperError, match=r"validate run refuses .* entry 1"):
         run_protocol(
             "protocols/HER2-PRO-004.yaml",
             predictions=tmp_path / "p.csv",
@@ -117,7 +121,10 @@ def test_verify_changes_no_byte(tmp_path: Path, capsys: pytest.CaptureFixture[st
     conn.close()
     before = sorted(p.name for p in tmp_path.iterdir())
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    for argv in (["ledger", "verify", "--ledger", str(path)], ["ledger", "show", "--ledger", str(path)]):
+    for argv in (
+        ["ledger", "verify", "--ledger", str(path)],
+        ["ledger", "show", "--ledger", str(path)],
+    ):
         assert main(argv) == 0
     assert "OK: 3 entries" in capsys.readouterr().out
     assert verify(path).ok
@@ -135,9 +142,18 @@ def test_patient_lookup_uses_indexes(tmp_path: Path) -> None:
     plans = [
         " ".join(str(c) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args) for c in row)
         for sql, args in (
-            ("SELECT seq FROM entries WHERE seq > ? AND json_extract(payload, '$.patient_id') = ? ORDER BY seq", (0, "P1")),
-            ("SELECT seq FROM entries WHERE seq > ? AND event_type = ? AND json_extract(payload, '$.target_seq') = ? ORDER BY seq", (0, "ledger.correction", 2)),
-            ("SELECT seq FROM entries WHERE seq > ? AND event_type = ? ORDER BY seq LIMIT 1", (0, "trial.opened")),
+            (
+                "SELECT seq FROM entries WHERE seq > ? AND json_extract(payload, '$.patient_id') = ? ORDER BY seq",
+                (0, "P1"),
+            ),
+            (
+                "SELECT seq FROM entries WHERE seq > ? AND event_type = ? AND json_extract(payload, '$.target_seq') = ? ORDER BY seq",
+                (0, "ledger.correction", 2),
+            ),
+            (
+                "SELECT seq FROM entries WHERE seq > ? AND event_type = ? ORDER BY seq LIMIT 1",
+                (0, "trial.opened"),
+            ),
         )
     ]
     conn.close()
@@ -155,6 +171,8 @@ def test_patient_ids_are_found_by_index_in_the_store_queries(tmp_path: Path) -> 
     conn = sqlite3.connect(path)
     for sql in traced:
         if sql.startswith("SELECT") and "FROM entries WHERE" in sql:
-            plan = " ".join(str(c) for row in conn.execute("EXPLAIN QUERY PLAN " + sql) for c in row)
+            plan = " ".join(
+                str(c) for row in conn.execute("EXPLAIN QUERY PLAN " + sql) for c in row
+            )
             assert "SCAN" not in plan, (sql, plan)
     conn.close()

@@ -66,7 +66,9 @@ def _show(args: argparse.Namespace) -> int:
                 print(json.dumps(entry.to_dict(), ensure_ascii=False, sort_keys=True))
             else:
                 payload = json.dumps(entry.payload, ensure_ascii=False, sort_keys=True)
-                print(f"{entry.seq}\t{entry.time_utc}\t{entry.actor}\t{entry.event_type}\t{payload}")
+                print(
+                    f"{entry.seq}\t{entry.time_utc}\t{entry.actor}\t{entry.event_type}\t{payload}"
+                )
     return 0
 
 

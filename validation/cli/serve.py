@@ -88,7 +88,9 @@ def _issue(args: argparse.Namespace) -> int:
                 ledger, user=args.user, site=args.site, role=args.role, actor=_local_actor(args)
             )
         token_id, entry = issued.payload["token_id"], str(issued.head)
-    print(f"token id {token_id} for {args.user} ({args.role}, site {args.site}) at ledger entry {entry}")
+    print(
+        f"token id {token_id} for {args.user} ({args.role}, site {args.site}) at ledger entry {entry}"
+    )
     print(f"token (shown once; give it to the user, e.g. as HER2MAP_TOKEN): {token}")
     return 0
 
@@ -108,8 +110,9 @@ def _revoke(args: argparse.Namespace) -> int:
 
         with Ledger.open(args.ledger, create=False) as ledger:
             entry = str(
-                revoke_token(ledger, args.token_id, reason=args.reason, actor=_local_actor(args)).head
+                revoke_token(
+                    ledger, args.token_id, reason=args.reason, actor=_local_actor(args)
+                ).head
             )
     print(f"token {args.token_id} revoked at ledger entry {entry}")
     return 0
-

@@ -66,7 +66,9 @@ def _backend(args: argparse.Namespace, *, create: bool = False) -> Any:
     if args.writes:
         missing = [f"--{n}" for n in ("actor", "site") if not getattr(args, n, None)]
         if missing:
-            raise LedgerError(f"local mode needs {' and '.join(missing)} (who records, for which site)")
+            raise LedgerError(
+                f"local mode needs {' and '.join(missing)} (who records, for which site)"
+            )
         return Trial.open(args.ledger, create=create)
     return Trial.open(args.ledger, create=False, readonly=True)
 

@@ -13,18 +13,26 @@ See LEDGER_API.md; :mod:`.chain` documents the hashes and what verification cann
 
 from validation.ledger.chain import EVENT_TYPE_PATTERN, entry_hash, walk
 from validation.ledger.corrections import CORRECTION_EVENT, fold_corrections
-from validation.ledger.models import GENESIS_HASH, Entry, Head, VerifyReport
 from validation.ledger.incremental import read_verified, verified_before_use, verify_before_use
-from validation.ledger.store import FORMAT, INDEXED_FIELDS, Ledger, LedgerView, is_postgres, show, verify
+from validation.ledger.models import GENESIS_HASH, Entry, Head, VerifyReport
+from validation.ledger.store import (
+    FORMAT,
+    INDEXED_FIELDS,
+    Ledger,
+    LedgerView,
+    is_postgres,
+    show,
+    verify,
+)
 
 __all__ = [
     "CORRECTION_EVENT",
     "EVENT_TYPE_PATTERN",
     "FORMAT",
     "GENESIS_HASH",
+    "INDEXED_FIELDS",
     "Entry",
     "Head",
-    "INDEXED_FIELDS",
     "Ledger",
     "LedgerView",
     "VerifyReport",
@@ -34,7 +42,7 @@ __all__ = [
     "read_verified",
     "show",
     "verified_before_use",
-    "verify_before_use",
     "verify",
+    "verify_before_use",
     "walk",
 ]

@@ -33,7 +33,7 @@ from typing import Any
 
 from validation.canonical import canonical_json
 from validation.exceptions import LedgerError
-from validation.ledger.models import GENESIS_HASH, Head, VerifyReport
+from validation.ledger.models import Head, VerifyReport
 
 __all__ = [
     "EVENT_TYPE_PATTERN",

@@ -40,7 +40,9 @@ def _psycopg() -> Any:
     try:
         import psycopg
     except ImportError as exc:  # pragma: no cover - psycopg is a dependency
-        raise LedgerError("PostgreSQL ledgers need psycopg 3 (pip install 'psycopg[binary]')") from exc
+        raise LedgerError(
+            "PostgreSQL ledgers need psycopg 3 (pip install 'psycopg[binary]')"
+        ) from exc
     return psycopg
 
 
@@ -124,7 +126,8 @@ class _PgReads(LedgerView):
         after_seq: int,
         limit: int | None,
     ) -> Iterator[Entry]:
-        clauses, params = ["seq > %s"], [after_seq]
+        clauses: list[str] = ["seq > %s"]
+        params: list[str | int] = [after_seq]
         if event_type is not None:
             clauses.append("event_type = %s")
             params.append(event_type)

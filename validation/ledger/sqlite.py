@@ -115,7 +115,8 @@ class _SqliteReads(LedgerView):
         after_seq: int,
         limit: int | None,
     ) -> Iterator[Entry]:
-        clauses, params = ["seq > ?"], [after_seq]
+        clauses: list[str] = ["seq > ?"]
+        params: list[str | int] = [after_seq]
         if event_type is not None:
             clauses.append("event_type = ?")
             params.append(event_type)
@@ -152,7 +153,12 @@ class SqliteLedger(_SqliteReads, Ledger):
 
     @classmethod
     def open_file(
-        cls, path: Path, *, create: bool = True, readonly: bool = False, busy_timeout_s: float = 60.0
+        cls,
+        path: Path,
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        busy_timeout_s: float = 60.0,
     ) -> SqliteLedger:
         """Open (with ``create``, create) the file; see :meth:`Ledger.open`."""
         if not path.is_file() and (readonly or not create):
@@ -183,7 +189,9 @@ class SqliteLedger(_SqliteReads, Ledger):
             return conn.execute(query).fetchone() is not None
 
         def has_indexes() -> bool:
-            query = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'entries_%'"
+            query = (
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'entries_%'"
+            )
             return int(conn.execute(query).fetchone()[0]) == len(_INDEXES)
 
         if has_meta() and has_indexes():
@@ -220,7 +228,7 @@ class SqliteLedger(_SqliteReads, Ledger):
         if self._readonly:
             raise LedgerError(f"ledger {self.path} was opened read-only; nothing was written")
         conn = self._conn
-        view = _SqliteReads(conn, self.path)
+        view = _SqliteReads(conn, Path(self.path))
         self._in_transaction = True
         try:
             try:
@@ -255,7 +263,14 @@ class SqliteLedger(_SqliteReads, Ledger):
         finally:
             self._in_transaction = False
         return Entry(
-            seq, time_utc, actor, event_type, json.loads(body), payload_hash, head.entry_hash, digest
+            seq,
+            time_utc,
+            actor,
+            event_type,
+            json.loads(body),
+            payload_hash,
+            head.entry_hash,
+            digest,
         )
 
 

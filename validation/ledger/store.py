@@ -189,9 +189,7 @@ class Ledger(LedgerView):
     """
 
     @classmethod
-    def open(
-        cls, location: str | Path, *, create: bool = True, readonly: bool = False
-    ) -> Ledger:
+    def open(cls, location: str | Path, *, create: bool = True, readonly: bool = False) -> Ledger:
         """Open the ledger at ``location`` (SQLite file, created when ``create``; or a
         ``postgresql://`` URL of a database prepared by :func:`validation.ledger.postgres.install`).
 
@@ -204,7 +202,9 @@ class Ledger(LedgerView):
             return PostgresLedger.connect(str(location), readonly=readonly)
         from validation.ledger.sqlite import SqliteLedger
 
-        return SqliteLedger.open_file(Path(location), create=create and not readonly, readonly=readonly)
+        return SqliteLedger.open_file(
+            Path(location), create=create and not readonly, readonly=readonly
+        )
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

@@ -15,7 +15,6 @@ scope of its connection: ``*`` for rule checks and verification, the token's sit
 role's reads (row-level security in the database).
 """
 
-
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -139,7 +138,8 @@ def create_app(location: str | Path) -> FastAPI:
         if found is None or found == "revoked":
             what = "revoked" if found else "unknown or malformed"
             raise HTTPException(
-                401, f"token {what}: ask the trial administrator for a token",
+                401,
+                f"token {what}: ask the trial administrator for a token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         assert isinstance(found, Identity)
@@ -170,7 +170,9 @@ def create_app(location: str | Path) -> FastAPI:
 
     @app.exception_handler(TrialRuleError)
     def _rule(request: Request, exc: TrialRuleError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=403 if exc.rule == "OWN-SITE" else 409)
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=403 if exc.rule == "OWN-SITE" else 409
+        )
 
     @app.exception_handler(TamperError)
     def _tamper(request: Request, exc: TamperError) -> JSONResponse:
@@ -225,7 +227,9 @@ def create_app(location: str | Path) -> FastAPI:
         return _entry(entry)
 
     @app.post("/v1/trial/record/{kind}")
-    def record(kind: Literal["biopsy", "surgery", "therapy", "response"], body: RecordBody, who: Who) -> dict[str, Any]:
+    def record(
+        kind: Literal["biopsy", "surgery", "therapy", "response"], body: RecordBody, who: Who
+    ) -> dict[str, Any]:
         event = EventKind.from_short(kind)
         may_write(who, event)
         given = {k for k, v in body.model_dump().items() if v is not None and k != "patient"}
@@ -234,12 +238,13 @@ def create_app(location: str | Path) -> FastAPI:
             raise HTTPException(422, f"record {kind} takes {sorted(wanted)}; got {sorted(given)}")
         values = {k: getattr(body, k) for k in wanted}
         with trial_for() as trial:
-            method = {
+            methods: dict[EventKind, Callable[..., Entry]] = {
                 EventKind.BIOPSY: trial.record_biopsy,
                 EventKind.SURGERY: trial.record_surgery,
                 EventKind.THERAPY: trial.record_therapy,
                 EventKind.RESPONSE: trial.record_response,
-            }[event]
+            }
+            method = methods[event]
             entry = method(body.patient, actor=who.actor, site=who.site, **values)
         return _entry(entry)
 

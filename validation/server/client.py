@@ -23,7 +23,7 @@ from typing import Any
 from validation.atomic import building_folder, fsync_dir, write_synced
 from validation.exceptions import LedgerError, TamperError, TrialRuleError
 from validation.ledger import Entry, Head, VerifyReport
-from validation.trial.export import Excluded, ExportResult, MANIFEST_NAME
+from validation.trial.export import MANIFEST_NAME, Excluded, ExportResult
 from validation.trial.status import Pending, SiteStatus, TrialStatus
 
 __all__ = ["TOKEN_ENV", "TOKEN_FILE_ENV", "RemoteTrial", "read_token"]
@@ -61,7 +61,9 @@ class RemoteTrial:
     def __init__(self, url: str, token: str, *, timeout_s: float = 60.0) -> None:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise LedgerError(f"--server must be an http(s) URL such as http://host:8000; got {url!r}")
+            raise LedgerError(
+                f"--server must be an http(s) URL such as http://host:8000; got {url!r}"
+            )
         self.url = url.rstrip("/")
         self._token = token
         self._timeout_s = timeout_s
@@ -101,24 +103,54 @@ class RemoteTrial:
     # -- writes (actor and site come from the token) ---------------------------------------------
 
     def open_recruitment(self, sites: Sequence[str], *, protocol_id: str, **_: object) -> Entry:
-        return _entry(self.call("POST", "/v1/trial/open", {"sites": list(sites), "protocol": protocol_id}))
+        return _entry(
+            self.call("POST", "/v1/trial/open", {"sites": list(sites), "protocol": protocol_id})
+        )
 
-    def enrol(self, patient_id: str, *, consent_ref: str, laterality: str | None = None,
-              age: int | None = None, hr_status: int | None = None, **_: object) -> Entry:
-        body = {"patient": patient_id, "consent": consent_ref, "laterality": laterality,
-                "age": age, "hr_status": hr_status}
+    def enrol(
+        self,
+        patient_id: str,
+        *,
+        consent_ref: str,
+        laterality: str | None = None,
+        age: int | None = None,
+        hr_status: int | None = None,
+        **_: object,
+    ) -> Entry:
+        body = {
+            "patient": patient_id,
+            "consent": consent_ref,
+            "laterality": laterality,
+            "age": age,
+            "hr_status": hr_status,
+        }
         return _entry(self.call("POST", "/v1/trial/enrol", body))
 
-    def predict_external(self, patient_id: str, *, score: float, model_lock: str,
-                         threshold: float, modalities: Sequence[str], model_name: str,
-                         **_: object) -> Entry:
-        body = {"patient": patient_id, "score": score, "threshold": threshold,
-                "model_lock": model_lock, "model_name": model_name,
-                "modalities": list(modalities)}
+    def predict_external(
+        self,
+        patient_id: str,
+        *,
+        score: float,
+        model_lock: str,
+        threshold: float,
+        modalities: Sequence[str],
+        model_name: str,
+        **_: object,
+    ) -> Entry:
+        body = {
+            "patient": patient_id,
+            "score": score,
+            "threshold": threshold,
+            "model_lock": model_lock,
+            "model_name": model_name,
+            "modalities": list(modalities),
+        }
         return _entry(self.call("POST", "/v1/trial/predict", body))
 
     def _record(self, kind: str, patient_id: str, values: dict[str, Any]) -> Entry:
-        return _entry(self.call("POST", f"/v1/trial/record/{kind}", {"patient": patient_id, **values}))
+        return _entry(
+            self.call("POST", f"/v1/trial/record/{kind}", {"patient": patient_id, **values})
+        )
 
     def record_biopsy(self, patient_id: str, *, ihc: str, ish: str, **_: object) -> Entry:
         return self._record("biopsy", patient_id, {"ihc": ihc, "ish": ish})
@@ -126,20 +158,30 @@ class RemoteTrial:
     def record_surgery(self, patient_id: str, *, ihc: str, ish: str, **_: object) -> Entry:
         return self._record("surgery", patient_id, {"ihc": ihc, "ish": ish})
 
-    def record_therapy(self, patient_id: str, *, regimen: str, anti_her2: str, **_: object) -> Entry:
+    def record_therapy(
+        self, patient_id: str, *, regimen: str, anti_her2: str, **_: object
+    ) -> Entry:
         return self._record("therapy", patient_id, {"regimen": regimen, "anti_her2": anti_her2})
 
     def record_response(self, patient_id: str, *, pcr: str, **_: object) -> Entry:
         return self._record("response", patient_id, {"pcr": pcr})
 
-    def correct(self, patient_id: str, *, event: str, field: str, value: object, reason: str,
-                **_: object) -> Entry:
-        body = {"patient": patient_id, "event": event, "field": field, "value": str(value),
-                "reason": reason}
+    def correct(
+        self, patient_id: str, *, event: str, field: str, value: object, reason: str, **_: object
+    ) -> Entry:
+        body = {
+            "patient": patient_id,
+            "event": event,
+            "field": field,
+            "value": str(value),
+            "reason": reason,
+        }
         return _entry(self.call("POST", "/v1/trial/correct", body))
 
     def withdraw(self, patient_id: str, *, reason: str, **_: object) -> Entry:
-        return _entry(self.call("POST", "/v1/trial/withdraw", {"patient": patient_id, "reason": reason}))
+        return _entry(
+            self.call("POST", "/v1/trial/withdraw", {"patient": patient_id, "reason": reason})
+        )
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -182,6 +224,10 @@ class RemoteTrial:
         )
 
     def verify(self, *, expected_head: str | None = None) -> VerifyReport:
-        query = "" if expected_head is None else "?" + urllib.parse.urlencode({"expected_head": expected_head})
+        query = (
+            ""
+            if expected_head is None
+            else "?" + urllib.parse.urlencode({"expected_head": expected_head})
+        )
         data = self.call("GET", "/v1/ledger/verify" + query)
         return VerifyReport(**{**data, "head": Head.parse(data["head"])})

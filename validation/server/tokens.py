@@ -100,7 +100,9 @@ def _role(value: object) -> Role:
         raise LedgerError(f"role must be one of {names}; got {value!r}") from None
 
 
-def issue_token(ledger: Ledger, *, user: str, site: str, role: str, actor: str) -> tuple[str, Entry]:
+def issue_token(
+    ledger: Ledger, *, user: str, site: str, role: str, actor: str
+) -> tuple[str, Entry]:
     """Create a token for ``user`` at ``site`` with ``role``; return (token, ledger entry).
 
     The token itself is returned only here; the entry holds its SHA-256.
@@ -170,7 +172,7 @@ class TokenRegistry:
             self._revoked.update(e.payload["token_id"] for e in revoked)
             self._last_seq = until
 
-    def identify(self, token: str) -> Identity | None | str:
+    def identify(self, token: str) -> Identity | str | None:
         """The token's :class:`Identity`; ``"revoked"``; or None when unknown/malformed."""
         if not isinstance(token, str) or not _TOKEN.fullmatch(token):
             return None
