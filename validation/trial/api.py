@@ -340,22 +340,22 @@ class Trial:
 
     # -- reads ----------------------------------------------------------------------------------
 
+    def _read(self, verified: Head | None) -> tuple[Head, list[Entry]]:
+        """Entries up to a head: by default walking the chain over the very rows read
+        (:func:`~validation.ledger.read_verified`: a ledger that does not verify is refused,
+        naming the first bad entry); a caller that verified the whole chain itself passes
+        ``verified`` (the service, before a site-scoped read)."""
+        if verified is None:
+            return read_verified(self.ledger, what="the trial")
+        return verified, [e for e in self.ledger.entries() if e.seq <= verified.seq]
+
     def snapshot(
         self, *, verified: Head | None = None
     ) -> tuple[Head, TrialContext, dict[str, PatientRecord]]:
-        """Head, context and every patient's record from one read of the ledger.
-
-        By default the chain is walked over the very rows read
-        (:func:`~validation.ledger.read_verified`): a ledger that does not verify is refused
-        (TamperError naming the first bad entry). A caller that verified the whole chain itself
-        passes ``verified`` (the service, before a site-scoped read) and entries up to it are read.
-        """
-        if verified is None:
-            verified, entries = read_verified(self.ledger, what="the trial")
-        else:
-            entries = [e for e in self.ledger.entries() if e.seq <= verified.seq]
+        """Head, context and every patient's record from one verified read of the ledger."""
+        head, entries = self._read(verified)
         context, records = fold(entries)
-        return verified, context, records
+        return head, context, records
 
     def status(self, *, site: str | None = None, verified: Head | None = None) -> TrialStatus:
         """Per-site counts and what is missing (:class:`validation.trial.status.TrialStatus`),
@@ -363,9 +363,11 @@ class Trial:
         return trial_status(*self.snapshot(verified=verified), site=site)
 
     def export(self, out_dir: str | Path, *, verified: Head | None = None) -> ExportResult:
-        """Write predictions, labels and manifest (:func:`validation.trial.export.export_tables`)
-        after verifying the ledger (unless the caller already did, up to ``verified``)."""
-        return export_tables(*self.snapshot(verified=verified), out_dir)
+        """Write the export (:func:`validation.trial.export.export_tables`) after verifying the
+        ledger (unless the caller already did, up to ``verified``)."""
+        head, entries = self._read(verified)
+        context, records = fold(entries)
+        return export_tables(head, context, records, out_dir, entries=entries)
 
     def verify(self, *, expected_head: Head | str | None = None) -> VerifyReport:
         """Re-walk the ledger's hash chain (:func:`validation.ledger.verify`)."""
