@@ -216,8 +216,8 @@ def export_tables(
     }
     files[MANIFEST_NAME] = canonical_json(manifest)
     with building_folder(out.parent, out.name) as tmp:
-        for name, data in files.items():
-            write_synced(tmp / name, data)
+        for name, body in files.items():
+            write_synced(tmp / name, body)
         fsync_dir(tmp)
         os.replace(tmp, out)  # atomic; replaces only a missing or empty folder
     fsync_dir(out.parent)
