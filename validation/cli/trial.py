@@ -268,15 +268,17 @@ def _status(args: argparse.Namespace) -> int:
 
 def _print_status(status: Any) -> None:
     print(f"trial {status.protocol_id or '(not open)'} at ledger head {status.head}")
-    print("\t".join(("site", *_COLUMNS)))
+    print("\t".join(("site", *_COLUMNS, "awaiting")))
     for row in status.sites:
-        print("\t".join([row.site, *(str(getattr(row, c)) for c in _COLUMNS)]))
+        missing = " ".join(f"{step}:{n}" for step, n in row.missing) or "-"
+        print("\t".join([row.site, *(str(getattr(row, c)) for c in _COLUMNS), missing]))
     if status.pending:
         print("awaiting:")
     for item in status.pending:
         blind = item.predicted or item.awaiting == "prediction"
         note = "" if blind else " (no blinded prediction: excluded from the analysis)"
-        print(f"  {item.patient_id}\tsite {item.site}\t{item.awaiting}{note}")
+        waited = f"\tsince {item.since[:10]} ({item.days_waiting} days)" if item.since else ""
+        print(f"  {item.patient_id}\tsite {item.site}\t{item.awaiting}{waited}{note}")
 
 
 def _export(args: argparse.Namespace) -> int:

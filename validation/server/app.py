@@ -283,6 +283,7 @@ def create_app(location: str | Path) -> FastAPI:
             "protocol_id": result.protocol_id,
             "sites": [vars(s) for s in result.sites],
             "pending": [vars(p) for p in result.pending],
+            "as_of": result.as_of,
         }
 
     @app.get("/v1/trial/export")

@@ -191,8 +191,12 @@ class RemoteTrial:
         return TrialStatus(
             Head.parse(data["head"]),
             data["protocol_id"],
-            tuple(SiteStatus(**row) for row in data["sites"]),
+            tuple(
+                SiteStatus(**{**row, "missing": tuple(tuple(m) for m in row["missing"])})
+                for row in data["sites"]
+            ),
             tuple(Pending(**row) for row in data["pending"]),
+            data["as_of"],
         )
 
     def export(self, out_dir: str | Path) -> ExportResult:

@@ -360,7 +360,10 @@ class Trial:
     def status(self, *, site: str | None = None, verified: Head | None = None) -> TrialStatus:
         """Per-site counts and what is missing (:class:`validation.trial.status.TrialStatus`),
         after verifying the ledger (unless the caller already did, up to ``verified``)."""
-        return trial_status(*self.snapshot(verified=verified), site=site)
+        head, entries = self._read(verified)
+        context, records = fold(entries)
+        times = {e.seq: e.time_utc for e in entries}
+        return trial_status(head, context, records, site=site, times=times)
 
     def export(self, out_dir: str | Path, *, verified: Head | None = None) -> ExportResult:
         """Write the export (:func:`validation.trial.export.export_tables`) after verifying the
