@@ -101,3 +101,29 @@ def test_audit_trail_dictionary_and_odm(exported: tuple[Path, dict[str, int | st
     assert values["I.regimen"] == "TCHP x6"
     declared = {d.get("OID") for d in root.iter(f"{ODM}ItemDef")}
     assert set(values) <= declared
+
+
+def test_laterality_corrected_after_prediction_invalidates_it_visibly(tmp_path: Path) -> None:
+    """The wrong version kept the prediction of the other breast in predictions.csv."""
+    with Trial.open(tmp_path / "t.db") as trial:
+        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A")
+        trial.enrol("P1", consent_ref="IC", laterality="L", actor="n", site="A")
+        predicted = trial.predict_external(
+            "P1", score=0.9, model_lock="a" * 64, threshold=0.5, modalities="US",
+            actor="r", site="A",
+        )  # fmt: skip
+        fix = trial.correct(
+            "P1", event="enrolled", field="laterality", value="R", reason="wrong side", actor="n",
+            site="A",
+        )  # fmt: skip
+        status = trial.status()
+        result = trial.export(tmp_path / "out")
+    assert status.pending[0].predicted is False
+    assert result.n_exported == 0
+    (excluded,) = result.excluded
+    assert excluded.reason == (
+        f"prediction invalidated: prediction (entry {predicted.seq}) read side L; laterality "
+        f"corrected to R afterwards (entry {fix.seq})"
+    )
+    row = _rows(tmp_path / "out" / "trial_data.csv")[0]
+    assert (row["score"], row["laterality"], row["analysed"]) == ("0.9", "R", "0")

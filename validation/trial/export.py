@@ -113,6 +113,8 @@ def _her2(record: PatientRecord, kind: EventKind) -> str:
 def _exclusion(record: PatientRecord) -> str | None:
     if record.withdrawn:
         return "withdrawn from the trial (data not analysed)"
+    if record.prediction_invalid is not None:
+        return f"prediction invalidated: {record.prediction_invalid}"
     if EventKind.PREDICTION not in record.events:
         if EventKind.BIOPSY in record.events:
             return "no blinded model prediction (biopsy result recorded before any prediction)"

@@ -116,9 +116,8 @@ def trial_status(
             last = max(seq for seq, _ in record.events.values())
             since = (times or {}).get(last, "")
             days = (now - _parse(since)).days if since else 0
-            pending.append(
-                Pending(pid, record.site, step, EventKind.PREDICTION in record.events, since, days)
-            )
+            valid = EventKind.PREDICTION in record.events and record.prediction_invalid is None
+            pending.append(Pending(pid, record.site, step, valid, since, days))
     order = [EventKind.PREDICTION.short, *(k.short for k in STEPS)]
     rows = []
     for name in names:
