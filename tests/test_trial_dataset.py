@@ -11,7 +11,7 @@ import pytest
 
 from validation.ledger import Ledger
 from validation.server.tokens import issue_token
-from validation.trial import Trial
+from validation.trial import EventKind, Trial
 
 pytestmark = pytest.mark.req("REQ-TRIAL-001")
 ODM = "{http://www.cdisc.org/ns/odm/v1.3}"
@@ -127,3 +127,38 @@ def test_laterality_corrected_after_prediction_invalidates_it_visibly(tmp_path: 
     )
     row = _rows(tmp_path / "out" / "trial_data.csv")[0]
     assert (row["score"], row["laterality"], row["analysed"]) == ("0.9", "R", "0")
+
+
+def test_bulk_import_applies_the_same_rules_row_by_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from validation.cli import main
+
+    ledger = tmp_path / "t.db"
+    with Trial.open(ledger) as trial:
+        trial.open_recruitment(["A", "B"], protocol_id="P", actor="cc", site="A")
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "event,patient,consent,laterality,age,ihc,ish\n"
+        "enrol,P1,IC-1,L,61,,\n"
+        "enrol,P2,IC-2,,,,\n"
+        "biopsy,P1,,,,2+,positive\n"
+    )
+    who = ["--ledger", str(ledger), "--actor", "n", "--site", "A"]
+    assert main(["trial", "import", str(good), *who]) == 0
+    assert "imported 3 events" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("event,patient,reason\nwithdraw,P2,moved\nwithdraw,P9,moved\nwithdraw,P1,x\n")
+    assert main(["trial", "import", str(bad), *who]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad} line 3: patient P9: trial.withdrawn refused by rule ENROLLED" in err
+    assert "1 earlier row(s) recorded" in err
+    shape = tmp_path / "shape.csv"
+    shape.write_text("event,patient,ihc\nbiopsy,P2,3+\n")
+    assert main(["trial", "import", str(shape), *who]) == 2
+    assert f"{shape} line 2 column ish: biopsy needs a value" in capsys.readouterr().err
+    with Trial.open(ledger, readonly=True) as trial:
+        _, _, records = trial.snapshot()
+    assert records["P2"].withdrawn
+    assert not records["P1"].withdrawn  # the row after the refused one was never applied
+    assert records["P1"].value(EventKind.BIOPSY, "result")["her2"] == "positive"

@@ -148,6 +148,11 @@ def register(subparsers: Any) -> None:
     withdraw.add_argument("--reason", required=True, help="reason for withdrawal")
     withdraw.set_defaults(func=_withdraw)
 
+    bulk = actions.add_parser("import", help="record events from a CSV file, row by row")
+    _common(bulk)
+    bulk.add_argument("file", help="CSV with columns event, patient and the events' fields")
+    bulk.set_defaults(func=_import)
+
     show = actions.add_parser("status", help="per-site counts and patients awaiting a step")
     _common(show, writes=False)
     show.add_argument("--site", help="only this site")
@@ -239,6 +244,20 @@ def _correct(args: argparse.Namespace) -> int:
         f"{entry.payload['field']}: {entry.payload['old_value']!r} -> {entry.payload['new_value']!r}"
     )
     return _done(entry)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from validation.trial.bulk import import_events
+
+    with _backend(args) as trial:
+        local = isinstance(trial, Trial)
+        who = {"actor": args.actor, "site": args.site} if local else {}
+        entries = import_events(trial, args.file, **who)
+    with closed_pipe_is_quiet():
+        for entry in entries:
+            _done(entry)
+        print(f"imported {len(entries)} events from {args.file}")
+    return 0
 
 
 def _withdraw(args: argparse.Namespace) -> int:
