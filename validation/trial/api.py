@@ -199,6 +199,7 @@ class Trial:
             result.model_name,
             result.modalities,
             Source.DICOM,
+            {"study_uids": list(result.study_uids), "instance_uids": list(result.instance_uids)},
         )
 
     def predict_external(
@@ -237,6 +238,7 @@ class Trial:
         name: object,
         modalities: object,
         source: Source,
+        read: dict[str, list[str]] | None = None,
     ) -> Entry:
         kind = EventKind.PREDICTION
         parsed = {
@@ -250,8 +252,10 @@ class Trial:
             )
         }
         call = "positive" if parsed["score"] >= parsed["threshold"] else "negative"
+        extra = {} if read is None else {"read": read}
         return self._append(
-            self._proposal(kind, pid, site, **parsed, call=call, source=source.value), actor=actor
+            self._proposal(kind, pid, site, **parsed, **extra, call=call, source=source.value),
+            actor=actor,
         )
 
     def _her2(

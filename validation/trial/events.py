@@ -13,7 +13,8 @@ every patient event):
                        ``hr_status`` (0/1 or null)
 ``trial.prediction``   ``score`` in [0, 1], ``threshold``, ``call`` (derived: ``score >=
                        threshold``), ``model_lock``, ``model_name``, ``modalities`` (list),
-                       ``source`` (``dicom`` or ``external``)
+                       ``source`` (``dicom`` or ``external``); for ``dicom`` also ``read`` =
+                       ``{study_uids, instance_uids}`` (the DICOM studies and files the model read)
 ``trial.biopsy``       ``result`` = ``{ihc, ish, her2}``, ``her2`` derived by :func:`her2_call`
 ``trial.therapy``      ``regimen`` (text), ``anti_her2`` (bool)
 ``trial.surgery``      ``result`` as biopsy (the surgical specimen: the reference standard)
