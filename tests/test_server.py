@@ -378,3 +378,70 @@ def test_cli_remote_mode_prints_what_local_prints(
         "predictions.csv",
         "trial_export.json",
     ]
+
+
+@pytest.mark.req("REQ-SEC-001")
+def test_remote_predict_runs_the_model_here_and_names_what_it_read(
+    service: tuple[PgLedger, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The model run itself is the local one (tests/test_trial_e2e.py); here: the wiring."""
+    from validation.cli import main
+    from validation.trial import imaging
+
+    db, url, admin = service
+    t = tokens_for(
+        url,
+        admin,
+        {
+            "rp.c": ("D", "site_coordinator"),
+            "rp.r": ("D", "radiologist"),
+            "rp.x": ("C", "radiologist"),
+        },
+    )
+    assert (
+        call(
+            url,
+            t["rp.c"],
+            "POST",
+            "/v1/trial/enrol",
+            {"patient": "RP-1", "consent": "IC", "laterality": "R"},
+        )[0]
+        == 200
+    )
+    assert call(url, t["rp.x"], "GET", "/v1/trial/patients/RP-1")[0] == 403
+    assert call(url, t["rp.r"], "GET", "/v1/trial/patients/NOPE")[0] == 404
+    body = {"patient": "RP-1", "score": 0.5, "threshold": 0.5, "model_lock": "c" * 64,
+            "model_name": "m", "modalities": ["US"], "source": "dicom"}  # fmt: skip
+    status, data = call(url, t["rp.r"], "POST", "/v1/trial/predict", body)
+    assert status == 409
+    assert "names the study_uids and instance_uids" in data["detail"]
+    seen: dict[str, object] = {}
+
+    def fake_score(
+        study: object, patient_id: str, *, site: str, laterality: str, model: object
+    ) -> imaging.ModelScore:
+        seen.update(study=study, patient_id=patient_id, site=site, laterality=laterality)
+        return imaging.ModelScore(
+            0.75, 0.5, "c" * 64, "her2map", ("MG_CC", "US"), ("1.2.3",), ("1.2.3.1", "1.2.3.2")
+        )
+
+    monkeypatch.setattr(imaging, "score_study", fake_score)
+    monkeypatch.setattr(imaging, "load_model", lambda lock: object())
+    monkeypatch.setenv("HER2MAP_TOKEN", t["rp.r"])
+    assert (
+        main(["trial", "predict", "--server", url, "--patient", "RP-1", "--study", "dicom/RP-1"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("score 0.75 (positive) by model lock " + "c" * 64)
+    assert seen == {"study": "dicom/RP-1", "patient_id": "RP-1", "site": "D", "laterality": "R"}
+    with Ledger.open(db.app, readonly=True) as ledger:
+        (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "RP-1"})
+    assert entry.payload["source"] == "dicom"
+    assert entry.payload["read"] == {
+        "instance_uids": ["1.2.3.1", "1.2.3.2"],
+        "study_uids": ["1.2.3"],
+    }
+    assert entry.actor.startswith("rp.r (radiologist, site D")

@@ -198,11 +198,6 @@ def _enrol(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    if args.server or (not args.ledger and os.environ.get(SERVER_ENV)):
-        raise LedgerError(
-            "trial predict runs the locked model on this machine's DICOM and needs --ledger; "
-            "over the service, record a locally computed score is not supported yet"
-        )
     with _backend(args) as trial:
         entry = trial.predict(
             args.patient, study=args.study, lock=args.lock, actor=args.actor, site=args.site

@@ -31,7 +31,7 @@ from validation.ledger import Entry, Ledger, read_verified
 from validation.ledger import verify as verify_ledger
 from validation.server.tokens import READS_ALL, WRITES, Identity, Role, TokenRegistry, issue_token
 from validation.server.tokens import revoke_token as revoke
-from validation.trial import EventKind, Trial
+from validation.trial import EventKind, Trial, read_patient
 
 __all__ = ["create_app"]
 
@@ -60,6 +60,8 @@ class PredictionBody(_Body):
     model_lock: str
     model_name: str
     modalities: list[str]
+    source: Literal["dicom", "external"] = "external"
+    read: dict[str, list[str]] | None = None
 
 
 class RecordBody(_Body):
@@ -214,17 +216,33 @@ def create_app(location: str | Path) -> FastAPI:
     def predict(body: PredictionBody, who: Who) -> dict[str, Any]:
         may_write(who, EventKind.PREDICTION)
         with trial_for() as trial:
-            entry = trial.predict_external(
+            entry = trial.record_prediction(
                 body.patient,
                 score=body.score,
                 threshold=body.threshold,
                 model_lock=body.model_lock,
                 model_name=body.model_name,
                 modalities=body.modalities,
+                source=body.source,
+                read=body.read,
                 actor=who.actor,
                 site=who.site,
             )
         return _entry(entry)
+
+    @app.get("/v1/trial/patients/{patient_id}")
+    def patient(patient_id: str, who: Who) -> dict[str, Any]:
+        with trial_for() as trial:
+            _, record = read_patient(trial.ledger, patient_id)
+        if record is None:
+            raise HTTPException(404, f"patient {patient_id} is not enrolled")
+        may_read(who, record.site)
+        return {
+            "patient_id": record.patient_id,
+            "site": record.site,
+            "laterality": record.value(EventKind.ENROLLED, "laterality"),
+            "recorded": sorted(kind.short for kind in record.events),
+        }
 
     @app.post("/v1/trial/record/{kind}")
     def record(

@@ -227,6 +227,56 @@ class Trial:
             Source.EXTERNAL,
         )
 
+    def record_prediction(
+        self,
+        patient_id: str,
+        *,
+        score: object,
+        threshold: object,
+        model_lock: object,
+        model_name: object,
+        modalities: object,
+        source: str | Source,
+        actor: str,
+        site: str,
+        read: dict[str, list[str]] | None = None,
+    ) -> Entry:
+        """Record a prediction computed elsewhere (the service: a site's CLI ran the locked model
+        on its DICOM, ``source="dicom"``, naming the studies and instances it ``read``)."""
+        kind = Source(source) if str(source) in {s.value for s in Source} else None
+        if kind is None:
+            raise refuse(
+                patient_id,
+                EventKind.PREDICTION.value,
+                "VALUE",
+                f"source must be dicom or external, got {source!r}",
+            )
+        if kind is Source.DICOM and (
+            not isinstance(read, dict)
+            or sorted(read) != ["instance_uids", "study_uids"]
+            or not all(
+                isinstance(v, list) and all(isinstance(u, str) for u in v) for v in read.values()
+            )
+        ):
+            raise refuse(
+                patient_id,
+                EventKind.PREDICTION.value,
+                "VALUE",
+                "a dicom prediction names the study_uids and instance_uids it read",
+            )
+        return self._prediction(
+            str(patient_id),
+            site,
+            actor,
+            score,
+            threshold,
+            model_lock,
+            model_name,
+            modalities,
+            kind,
+            read if kind is Source.DICOM else None,
+        )
+
     def _prediction(
         self,
         pid: str,
