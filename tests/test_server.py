@@ -374,9 +374,13 @@ def test_cli_remote_mode_prints_what_local_prints(
     )
     assert exported.returncode == 0, exported.stderr
     assert sorted(p.name for p in out.iterdir()) == [
+        "audit_trail.csv",
+        "data_dictionary.csv",
         "labels.csv",
         "predictions.csv",
+        "trial_data.csv",
         "trial_export.json",
+        "trial_odm.xml",
     ]
 
 

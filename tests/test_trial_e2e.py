@@ -156,10 +156,7 @@ def test_trial_log_export_and_interim_protocol_run(
     )
     results = json.loads(result.results_path.read_bytes())
     identity = results["identity"]
-    assert (
-        f"{identity['ledger']['head_seq']}:{identity['ledger']['head_hash']}"
-        == manifest["ledger"]["head"]
-    )
+    assert str(result.head_before) == manifest["ledger"]["head"]
     assert (
         identity["data"]["predictions"]["sha256"] == manifest["files"]["predictions.csv"]["sha256"]
     )
@@ -185,6 +182,7 @@ def test_trial_log_export_and_interim_protocol_run(
         "PRO-C3",
         "PRO-C4",
         "PRO-C5",
+        "PRO-G1",
     }
     assert result.ledger_entry.seq == manifest["ledger"]["head_seq"] + 1
 
