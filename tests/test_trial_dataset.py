@@ -162,3 +162,49 @@ def test_bulk_import_applies_the_same_rules_row_by_row(
     assert records["P2"].withdrawn
     assert not records["P1"].withdrawn  # the row after the refused one was never applied
     assert records["P1"].value(EventKind.BIOPSY, "result")["her2"] == "positive"
+
+
+def test_blinding_is_checked_in_time_with_the_biopsy_report_time(tmp_path: Path) -> None:
+    """The wrong version checked ledger order only: a prediction logged after the report was
+    issued (but before the biopsy was entered) counted as blinded."""
+    from datetime import UTC, datetime, timedelta
+
+    from validation.exceptions import TrialRuleError
+
+    def stamp(delta: timedelta) -> str:
+        return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    with Trial.open(tmp_path / "t.db") as trial:
+        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A")
+        for pid in ("EARLY", "LATE", "FUTURE"):
+            trial.enrol(pid, consent_ref="IC", laterality="L", actor="n", site="A")
+            trial.predict_external(
+                pid, score=0.6, model_lock="a" * 64, threshold=0.5, modalities="US",
+                actor="r", site="A",
+            )  # fmt: skip
+        trial.record_biopsy(
+            "EARLY", ihc="0", ish="not_done", report_time=stamp(-timedelta(hours=1)),
+            actor="p", site="A",
+        )  # fmt: skip
+        trial.record_biopsy(
+            "LATE", ihc="0", ish="not_done", report_time=stamp(timedelta(minutes=2)),
+            actor="p", site="A",
+        )  # fmt: skip
+        with pytest.raises(TrialRuleError, match=r"report_time .* is in the future"):
+            trial.record_biopsy(
+                "FUTURE", ihc="0", ish="not_done", report_time=stamp(timedelta(days=1)),
+                actor="p", site="A",
+            )  # fmt: skip
+        with pytest.raises(TrialRuleError, match="report_time must be a UTC time"):
+            trial.record_biopsy(
+                "FUTURE", ihc="0", ish="not_done", report_time="27/11/2026", actor="p", site="A"
+            )
+        _, _, records = trial.snapshot()
+        result = trial.export(tmp_path / "out")
+    assert records["LATE"].prediction_invalid is None
+    reason = records["EARLY"].prediction_invalid
+    assert reason is not None
+    assert reason.startswith("not blinded in time: prediction logged at ")
+    assert [e.patient_id for e in result.excluded] == ["EARLY"]
+    rows = {r["subject_id"]: r for r in _rows(tmp_path / "out" / "trial_data.csv")}
+    assert rows["LATE"]["biopsy_report_time"].endswith("Z")

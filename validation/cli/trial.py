@@ -120,6 +120,10 @@ def register(subparsers: Any) -> None:
         _patient(her2)
         her2.add_argument("--ihc", required=True, choices=[m.value for m in IHC])
         her2.add_argument("--ish", required=True, choices=[m.value for m in ISH])
+        if name == "biopsy":
+            her2.add_argument(
+                "--report-time", help="UTC time the report was issued, e.g. 2026-11-27T09:30:00Z"
+            )
         her2.set_defaults(func=_record)
     therapy = kinds.add_parser("therapy", help="neoadjuvant regimen")
     _common(therapy)
@@ -212,7 +216,9 @@ def _record(args: argparse.Namespace) -> int:
     who = {"actor": args.actor, "site": args.site}
     with _backend(args) as trial:
         if args.record_kind == "biopsy":
-            entry = trial.record_biopsy(args.patient, ihc=args.ihc, ish=args.ish, **who)
+            entry = trial.record_biopsy(
+                args.patient, ihc=args.ihc, ish=args.ish, report_time=args.report_time, **who
+            )
         elif args.record_kind == "surgery":
             entry = trial.record_surgery(args.patient, ihc=args.ihc, ish=args.ish, **who)
         elif args.record_kind == "therapy":

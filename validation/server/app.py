@@ -68,6 +68,7 @@ class RecordBody(_Body):
     patient: str
     ihc: str | None = None
     ish: str | None = None
+    report_time: str | None = None
     regimen: str | None = None
     anti_her2: Literal["yes", "no"] | None = None
     pcr: Literal["yes", "no"] | None = None
@@ -252,6 +253,8 @@ def create_app(location: str | Path) -> FastAPI:
         may_write(who, event)
         given = {k for k, v in body.model_dump().items() if v is not None and k != "patient"}
         wanted = set(_RECORD_FIELDS[event])
+        if event is EventKind.BIOPSY and "report_time" in given:
+            wanted.add("report_time")
         if given != wanted:
             raise HTTPException(422, f"record {kind} takes {sorted(wanted)}; got {sorted(given)}")
         values = {k: getattr(body, k) for k in wanted}

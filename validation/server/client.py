@@ -184,8 +184,13 @@ class RemoteTrial:
             self.call("POST", f"/v1/trial/record/{kind}", {"patient": patient_id, **values})
         )
 
-    def record_biopsy(self, patient_id: str, *, ihc: str, ish: str, **_: object) -> Entry:
-        return self._record("biopsy", patient_id, {"ihc": ihc, "ish": ish})
+    def record_biopsy(
+        self, patient_id: str, *, ihc: str, ish: str, report_time: str | None = None, **_: object
+    ) -> Entry:
+        values = {"ihc": ihc, "ish": ish}
+        if report_time is not None:
+            values["report_time"] = report_time
+        return self._record("biopsy", patient_id, values)
 
     def record_surgery(self, patient_id: str, *, ihc: str, ish: str, **_: object) -> Entry:
         return self._record("surgery", patient_id, {"ihc": ihc, "ish": ish})

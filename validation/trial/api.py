@@ -309,14 +309,37 @@ class Trial:
         )
 
     def _her2(
-        self, kind: EventKind, patient_id: str, ihc: object, ish: object, actor: str, site: str
+        self,
+        kind: EventKind,
+        patient_id: str,
+        ihc: object,
+        ish: object,
+        actor: str,
+        site: str,
+        **extra: Any,
     ) -> Entry:
         result = her2_result(ihc, ish, patient_id=patient_id, event=kind.value)
-        return self._append(self._proposal(kind, patient_id, site, result=result), actor=actor)
+        return self._append(
+            self._proposal(kind, patient_id, site, result=result, **extra), actor=actor
+        )
 
-    def record_biopsy(self, patient_id: str, *, ihc: str, ish: str, actor: str, site: str) -> Entry:
-        """Record the core-needle biopsy: IHC, ISH and the HER2 call derived by ASCO/CAP 2018."""
-        return self._her2(EventKind.BIOPSY, patient_id, ihc, ish, actor, site)
+    def record_biopsy(
+        self,
+        patient_id: str,
+        *,
+        ihc: str,
+        ish: str,
+        actor: str,
+        site: str,
+        report_time: str | None = None,
+    ) -> Entry:
+        """Record the core-needle biopsy: IHC, ISH and the HER2 call derived by ASCO/CAP 2018.
+
+        ``report_time`` (UTC, when the pathology report was issued) lets blinding be checked in
+        time: a prediction logged after it is marked not blinded (:func:`~.rules.fold`)."""
+        when = parse_field("report_time", report_time, patient_id=patient_id, event="trial.biopsy")
+        extra = {} if when is None else {"report_time": when}
+        return self._her2(EventKind.BIOPSY, patient_id, ihc, ish, actor, site, **extra)
 
     def record_surgery(
         self, patient_id: str, *, ihc: str, ish: str, actor: str, site: str

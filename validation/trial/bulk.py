@@ -29,7 +29,7 @@ __all__ = ["EVENT_FIELDS", "ImportRow", "import_events", "read_rows"]
 #: Event name in the file -> (required fields, optional fields).
 EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "enrol": (("consent",), ("laterality", "age", "hr_status")),
-    "biopsy": (("ihc", "ish"), ()),
+    "biopsy": (("ihc", "ish"), ("report_time",)),
     "surgery": (("ihc", "ish"), ()),
     "therapy": (("regimen", "anti_her2"), ()),
     "response": (("pcr",), ()),
@@ -101,7 +101,9 @@ def _call(trial: Any, row: ImportRow, who: dict[str, Any]) -> Entry:
             hr_status=int(f["hr_status"]) if f.get("hr_status", "").isdigit() else f.get("hr_status"),
             **who,
         ),
-        "biopsy": lambda: trial.record_biopsy(row.patient, ihc=f["ihc"], ish=f["ish"], **who),
+        "biopsy": lambda: trial.record_biopsy(
+            row.patient, ihc=f["ihc"], ish=f["ish"], report_time=f.get("report_time"), **who
+        ),
         "surgery": lambda: trial.record_surgery(row.patient, ihc=f["ihc"], ish=f["ish"], **who),
         "therapy": lambda: trial.record_therapy(
             row.patient, regimen=f["regimen"], anti_her2=f["anti_her2"], **who
