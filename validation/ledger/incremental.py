@@ -6,18 +6,19 @@ Two readers, one walk (:func:`validation.ledger.chain.walk`):
   are read once, walked, and the entries returned are parsed from exactly the bytes that were
   hashed, so an edited payload anywhere is refused. Its cost is the read itself.
 * :func:`verified_before_use` -- for readers that use a few entries (validate run, dossier
-  build: the registration, amendments, head). It re-walks only the entries appended since the head it
-verified last (kept in this process, and for a SQLite file in a sidecar ``<file>.verified``
-beside it), after checking that the entry at that head still holds the verified hash. A ledger
-that does not verify raises :class:`~validation.exceptions.TamperError` naming the first bad
-entry (found by a full walk, so the name is the same as ``her2map ledger verify`` gives).
+  build: the registration, amendments, head). It re-walks only the entries appended since the
+  head it verified last (kept in this process, and for a SQLite file in a sidecar
+  ``<file>.verified`` beside it), after checking that the entry at that head still holds the
+  verified hash. A ledger that does not verify raises :class:`~validation.exceptions.TamperError`
+  naming the first bad entry (found by a full walk, so the name is the one ``her2map ledger
+  verify`` gives).
 
-What the incremental check cannot see: an entry *before* the last verified head whose payload
-text was edited while its stored hashes were left as they were (the hashes that chain to the
-verified head are unchanged). Any rewrite that re-hashes, any deletion or truncation below the
-verified head, and any bad entry after it are caught. ``her2map ledger verify`` always walks the
-whole chain, and the sidecar is a cache, not a trust anchor: the anchor is a head kept outside
-the database (``--expected-head``, the dossier's printed head).
+What the incremental check cannot see: an entry *before* the last verified head edited without
+re-hashing the chain up to that head (its own stored hashes may be changed or not; the hash at
+the verified head is unchanged). A rewrite re-hashed up to or past the verified head, a deletion
+or truncation below it, and any bad entry after it are caught. ``her2map ledger verify`` always
+walks the whole chain, and the sidecar is a cache, not a trust anchor: the anchor is a head kept
+outside the database (``--expected-head``, the dossier's printed head).
 """
 
 from __future__ import annotations
