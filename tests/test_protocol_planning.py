@@ -41,9 +41,7 @@ def test_required_n_follows_the_declared_assumptions_and_the_criterion() -> None
 def test_every_shipped_primary_endpoint_is_planned() -> None:
     for name in ("HER2-VAL-001", "HER2-NAT-002", "HER2-ERR-003", "HER2-PRO-004"):
         p = Protocol.from_yaml(ROOT / "protocols" / f"{name}.yaml")
-        primary = [
-            x for x in (*p.endpoints, *p.comparisons) if x.hierarchy or x.family is not None
-        ]
+        primary = [x for x in (*p.endpoints, *p.comparisons) if x.hierarchy or x.family is not None]
         assert primary, name
         assert all(x.planning is not None for x in primary), name
 
