@@ -68,7 +68,6 @@ from validation.protocol.model import (
     Rule,
     SubgroupSpec,
 )
-from validation.protocol.planning import ERROR_RATES, PLANNABLE, plan_sample_size
 
 __all__ = ["MODALITY_KEYS", "load_protocol", "protocol_from_dict"]
 
@@ -262,6 +261,9 @@ _PLANNING_KEYS = ("expected", "prevalence", "power")
 def _planning(
     value: Any, path: str, kind: str, criterion: Criterion | None, confidence: float
 ) -> Planning:
+    # imported here: the calculations need scipy, which a protocol without planning never loads
+    from validation.protocol.planning import ERROR_RATES, PLANNABLE, plan_sample_size
+
     if kind not in PLANNABLE:
         raise ProtocolError(
             f"{path}: no sample-size calculation for {kind!r} (plannable: {', '.join(PLANNABLE)})."
