@@ -157,7 +157,7 @@ def css_string(value: Any) -> str:
     CSS hex escapes (so nothing can end the string or the style element)."""
     out = []
     for ch in str(value):
-        out.append(f"\\{ord(ch):06x}" if ch in '\\"\'<>&\n\r' else ch)
+        out.append(f"\\{ord(ch):06x}" if ch in "\\\"'<>&\n\r" else ch)
     return "".join(out)
 
 
