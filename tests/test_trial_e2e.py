@@ -151,10 +151,8 @@ def test_trial_log_export_and_interim_protocol_run(
     )
     results = json.loads(result.results_path.read_bytes())
     identity = results["identity"]
-    assert (
-        f"{identity['ledger']['head_seq']}:{identity['ledger']['head_hash']}"
-        == manifest["ledger"]["head"]
-    )
+    # results.json holds no ledger state (issue 9); the run's provenance has the head it saw
+    assert f"{result.head_before.seq}:{result.head_before.entry_hash}" == manifest["ledger"]["head"]
     assert (
         identity["data"]["predictions"]["sha256"] == manifest["files"]["predictions.csv"]["sha256"]
     )
@@ -180,6 +178,7 @@ def test_trial_log_export_and_interim_protocol_run(
         "PRO-C3",
         "PRO-C4",
         "PRO-C5",
+        "PRO-G1",  # subgroup analyses carry verdicts too (issue 9)
     }
     assert result.ledger_entry.seq == manifest["ledger"]["head_seq"] + 1
 
