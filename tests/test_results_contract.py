@@ -46,6 +46,10 @@ def test_a_wrong_shape_is_refused_naming_the_key_path(runner_run: Any, tmp_path:
         ResultsError, match=r"x.json: subgroups\[0\]\.rows\[0\]\.n: 'twelve' is not"
     ):
         loads(json.dumps(parsed).encode(), source="x.json")
+    with pytest.raises(
+        ResultsError, match=r"x.json: subgroups\[0\]\.rows\[0\]\.n: expected an integer"
+    ):
+        loads(json.dumps(parsed).encode(), source="x.json", schema=False)  # typed decoding alone
     del parsed["subgroups"]
     with pytest.raises(jsonschema.ValidationError, match="'subgroups' is a required property"):
         jsonschema.validate(parsed, shipped_schema())
