@@ -1,0 +1,137 @@
+"""One sort of the scores: their ascending order and the runs of equal scores.
+
+Every rank statistic here (the AUC, its DeLong placements, the sort-once bootstrap) needs the
+scores in ascending order, the row each sorted score came from and where runs of equal scores
+start and end. :func:`sort_scores` gets all three from a single ``numpy.sort`` of *packed* 64-bit
+integer keys, which costs about as much as sorting the scores themselves (numpy sorts integers
+with SIMD; ``argsort`` of float64 costs several times more):
+
+* each score is mapped to an unsigned integer with the same order (IEEE-754 bit trick: flip every
+  bit of a negative number, only the sign bit of a positive one; ``-0.0`` is first made ``+0.0``
+  so that equal numbers get equal keys; integers are shifted to unsigned), minus the smallest key;
+* the key goes into the high bits and the row index into the low ``b = bitlength(n - 1)`` bits of
+  one ``uint64``: sorting these sorts by score and, among equal scores, by row;
+* float32 scores (32-bit keys), integer scores whose range fits and float64 scores whose keys span
+  at most ``64 - b`` bits pack without loss. Wider float64 keys keep their top ``64 - b`` bits; two
+  different scores that share those bits may then come out in the wrong order, so the full keys
+  compared wherever the truncated keys collide, and only the groups of colliding keys that hold a
+  descending pair are sorted again (by full key, rows in order among equal scores).
+
+No score is converted to float64 first: float32 probabilities are sorted as float32 keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Ranking", "sort_scores"]
+
+IntArray = NDArray[np.intp]
+_TOP = np.uint64(1 << 63)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Ascending order of ``n`` scores and their runs of equal values.
+
+    Attributes
+    ----------
+    order : (n,) intp
+        Row indices in ascending score order; equal scores in increasing row order.
+    starts : (r,) intp or None
+        Sorted position where each run of equal scores starts (``starts[0] == 0``), or None when
+        all scores are distinct (every run has length 1).
+    run_of : (n,) intp or None
+        Run index of every sorted position (None when all scores are distinct).
+    """
+
+    order: IntArray
+    starts: IntArray | None
+    run_of: IntArray | None = None
+
+    @property
+    def ends(self) -> IntArray:
+        """One past the last sorted position of each run (requires ``starts``)."""
+        if self.starts is None:
+            raise ValueError("ends is defined only when some scores are tied")
+        return np.append(self.starts[1:], self.order.size)
+
+
+def _keys(scores: NDArray[np.generic]) -> NDArray[np.uint64]:
+    """Unsigned 64-bit keys, minus their minimum: ``a < b`` iff ``key(a) < key(b)``, equal
+    scores (``-0.0 == +0.0`` included) get equal keys."""
+    kind, size = scores.dtype.kind, scores.dtype.itemsize
+    if kind == "f" and size in (4, 8):
+        signed: type[np.signedinteger[Any]] = np.int32 if size == 4 else np.int64
+        zero: Any = scores.dtype.type(0.0)
+        bits: NDArray[np.signedinteger[Any]] = (scores + zero).view(signed)
+        # bits is a copy (the addition made -0.0 +0.0); flip is -1 for negative numbers, else 0
+        flip = bits >> (8 * size - 1)
+        flip &= np.iinfo(signed).max
+        bits ^= flip  # signed integers in the order of the floats
+        ordered = bits.astype(np.int64, copy=False)
+    elif kind in "iub":
+        ordered = scores.astype(np.int64)
+    else:
+        return _keys(np.asarray(scores, dtype=np.float64))
+    low = ordered.min()
+    keys = ordered.view(np.uint64)
+    keys ^= _TOP  # int64 order -> uint64 order
+    keys -= np.uint64(int(low) + (1 << 63))
+    return keys
+
+
+def sort_scores(scores: NDArray[np.generic]) -> Ranking:
+    """Sort finite scores once (module docstring); float32, float64, integer or bool arrays.
+
+    Parameters
+    ----------
+    scores : (n,) array without NaN (callers check finiteness).
+
+    Returns
+    -------
+    Ranking
+    """
+    n = int(scores.size)
+    if n >= 1 << 40:  # leaves at least 24 key bits; far beyond any cohort
+        raise ValueError(f"sort_scores handles fewer than 2**40 scores; got {n}")
+    if n == 0:
+        return Ranking(np.empty(0, dtype=np.intp), None)
+    keys = _keys(scores)
+    index_bits = max(1, (n - 1).bit_length())
+    room = 64 - index_bits
+    drop = max(0, int(keys.max()).bit_length() - room)  # low key bits that do not fit
+    packed = keys >> np.uint64(drop) if drop else keys.copy()
+    packed <<= np.uint64(index_bits)
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    order = (packed & np.uint64((1 << index_bits) - 1)).astype(np.intp)
+    packed >>= np.uint64(index_bits)  # the (truncated) keys in sorted order
+    new_run = packed[1:] != packed[:-1]
+    if drop:
+        # Where truncated keys collide, compare the full keys: they set the run boundaries, and a
+        # descending pair (two different scores sharing their top bits, in row order) is repaired
+        # by sorting just the groups of equal truncated keys that hold one.
+        same = np.flatnonzero(~new_run)
+        left, right = keys[order[same]], keys[order[same + 1]]
+        descending = same[right < left]
+        if descending.size:
+            group = np.zeros(n, dtype=np.intp)
+            np.cumsum(new_run, out=group[1:])
+            bad = np.zeros(int(group[-1]) + 1, dtype=bool)
+            bad[group[descending]] = True
+            members = np.flatnonzero(bad[group])  # contiguous groups, in sorted position order
+            resort = np.lexsort((keys[order[members]], group[members]))  # stable: rows in order
+            order[members] = order[members[resort]]
+            left, right = keys[order[same]], keys[order[same + 1]]
+        new_run[same] = left != right
+    if new_run.all():
+        return Ranking(order, None)
+    run_of = np.zeros(n, dtype=np.intp)
+    np.cumsum(new_run, out=run_of[1:])
+    starts = np.flatnonzero(np.concatenate(([True], new_run)))
+    return Ranking(order, starts, run_of)
