@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Ranking", "sort_scores"]
+__all__ = ["ClassCounts", "Ranking", "class_counts", "sort_scores"]
 
 IntArray = NDArray[np.intp]
 _TOP = np.uint64(1 << 63)
@@ -135,3 +135,48 @@ def sort_scores(scores: NDArray[np.generic]) -> Ranking:
     np.cumsum(new_run, out=run_of[1:])
     starts = np.flatnonzero(np.concatenate(([True], new_run)))
     return Ranking(order, starts, run_of)
+
+
+@dataclass(frozen=True, slots=True)
+class ClassCounts:
+    """Where each class sits in the joint order, and how many of the other class lie below.
+
+    ``pos_at`` / ``neg_at``: sorted positions of the positives / negatives (ascending).
+    ``neg_lt`` / ``neg_le``: for each positive (in ``pos_at`` order), the negatives with a
+    lower / lower-or-equal score. ``pos_lt`` / ``pos_le``: likewise for each negative.
+    """
+
+    pos_at: IntArray
+    neg_at: IntArray
+    neg_lt: IntArray
+    neg_le: IntArray
+    pos_lt: IntArray
+    pos_le: IntArray
+
+
+def class_counts(ranking: Ranking, is_pos_sorted: NDArray[np.bool_]) -> ClassCounts:
+    """Within-class ranks from the joint order by counting (no second sort).
+
+    The k-th positive at sorted position ``p_k`` has ``p_k - k`` negatives below it; with ties,
+    the counts below and up to each run of equal scores are read off a cumulative count of
+    negatives at the run boundaries.
+    """
+    pos_at = np.flatnonzero(is_pos_sorted)
+    neg_at = np.flatnonzero(~is_pos_sorted)
+    if ranking.starts is None or ranking.run_of is None:
+        neg_lt = pos_at - np.arange(pos_at.size)
+        pos_le = neg_at - np.arange(neg_at.size)
+        return ClassCounts(pos_at, neg_at, neg_lt, neg_lt, pos_le, pos_le)
+    starts, ends = ranking.starts, ranking.ends
+    below = np.zeros(is_pos_sorted.size + 1, dtype=np.intp)  # negatives before each position
+    np.cumsum(~is_pos_sorted, out=below[1:])
+    pos_runs, neg_runs = ranking.run_of[pos_at], ranking.run_of[neg_at]
+    neg_before, neg_through = below[starts], below[ends]
+    return ClassCounts(
+        pos_at,
+        neg_at,
+        neg_before[pos_runs],
+        neg_through[pos_runs],
+        (starts - neg_before)[neg_runs],
+        (ends - neg_through)[neg_runs],
+    )

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from validation.stats._checks import check_binary, check_consistent_length, check_rank_scores, fail
-from validation.stats._ranks import sort_scores
+from validation.stats._ranks import class_counts, sort_scores
 
 __all__ = ["SortedAUC", "SortedAUCDifference"]
 
@@ -55,31 +55,31 @@ class SortedAUC:
         s = check_rank_scores("y_score", y_score)
         check_consistent_length(y_true=y, y_score=s)
         ranking = sort_scores(s)
+        counts = class_counts(ranking, y[ranking.order] == 1)
         self.n = int(y.size)
-        self._order = ranking.order
-        is_pos = y[ranking.order] == 1
-        self._pos = is_pos.astype(np.float64)
-        self._neg = (~is_pos).astype(np.float64)
-        self._starts = ranking.starts  # None: every run holds one row
+        self._pos_rows = ranking.order[counts.pos_at]  # rows of the positives, ascending score
+        self._neg_rows = ranking.order[counts.neg_at]
+        self._lt, self._le = counts.neg_lt, counts.neg_le
+        self._tied = ranking.starts is not None
 
     def _parts(self, weights: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``(2 * numerator, P, N)`` of each replicate, exact for integer weights.
 
-        One replicate at a time: its row of weights (a few hundred kB) stays in cache through
-        the gather into score order, the cumulative negative weight and the dot product.
+        One replicate at a time (its weights stay in cache): the cumulative negative weight in
+        score order ``C``, then ``2 * numerator = sum_i w_i (C[lt_i] + C[le_i])`` over positives
+        ``i`` with ``lt_i`` / ``le_i`` their counts of negatives below / at or below.
         """
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 2 or w.shape[1] != self.n:
             raise fail("weights", f"a (k, {self.n}) multiplicity matrix", f"shape {w.shape}")
         twice, pos, neg = np.empty(len(w)), np.empty(len(w)), np.empty(len(w))
+        upto = np.zeros(self._neg_rows.size + 1)
         for k, row in enumerate(w):
-            ws = row.take(self._order)
-            pos_w, neg_w = ws * self._pos, ws * self._neg
-            if self._starts is not None:  # weights per run of equal scores
-                pos_w = np.add.reduceat(pos_w, self._starts)
-                neg_w = np.add.reduceat(neg_w, self._starts)
-            upto = np.cumsum(neg_w)  # negative weight up to and including each run
-            twice[k] = np.einsum("r,r->", pos_w, upto + upto - neg_w)  # 2 * below + tied
+            np.cumsum(row.take(self._neg_rows), out=upto[1:])
+            pos_w = row.take(self._pos_rows)
+            below = upto.take(self._lt)
+            both = below + upto.take(self._le) if self._tied else below + below
+            twice[k] = np.einsum("i,i->", pos_w, both)
             pos[k], neg[k] = pos_w.sum(), upto[-1]
         return twice, pos, neg
 

@@ -36,7 +36,7 @@ from validation.stats._checks import (
     check_scores,
     fail,
 )
-from validation.stats._ranks import sort_scores
+from validation.stats._ranks import class_counts, sort_scores
 from validation.stats.results import Estimate
 
 __all__ = [
@@ -76,25 +76,12 @@ def placements(
     """
     ranking = sort_scores(y_score)
     is_pos_sorted = y_true[ranking.order] == 1
-    if ranking.starts is None:
-        pos_at = np.flatnonzero(is_pos_sorted)  # sorted positions of the positives
-        neg_at = np.flatnonzero(~is_pos_sorted)
-        n1, n0 = pos_at.size, neg_at.size
-        neg_lt = pos_at - np.arange(n1)  # negatives strictly below each positive
-        pos_le = neg_at - np.arange(n0)  # positives at or below each negative
-        neg_sum = neg_lt + neg_lt  # (#neg < x) + (#neg <= x)
-        pos_sum = pos_le + pos_le  # (#pos < y) + (#pos <= y)
-    else:
-        starts, ends, run_of = ranking.starts, ranking.ends, ranking.run_of
-        assert run_of is not None  # set together with starts (type narrowing only)
-        below = np.zeros(y_true.size + 1, dtype=np.intp)  # negatives before each position
-        np.cumsum(~is_pos_sorted, out=below[1:])
-        neg_run = below[starts] + below[ends]  # per run: (#neg below) + (#neg up to its end)
-        neg_sum = neg_run[run_of[is_pos_sorted]]
-        pos_sum = (starts + ends - neg_run)[run_of[~is_pos_sorted]]
-        n1, n0 = neg_sum.size, pos_sum.size
-    v10 = neg_sum * (0.5 / n0)
-    v01 = 1.0 - pos_sum * (0.5 / n1)
+    counts = class_counts(ranking, is_pos_sorted)
+    n1, n0 = counts.pos_at.size, counts.neg_at.size
+    neg_sum = counts.neg_lt + counts.neg_le  # (#neg < x) + (#neg <= x)
+    pos_sum = counts.pos_lt + counts.pos_le  # (#pos < y) + (#pos <= y)
+    v10: FloatArray = neg_sum * (0.5 / n0)
+    v01: FloatArray = 1.0 - pos_sum * (0.5 / n1)
     if not keep_order:
         return v10, v01
     in_sorted = np.empty(y_true.size)
