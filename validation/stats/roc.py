@@ -80,8 +80,8 @@ def placements(
     n1, n0 = counts.pos_at.size, counts.neg_at.size
     neg_sum = counts.neg_lt + counts.neg_le  # (#neg < x) + (#neg <= x)
     pos_sum = counts.pos_lt + counts.pos_le  # (#pos < y) + (#pos <= y)
-    v10: FloatArray = neg_sum * (0.5 / n0)
-    v01: FloatArray = 1.0 - pos_sum * (0.5 / n1)
+    v10 = np.asarray(neg_sum * (0.5 / n0), dtype=np.float64)  # asarray: a no-op, for mypy
+    v01 = np.asarray(1.0 - pos_sum * (0.5 / n1), dtype=np.float64)
     if not keep_order:
         return v10, v01
     in_sorted = np.empty(y_true.size)
