@@ -11,6 +11,10 @@ is padded, duplicated or dropped (a failed task raises its own error here).
 
 A progress bar counts finished items on standard error, only on a terminal
 (:func:`her2map.progress.progress`).
+
+``with session(workers):`` opens one place (one cluster) for a whole job: inside it, every
+:func:`ordered_map` without ``workers`` -- the cohort's inference, the bootstrap's blocks -- runs
+there (:func:`active`), so a caller sets the workers once instead of threading them through.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from her2map.exceptions import Her2MapError
 from her2map.progress import progress as progress_iter
 
-__all__ = ["Session", "Workers", "ordered_map", "session"]
+__all__ = ["Session", "Workers", "active", "ordered_map", "session"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -99,7 +104,7 @@ def _client(workers: Workers) -> Iterator[Any]:
         n_workers=workers.n,
         threads_per_worker=1,
         processes=workers.processes,
-        dashboard_address=None,
+        dashboard_address=":0",  # no fixed port: several clusters may run on one machine
         silence_logs=logging.ERROR,
     )
     with cluster, Client(cluster) as client:
@@ -144,15 +149,32 @@ class Session:
         return results
 
 
+_ACTIVE: ContextVar[Session | None] = ContextVar("her2map_parallel_session", default=None)
+
+
+def active() -> Session:
+    """The session opened by the innermost ``with session(...)``, else this process."""
+    place = _ACTIVE.get()
+    return Session(Workers()) if place is None else place
+
+
 @contextmanager
 def session(workers: Workers | None = None) -> Iterator[Session]:
-    """Open :class:`Session` on ``workers`` (default this process); a cluster closes on exit."""
+    """Open a :class:`Session` on ``workers`` (default this process) and make it the active one
+    (:func:`active`) until the block ends; a cluster closes on exit."""
     workers = Workers() if workers is None else workers
-    if workers.serial:
-        yield Session(workers)
-        return
-    with _client(workers) as client:
-        yield Session(workers, client)
+    with _client(workers) if not workers.serial else _nothing() as client:
+        place = Session(workers, client)
+        token = _ACTIVE.set(place)
+        try:
+            yield place
+        finally:
+            _ACTIVE.reset(token)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
 
 
 def ordered_map(
@@ -171,9 +193,12 @@ def ordered_map(
     fn : callable, picklable for process workers (a module-level function or a
         ``functools.partial`` of one; closures travel by cloudpickle).
     items : sequence of arguments, one task each.
-    workers : Workers, default one (this process).
+    workers : Workers, optional
+        Default: the active session (:func:`active`: this process unless inside ``session``).
     progress : bool, optional; default only when stderr is a terminal.
     desc, unit : labels of the progress bar.
     """
+    if workers is None:
+        return active().map(fn, items, progress=progress, desc=desc, unit=unit)
     with session(workers) as place:
         return place.map(fn, items, progress=progress, desc=desc, unit=unit)

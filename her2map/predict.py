@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 from her2map._io import atomic_write_bytes, csv_bytes
 from her2map.exceptions import Her2MapError, LockError
 from her2map.lock import LockedModel
-from her2map.parallel import Workers, ordered_map
+from her2map.parallel import Session, Workers, active, session
 
 __all__ = [
     "EXCLUSION_COLUMNS",
@@ -74,7 +75,8 @@ def predict_cohort(
     progress : bool, optional
         Progress bar on stderr; default only when stderr is a terminal.
     workers : Workers, optional
-        Where to score: default this process; else shards of patients on Dask (module docstring).
+        Where to score: default the active session (:func:`her2map.parallel.active`, this process
+        unless inside ``with session(...)``); else shards of patients on Dask (module docstring).
 
     Returns
     -------
@@ -95,7 +97,7 @@ def predict_cohort(
     candidates |= {str(pid) for pid in cohort.clinical["patient_id"]}
     locked.check_firewall(candidates, source=f"cohort {cohort_dir}")
 
-    rows = _score(locked, cohort.studies, Workers() if workers is None else workers, progress)
+    rows = _score(locked, cohort.studies, workers, progress)
     rows.sort(key=lambda row: row[0])
     excluded = sorted(
         (
@@ -147,9 +149,17 @@ def _score_shard(lock_path: str, lock_hash: str, studies: Sequence[Any]) -> list
 
 
 def _score(
-    model: LockedModel, studies: Sequence[Any], workers: Workers, progress: bool | None
+    model: LockedModel, studies: Sequence[Any], workers: Workers | None, progress: bool | None
 ) -> list[list[str]]:
     """Rows of every study: here one patient at a time, or in shards of patients on Dask."""
+    with session(workers) if workers is not None else nullcontext(active()) as place:
+        return _score_on(place, model, studies, progress)
+
+
+def _score_on(
+    place: Session, model: LockedModel, studies: Sequence[Any], progress: bool | None
+) -> list[list[str]]:
+    workers = place.workers
     if workers.serial:
         task: Any = partial(_rows, model)
         shards = [[study] for study in studies]
@@ -158,7 +168,7 @@ def _score(
         size = max(1, math.ceil(len(studies) / (4 * workers.n)))
         shards = [list(studies[i : i + size]) for i in range(0, len(studies), size)]
     unit = "patient" if workers.serial else "shard"
-    done = ordered_map(task, shards, workers=workers, progress=progress, desc="predict", unit=unit)
+    done = place.map(task, shards, progress=progress, desc="predict", unit=unit)
     rows = [row for shard in done for row in shard]
     wanted = [study.patient_id for study in studies]
     got = [row[0] for row in rows]

@@ -6,6 +6,7 @@ Local clusters of threads (``processes=False``) keep the tests fast; one run use
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from locks import make_lock
 from numpy.random import PCG64, Generator, SeedSequence
 
 from her2map import LockedModel
+from her2map.cli import main
 from her2map.exceptions import Her2MapError
 from her2map.parallel import Workers, ordered_map, session
 from her2map.predict import exclusions_path, predict_cohort
@@ -47,9 +49,14 @@ def test_sharded_inference_has_the_serial_bytes(
     cohort: Path, model: LockedModel, tmp_path: Path
 ) -> None:
     outputs = []
-    for i, workers in enumerate([*THREADS, Workers(2, processes=True)]):
+    for i, workers in enumerate(THREADS):
         out = predict_cohort(cohort, tmp_path / f"run{i}" / "p.csv", model=model, workers=workers)
         outputs.append((out.read_bytes(), exclusions_path(out).read_bytes()))
+    # the CLI's --workers: two local worker *processes* (tasks travel by pickle)
+    cli = tmp_path / "cli" / "p.csv"
+    args = ["predict", "--cohort", str(cohort), "--out", str(cli), "--workers", "2"]
+    assert main([*args, "--lock", str(model.lock_path)]) == 0
+    outputs.append((cli.read_bytes(), exclusions_path(cli).read_bytes()))
     assert all(o == outputs[0] for o in outputs[1:])
     lines = outputs[0][0].decode().splitlines()
     ids = [line.split(",")[0] for line in lines[1:]]
@@ -108,8 +115,14 @@ def test_block_b_draws_from_the_spawned_seed(data) -> None:
         return out
 
     bootstrap(
-        SortedAUC(y, s), y, s, n_resamples=CHUNK + 5, seed=4, method="percentile",
-        weighted=True, map_blocks=record,
+        SortedAUC(y, s),
+        y,
+        s,
+        n_resamples=CHUNK + 5,
+        seed=4,
+        method="percentile",
+        weighted=True,
+        map_blocks=record,
     )
     rng = Generator(PCG64(SeedSequence(4).spawn(2)[1]))
     picks = rng.integers(0, y.size, size=(5, y.size))
@@ -121,8 +134,14 @@ def test_a_map_that_loses_a_block_is_refused(data) -> None:
     y, s = data
     with pytest.raises(InvalidArgumentError, match="map_blocks must be one result per block"):
         bootstrap(
-            SortedAUC(y, s), y, s, n_resamples=2 * CHUNK, seed=1, method="percentile",
-            weighted=True, map_blocks=lambda fn, blocks: [fn(b) for b in list(blocks)[:1]],
+            SortedAUC(y, s),
+            y,
+            s,
+            n_resamples=2 * CHUNK,
+            seed=1,
+            method="percentile",
+            weighted=True,
+            map_blocks=lambda fn, blocks: [fn(b) for b in list(blocks)[:1]],
         )
 
 
@@ -133,3 +152,33 @@ def test_a_map_that_loses_a_block_is_refused(data) -> None:
 def test_bad_workers_are_refused(kwargs, match: str) -> None:
     with pytest.raises(Her2MapError, match=match):
         Workers(**kwargs)
+
+
+@pytest.mark.req("REQ-SCALE-001", "REQ-REPRO-001")
+def test_validation_run_has_the_same_numbers_on_workers(
+    cohort: Path, model: LockedModel, tmp_path: Path
+) -> None:
+    from validation.ledger import Ledger
+    from validation.protocol import Protocol, register
+    from validation.runner import run_protocol
+
+    protocol = Path(__file__).resolve().parents[1] / "protocols" / "HER2-VAL-001.yaml"
+    ledger = tmp_path / "ledger.db"
+    with Ledger.open(ledger) as book:
+        register(Protocol.from_yaml(protocol), book, actor="qe")
+    sections = []
+    for i, workers in enumerate([Workers(1), Workers(2, processes=False)]):
+        with session(workers):
+            result = run_protocol(
+                protocol,
+                cohort=cohort,
+                lock=model.lock_path,
+                labels=cohort / "clinical.csv",
+                ledger=ledger,
+                out_dir=tmp_path / f"run{i}",
+            )
+        r = json.loads(result.results_path.read_bytes())
+        pred = (tmp_path / f"run{i}" / "predictions.csv").read_bytes()
+        sections.append((pred, r["endpoints"], r["discrimination"], r["calibration"]))
+    assert sections[1] == sections[0]
+    assert sections[0][2]["band"] is not None
