@@ -50,11 +50,14 @@ class Workers:
     processes : bool
         Local workers as processes (true parallelism for Python code) or threads in this process
         (cheap to start; what the tests use).
+    cluster : bool
+        Start a local cluster even for one worker (to measure Dask's own cost).
     """
 
     n: int = 1
     scheduler: str | None = None
     processes: bool = True
+    cluster: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
@@ -69,7 +72,7 @@ class Workers:
     @property
     def serial(self) -> bool:
         """True when everything runs in this process."""
-        return self.n == 1 and self.scheduler is None
+        return self.n == 1 and self.scheduler is None and not self.cluster
 
     def describe(self) -> str:
         """Human-readable placement, e.g. ``"2 local Dask workers"``."""

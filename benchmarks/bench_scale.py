@@ -1,0 +1,214 @@
+"""Scale: synth + predict + VAL-001 at 10^3, 10^4 and 10^5 patients; Dask at 1 and 2 workers.
+
+What runs at each size (each size in its own subprocess, so its peak memory is its own):
+
+* **DICOM sizes** (``--dicom``, default 10^3 patients): ``her2map synth`` writes the DICOM cohort,
+  :func:`her2map.predict.predict_cohort` ingests and scores it with the shipped locked model, and
+  HER2-VAL-001 runs on its predictions (:func:`validation.runner.run_protocol`).
+* **Tensor sizes** (the others, default 10^4 and 10^5): writing and decoding 10^5 DICOM studies
+  is hours of CPU on this machine, so these sizes say so and measure the stages that scale with the
+  cohort without it: the clinical and truth tables (``simulate_clinical``: the same rows as
+  ``synth``, no images), the locked network on small synthetic input tensors (batches of 256 from
+  the model's own input shapes, ``predict-from-tensors``; preprocessing and decoding excluded), and
+  HER2-VAL-001 on the resulting predictions table.
+
+At the Dask size (``--dask``, default 300 patients, DICOM) predict + VAL-001 run serially and on
+a local Dask cluster of 1 and 2 worker processes (``her2map.parallel.session``); the bytes of the
+predictions and the numbers of results.json must be identical, and the speed-up at 2 workers is
+printed (2 cores: at most 2x, less the cluster's start-up).
+
+Prints seconds per stage, seconds per patient and the peak resident memory (``ru_maxrss`` of the
+size's process and, for Dask, its worker processes). Usage:
+``python benchmarks/bench_scale.py [--quick] [--sizes 1000 10000 100000] [--dicom 1000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOL = ROOT / "protocols" / "HER2-VAL-001.yaml"
+SEED = 424242
+
+
+def _peak_mib() -> tuple[float, float]:
+    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return self_kib / 1024, kids_kib / 1024
+
+
+def _validate(base: Path, predictions: Path, labels: Path, tag: str) -> tuple[float, Path]:
+    from validation.ledger import Ledger
+    from validation.protocol import Protocol, register
+    from validation.runner import run_protocol
+
+    ledger = base / f"ledger-{tag}.db"
+    with Ledger.open(ledger) as book:
+        register(Protocol.from_yaml(PROTOCOL), book, actor="bench")
+    t0 = time.perf_counter()
+    result = run_protocol(
+        PROTOCOL, predictions=predictions, labels=labels, ledger=ledger, out_dir=base / tag
+    )
+    return time.perf_counter() - t0, result.results_path
+
+
+def _tensor_predictions(base: Path, n: int) -> tuple[dict[str, float], Path, Path]:
+    """Clinical tables without images, the locked network on synthetic tensors, the table."""
+    import numpy as np
+    import torch
+
+    from her2map import LockedModel
+    from her2map.model import deterministic_torch
+    from her2map.preprocess import MODALITY_KEYS
+    from her2map.synth import DEFAULT_PARAMS, simulate_clinical
+
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    clinical, _ = simulate_clinical(n, SEED, DEFAULT_PARAMS)
+    labels = base / "clinical.csv"
+    clinical.to_csv(labels, index=False)
+    times["synth"] = time.perf_counter() - t0
+
+    model = LockedModel.load()
+    config = model.preprocessing
+    gen = torch.Generator().manual_seed(SEED)
+    scores = np.empty(n)
+    t0 = time.perf_counter()
+    with deterministic_torch(), torch.inference_mode():
+        for start in range(0, n, 256):
+            b = min(256, n - start)
+            inputs = {
+                k: torch.rand((b, *config.input_shape(k)), generator=gen) for k in MODALITY_KEYS
+            }
+            mask = torch.ones((b, len(MODALITY_KEYS)), dtype=torch.bool)
+            scores[start : start + b] = torch.sigmoid(model.network(inputs, mask).logits).numpy()
+    times["predict"] = time.perf_counter() - t0
+    table = clinical[["patient_id", "site"]].copy()
+    table["score"] = [repr(float(s)) for s in scores]
+    table["model_lock"] = model.lock_hash
+    predictions = base / "predictions.csv"
+    table.to_csv(predictions, index=False)
+    return times, predictions, labels
+
+
+def one_size(n: int, dicom: bool) -> dict[str, Any]:
+    """Run one size in this process; return its figures."""
+    from her2map import LockedModel
+    from her2map.predict import predict_cohort
+    from her2map.synth import synth
+
+    base = Path(tempfile.mkdtemp(prefix=f"bench-scale-{n}-"))
+    if dicom:
+        t0 = time.perf_counter()
+        synth(base / "cohort", patients=n, seed=SEED)
+        times = {"synth": time.perf_counter() - t0}
+        t0 = time.perf_counter()
+        predictions = predict_cohort(base / "cohort", base / "p.csv", model=LockedModel.load())
+        times["predict"] = time.perf_counter() - t0
+        labels = base / "cohort" / "clinical.csv"
+    else:
+        times, predictions, labels = _tensor_predictions(base, n)
+    times["validate"], _ = _validate(base, predictions, labels, "run")
+    own, kids = _peak_mib()
+    return {"n": n, "dicom": dicom, "times": times, "peak_mib": own, "children_mib": kids}
+
+
+def dask_compare(n: int) -> dict[str, Any]:
+    """predict + VAL-001 serially and on 1 and 2 local worker processes: times, same bytes."""
+    from her2map import LockedModel
+    from her2map.parallel import Workers, session
+    from her2map.predict import predict_cohort
+    from her2map.synth import synth
+
+    base = Path(tempfile.mkdtemp(prefix=f"bench-dask-{n}-"))
+    synth(base / "cohort", patients=n, seed=SEED)
+    model = LockedModel.load()
+    out: dict[str, Any] = {"n": n, "runs": {}}
+    reference: tuple[bytes, Any] | None = None
+    runs = (("serial", Workers(1)), ("dask 1", Workers(1, cluster=True)), ("dask 2", Workers(2)))
+    for label, workers in runs:
+        t0 = time.perf_counter()
+        with session(workers):
+            result = _predict_and_validate(base, label, model, predict_cohort)
+        elapsed = time.perf_counter() - t0
+        if reference is None:
+            reference = result
+        out["runs"][label] = {"seconds": elapsed, "identical": result == reference}
+    return out
+
+
+def _predict_and_validate(base: Path, label: str, model: Any, predict: Any) -> tuple[bytes, Any]:
+    tag = label.replace(" ", "-")
+    predictions = predict(base / "cohort", base / f"p-{tag}.csv", model=model)
+    _, results = _validate(base, predictions, base / "cohort" / "clinical.csv", tag)
+    r = json.loads(results.read_bytes())
+    return predictions.read_bytes(), (r["endpoints"], r["discrimination"], r["calibration"])
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    )
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10^2 and 10^3 patients only")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--dicom", type=int, default=1000, help="largest size synthesized as DICOM")
+    parser.add_argument("--dask", type=int, default=300, help="patients of the Dask comparison")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dask-one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(one_size(args.one, args.one <= args.dicom)))
+        return 0
+    if args.dask_one is not None:
+        print(json.dumps(dask_compare(args.dask_one)))
+        return 0
+    sizes = args.sizes or ([100, 1000] if args.quick else [1000, 10_000, 100_000])
+    dask_n = 40 if args.quick else args.dask
+    print("scale: synth + predict + HER2-VAL-001 (seconds; s/patient; peak resident memory)")
+    print(
+        f"  {'patients':>9} {'images':>8} {'synth':>9} {'predict':>9} {'validate':>9} "
+        f"{'s/patient':>10} {'peak MiB':>9}"
+    )
+    for n in sizes:
+        fig = _child(["--one", str(n), "--dicom", str(args.dicom)])
+        t = fig["times"]
+        total = t["synth"] + t["predict"] + t["validate"]
+        kind = "DICOM" if fig["dicom"] else "tensors"
+        print(
+            f"  {n:>9,} {kind:>8} {t['synth']:>9.2f} {t['predict']:>9.2f} {t['validate']:>9.2f} "
+            f"{total / n:>10.5f} {fig['peak_mib']:>9.0f}"
+        )
+    print(
+        "  (tensors: no DICOM written or decoded; predict = the locked network on synthetic "
+        "input tensors in batches of 256)"
+    )
+    fig = _child(["--dask-one", str(dask_n)])
+    print(f"\nDask: predict + HER2-VAL-001 on {dask_n} DICOM patients (same bytes required)")
+    serial = fig["runs"]["serial"]["seconds"]
+    for label, run in fig["runs"].items():
+        print(
+            f"  {label:<8} {run['seconds']:>8.2f} s   speed-up {serial / run['seconds']:>5.2f}x"
+            f"   identical to serial: {run['identical']}"
+        )
+    if not all(run["identical"] for run in fig["runs"].values()):
+        print("  ERROR: a Dask run differs from the serial run")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
