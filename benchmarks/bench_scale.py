@@ -6,11 +6,13 @@ What runs at each size (each size in its own subprocess, so its peak memory is i
   :func:`her2map.predict.predict_cohort` ingests and scores it with the shipped locked model, and
   HER2-VAL-001 runs on its predictions (:func:`validation.runner.run_protocol`).
 * **Tensor sizes** (the others, default 10^4 and 10^5): writing and decoding 10^5 DICOM studies
-  is hours of CPU on this machine, so these sizes say so and measure the stages that scale with the
-  cohort without it: the clinical and truth tables (``simulate_clinical``: the same rows as
-  ``synth``, no images), the locked network on small synthetic input tensors (batches of 256 from
-  the model's own input shapes, ``predict-from-tensors``; preprocessing and decoding excluded), and
-  HER2-VAL-001 on the resulting predictions table.
+  is hours of CPU on this machine, and so are 10^5 tumour simulations and network passes (about
+  10 and 30 ms a patient on 2 busy cores). These sizes therefore *sample*: the clinical and truth
+  tables of ``--sample`` patients (``simulate_clinical``: the same rows as ``synth``, no images)
+  and the locked network on synthetic input tensors of the model's own shapes for them (batches of
+  256, ``predict-from-tensors``; decoding and preprocessing excluded) are timed and scaled to the
+  size (marked ``~``); the sample's rows are then repeated under new patient ids to the full size,
+  and HER2-VAL-001 runs on the full table (timed, not scaled).
 
 At the Dask size (``--dask``, default 300 patients, DICOM) predict + VAL-001 run serially and on
 a local Dask cluster of 1 and 2 worker processes (``her2map.parallel.session``); the bytes of the
@@ -60,9 +62,10 @@ def _validate(base: Path, predictions: Path, labels: Path, tag: str) -> tuple[fl
     return time.perf_counter() - t0, result.results_path
 
 
-def _tensor_predictions(base: Path, n: int) -> tuple[dict[str, float], Path, Path]:
-    """Clinical tables without images, the locked network on synthetic tensors, the table."""
+def _tensor_predictions(base: Path, n: int, sample: int) -> tuple[dict[str, float], Path, Path]:
+    """Sampled clinical tables and network passes (scaled to ``n``), the full-size tables."""
     import numpy as np
+    import pandas as pd
     import torch
 
     from her2map import LockedModel
@@ -70,36 +73,41 @@ def _tensor_predictions(base: Path, n: int) -> tuple[dict[str, float], Path, Pat
     from her2map.preprocess import MODALITY_KEYS
     from her2map.synth import DEFAULT_PARAMS, simulate_clinical
 
+    m = min(n, sample)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    clinical, _ = simulate_clinical(n, SEED, DEFAULT_PARAMS)
-    labels = base / "clinical.csv"
-    clinical.to_csv(labels, index=False)
-    times["synth"] = time.perf_counter() - t0
+    clinical, _ = simulate_clinical(m, SEED, DEFAULT_PARAMS)
+    times["synth"] = (time.perf_counter() - t0) * n / m
 
     model = LockedModel.load()
     config = model.preprocessing
     gen = torch.Generator().manual_seed(SEED)
-    scores = np.empty(n)
+    scores = np.empty(m)
     t0 = time.perf_counter()
     with deterministic_torch(), torch.inference_mode():
-        for start in range(0, n, 256):
-            b = min(256, n - start)
+        for start in range(0, m, 256):
+            b = min(256, m - start)
             inputs = {
                 k: torch.rand((b, *config.input_shape(k)), generator=gen) for k in MODALITY_KEYS
             }
             mask = torch.ones((b, len(MODALITY_KEYS)), dtype=torch.bool)
             scores[start : start + b] = torch.sigmoid(model.network(inputs, mask).logits).numpy()
-    times["predict"] = time.perf_counter() - t0
+    times["predict"] = (time.perf_counter() - t0) * n / m
     table = clinical[["patient_id", "site"]].copy()
     table["score"] = [repr(float(s)) for s in scores]
+    table["modalities"] = "+".join(MODALITY_KEYS)  # every modality was fed to the network
     table["model_lock"] = model.lock_hash
-    predictions = base / "predictions.csv"
-    table.to_csv(predictions, index=False)
+    copies = -(-n // m)
+    rename = [f"{pid}-{k}" for k in range(copies) for pid in clinical["patient_id"]][:n]
+    labels, predictions = base / "clinical.csv", base / "predictions.csv"
+    for frame, path in ((clinical, labels), (table, predictions)):
+        full = pd.concat([frame] * copies, ignore_index=True).iloc[:n].copy()
+        full["patient_id"] = rename
+        full.to_csv(path, index=False)
     return times, predictions, labels
 
 
-def one_size(n: int, dicom: bool) -> dict[str, Any]:
+def one_size(n: int, dicom: bool, sample: int) -> dict[str, Any]:
     """Run one size in this process; return its figures."""
     from her2map import LockedModel
     from her2map.predict import predict_cohort
@@ -115,7 +123,7 @@ def one_size(n: int, dicom: bool) -> dict[str, Any]:
         times["predict"] = time.perf_counter() - t0
         labels = base / "cohort" / "clinical.csv"
     else:
-        times, predictions, labels = _tensor_predictions(base, n)
+        times, predictions, labels = _tensor_predictions(base, n, sample)
     times["validate"], _ = _validate(base, predictions, labels, "run")
     own, kids = _peak_mib()
     return {"n": n, "dicom": dicom, "times": times, "peak_mib": own, "children_mib": kids}
@@ -163,20 +171,27 @@ def _child(args: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10^2 and 10^3 patients only")
+    parser.add_argument(
+        "--quick", action="store_true", help="10^2 (DICOM) and 10^3 (tensors) patients only"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--dicom", type=int, default=1000, help="largest size synthesized as DICOM")
     parser.add_argument("--dask", type=int, default=300, help="patients of the Dask comparison")
+    parser.add_argument(
+        "--sample", type=int, default=1000, help="patients simulated and scored at tensor sizes"
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dask-one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(one_size(args.one, args.one <= args.dicom)))
+        print(json.dumps(one_size(args.one, args.one <= args.dicom, args.sample)))
         return 0
     if args.dask_one is not None:
         print(json.dumps(dask_compare(args.dask_one)))
         return 0
     sizes = args.sizes or ([100, 1000] if args.quick else [1000, 10_000, 100_000])
+    if args.quick:
+        args.dicom = min(args.dicom, 100)
     dask_n = 40 if args.quick else args.dask
     print("scale: synth + predict + HER2-VAL-001 (seconds; s/patient; peak resident memory)")
     print(
@@ -184,17 +199,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{'s/patient':>10} {'peak MiB':>9}"
     )
     for n in sizes:
-        fig = _child(["--one", str(n), "--dicom", str(args.dicom)])
+        child = ["--one", str(n), "--dicom", str(args.dicom), "--sample", str(args.sample)]
+        fig = _child(child)
         t = fig["times"]
         total = t["synth"] + t["predict"] + t["validate"]
-        kind = "DICOM" if fig["dicom"] else "tensors"
+        kind, mark = ("DICOM", " ") if fig["dicom"] else ("tensors", "~")
         print(
-            f"  {n:>9,} {kind:>8} {t['synth']:>9.2f} {t['predict']:>9.2f} {t['validate']:>9.2f} "
-            f"{total / n:>10.5f} {fig['peak_mib']:>9.0f}"
+            f"  {n:>9,} {kind:>8} {mark}{t['synth']:>8.2f} {mark}{t['predict']:>8.2f} "
+            f"{t['validate']:>9.2f} {mark}{total / n:>9.5f} {fig['peak_mib']:>9.0f}"
         )
     print(
-        "  (tensors: no DICOM written or decoded; predict = the locked network on synthetic "
-        "input tensors in batches of 256)"
+        f"  (tensors: no DICOM written or decoded; predict = the locked network on synthetic "
+        f"input tensors in batches of 256; ~ = timed on {args.sample:,} patients and scaled; "
+        "validate always runs on the full table)"
     )
     fig = _child(["--dask-one", str(dask_n)])
     print(f"\nDask: predict + HER2-VAL-001 on {dask_n} DICOM patients (same bytes required)")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from validation.stats import auc, compare_auc
 from validation.stats._naive import naive_auc
-from validation.stats._ranks import sort_scores
+from validation.stats._ranks import sort_labels, sort_scores
 from validation.stats.roc import prepare_clusters
 
 TWIN_TOL = 1e-10
@@ -78,6 +78,35 @@ KINDS = [
 @pytest.mark.parametrize("n", [1, 2, 37, 5000])
 def test_one_packed_sort_equals_stable_argsort(kind: str, n: int) -> None:
     _check_ranking(_adversarial(kind, n, np.random.default_rng(n)))
+
+
+@pytest.mark.req("REQ-STAT-AUC")
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n", [1, 2, 37, 5000])
+def test_label_packed_sort_has_the_runs_and_labels_of_stable_argsort(kind: str, n: int) -> None:
+    rng = np.random.default_rng(n + 1)
+    scores = _adversarial(kind, n, rng)
+    is_pos = rng.random(n) < 0.4
+    got = sort_labels(scores, is_pos)
+    as64 = scores.astype(np.float64)
+    if got is None:  # key + label need more than 64 bits: only 64-bit scores can, never float32
+        assert scores.dtype.itemsize == 8
+        assert n >= 2
+        return
+    ranking, labels = got
+    want = np.argsort(as64, kind="stable")
+    values, first = np.unique(as64[want], return_index=True)
+    run = np.searchsorted(values, as64[want])
+    if values.size == n:
+        assert ranking.starts is None
+        np.testing.assert_array_equal(labels, is_pos[want])
+    else:
+        assert ranking.starts is not None
+        np.testing.assert_array_equal(ranking.starts, first)
+        per_run = np.bincount(run, weights=is_pos[want], minlength=values.size)
+        np.testing.assert_array_equal(
+            np.bincount(run, weights=labels, minlength=values.size), per_run
+        )
 
 
 @pytest.mark.req("REQ-STAT-AUC")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ClassCounts", "Ranking", "class_counts", "sort_scores"]
+__all__ = ["ClassCounts", "Ranking", "class_counts", "sort_labels", "sort_scores"]
 
 IntArray = NDArray[np.intp]
 _TOP = np.uint64(1 << 63)
@@ -40,49 +40,109 @@ class Ranking:
 
     Attributes
     ----------
-    order : (n,) intp
-        Row indices in ascending score order; equal scores in increasing row order.
+    order : (n,) intp or None
+        Row indices in ascending score order; equal scores in increasing row order (None from
+        :func:`sort_labels`, which sorts labels instead of rows).
     starts : (r,) intp or None
         Sorted position where each run of equal scores starts (``starts[0] == 0``), or None when
         all scores are distinct (every run has length 1).
     run_of : (n,) intp or None
         Run index of every sorted position (None when all scores are distinct).
+    n : int
+        Number of scores.
     """
 
-    order: IntArray
+    order: IntArray | None
     starts: IntArray | None
-    run_of: IntArray | None = None
+    run_of: IntArray | None
+    n: int
+
+    def rows(self) -> IntArray:
+        """``order``; a Ranking from :func:`sort_labels` has none (ValueError)."""
+        if self.order is None:
+            raise ValueError("this ranking sorted labels, not rows: use sort_scores")
+        return self.order
 
     @property
     def ends(self) -> IntArray:
         """One past the last sorted position of each run (requires ``starts``)."""
         if self.starts is None:
             raise ValueError("ends is defined only when some scores are tied")
-        return np.append(self.starts[1:], self.order.size)
+        return np.append(self.starts[1:], self.n)
 
 
-def _keys(scores: NDArray[np.generic]) -> NDArray[np.uint64]:
-    """Unsigned 64-bit keys, minus their minimum: ``a < b`` iff ``key(a) < key(b)``, equal
-    scores (``-0.0 == +0.0`` included) get equal keys."""
+def _keys(scores: NDArray[np.generic]) -> tuple[NDArray[np.unsignedinteger[Any]], int]:
+    """Unsigned keys minus their minimum, and their bit width: ``a < b`` iff ``key(a) < key(b)``;
+    equal scores (``-0.0 == +0.0`` included) get equal keys. uint32 when the keys fit in 32 bits
+    (float32 scores of one sign, integers of a small range), else uint64."""
     kind, size = scores.dtype.kind, scores.dtype.itemsize
     if kind == "f" and size in (4, 8):
         signed: type[np.signedinteger[Any]] = np.int32 if size == 4 else np.int64
         zero: Any = scores.dtype.type(0.0)
-        bits: NDArray[np.signedinteger[Any]] = (scores + zero).view(signed)
-        # bits is a copy (the addition made -0.0 +0.0); flip is -1 for negative numbers, else 0
-        flip = bits >> (8 * size - 1)
+        ordered: NDArray[np.signedinteger[Any]] = (scores + zero).view(signed)
+        # a copy (the addition made -0.0 +0.0); flip is -1 for negative numbers, else 0
+        flip = ordered >> (8 * size - 1)
         flip &= np.iinfo(signed).max
-        bits ^= flip  # signed integers in the order of the floats
-        ordered = bits.astype(np.int64, copy=False)
+        ordered ^= flip  # signed integers in the order of the floats
     elif kind in "iub":
         ordered = scores.astype(np.int64)
     else:
         return _keys(np.asarray(scores, dtype=np.float64))
-    low = ordered.min()
-    keys = ordered.view(np.uint64)
-    keys ^= _TOP  # int64 order -> uint64 order
-    keys -= np.uint64(int(low) + (1 << 63))
-    return keys
+    low, high = int(ordered.min()), int(ordered.max())
+    width = (high - low).bit_length()
+    bits = 8 * ordered.dtype.itemsize
+    unsigned: type[np.unsignedinteger[Any]] = np.uint32 if bits == 32 else np.uint64
+    keys = ordered.view(unsigned)
+    keys -= unsigned(low % (1 << bits))  # wraps to key - low exactly: 0 <= key - low < 2**bits
+    if bits == 64 and width <= 32:
+        return keys.astype(np.uint32), width
+    return keys, width
+
+
+def _runs(sorted_keys: NDArray[np.unsignedinteger[Any]]) -> tuple[IntArray | None, IntArray | None]:
+    """``(starts, run_of)`` of the runs of equal sorted keys, ``(None, None)`` when all differ."""
+    new_run = sorted_keys[1:] != sorted_keys[:-1]
+    return _runs_of(new_run)
+
+
+def _runs_of(new_run: NDArray[np.bool_]) -> tuple[IntArray | None, IntArray | None]:
+    if new_run.all():
+        return None, None
+    run_of = np.zeros(new_run.size + 1, dtype=np.intp)
+    run_of[1:] = new_run  # cumsum of an integer array: numpy's bool accumulate casts slowly
+    np.cumsum(run_of, out=run_of)
+    starts = np.flatnonzero(np.concatenate(([True], new_run)))
+    return starts, run_of
+
+
+def sort_labels(
+    scores: NDArray[np.generic], is_pos: NDArray[np.bool_]
+) -> tuple[Ranking, NDArray[np.bool_]] | None:
+    """Sort scores with their 0/1 labels (not their rows): ``(Ranking without order, labels in
+    score order)``, or None when key and label do not fit in 64 bits (then use
+    :func:`sort_scores`).
+
+    The label is the key's lowest bit, so the sort is of uint32 where the keys fit in 31 bits
+    (float32 probabilities, small integers) -- about the cost of sorting the float32 scores --
+    and of uint64 otherwise. Within a run of equal scores negatives come first; rank statistics
+    read runs, not the order inside them.
+    """
+    n = int(scores.size)
+    if n == 0:
+        return None
+    keys, width = _keys(scores)
+    if width + 1 > 64:
+        return None
+    if width + 1 > 32:
+        keys = keys.astype(np.uint64, copy=False)
+    one = keys.dtype.type(1)
+    packed = keys << one
+    packed |= is_pos
+    packed.sort()
+    labels = (packed & one).astype(bool)
+    packed >>= one
+    starts, run_of = _runs(packed)
+    return Ranking(None, starts, run_of, n), labels
 
 
 def sort_scores(scores: NDArray[np.generic]) -> Ranking:
@@ -100,11 +160,12 @@ def sort_scores(scores: NDArray[np.generic]) -> Ranking:
     if n >= 1 << 40:  # leaves at least 24 key bits; far beyond any cohort
         raise ValueError(f"sort_scores handles fewer than 2**40 scores; got {n}")
     if n == 0:
-        return Ranking(np.empty(0, dtype=np.intp), None)
-    keys = _keys(scores)
+        return Ranking(np.empty(0, dtype=np.intp), None, None, 0)
+    narrow, width = _keys(scores)
+    keys = narrow.astype(np.uint64, copy=False)
     index_bits = max(1, (n - 1).bit_length())
     room = 64 - index_bits
-    drop = max(0, int(keys.max()).bit_length() - room)  # low key bits that do not fit
+    drop = max(0, width - room)  # low key bits that do not fit beside the row index
     packed = keys >> np.uint64(drop) if drop else keys.copy()
     packed <<= np.uint64(index_bits)
     packed |= np.arange(n, dtype=np.uint64)
@@ -121,7 +182,8 @@ def sort_scores(scores: NDArray[np.generic]) -> Ranking:
         descending = same[right < left]
         if descending.size:
             group = np.zeros(n, dtype=np.intp)
-            np.cumsum(new_run, out=group[1:])
+            group[1:] = new_run
+            np.cumsum(group, out=group)
             bad = np.zeros(int(group[-1]) + 1, dtype=bool)
             bad[group[descending]] = True
             members = np.flatnonzero(bad[group])  # contiguous groups, in sorted position order
@@ -129,12 +191,8 @@ def sort_scores(scores: NDArray[np.generic]) -> Ranking:
             order[members] = order[members[resort]]
             left, right = keys[order[same]], keys[order[same + 1]]
         new_run[same] = left != right
-    if new_run.all():
-        return Ranking(order, None)
-    run_of = np.zeros(n, dtype=np.intp)
-    np.cumsum(new_run, out=run_of[1:])
-    starts = np.flatnonzero(np.concatenate(([True], new_run)))
-    return Ranking(order, starts, run_of)
+    starts, run_of = _runs_of(new_run)
+    return Ranking(order, starts, run_of, n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +227,8 @@ def class_counts(ranking: Ranking, is_pos_sorted: NDArray[np.bool_]) -> ClassCou
         return ClassCounts(pos_at, neg_at, neg_lt, neg_lt, pos_le, pos_le)
     starts, ends = ranking.starts, ranking.ends
     below = np.zeros(is_pos_sorted.size + 1, dtype=np.intp)  # negatives before each position
-    np.cumsum(~is_pos_sorted, out=below[1:])
+    below[1:] = ~is_pos_sorted
+    np.cumsum(below, out=below)
     pos_runs, neg_runs = ranking.run_of[pos_at], ranking.run_of[neg_at]
     neg_before, neg_through = below[starts], below[ends]
     return ClassCounts(

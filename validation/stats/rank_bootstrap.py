@@ -55,10 +55,11 @@ class SortedAUC:
         s = check_rank_scores("y_score", y_score)
         check_consistent_length(y_true=y, y_score=s)
         ranking = sort_scores(s)
-        counts = class_counts(ranking, y[ranking.order] == 1)
+        order = ranking.rows()
+        counts = class_counts(ranking, y[order] == 1)
         self.n = int(y.size)
-        self._pos_rows = ranking.order[counts.pos_at]  # rows of the positives, ascending score
-        self._neg_rows = ranking.order[counts.neg_at]
+        self._pos_rows = order[counts.pos_at]  # rows of the positives, ascending score
+        self._neg_rows = order[counts.neg_at]
         self._lt, self._le = counts.neg_lt, counts.neg_le
         self._tied = ranking.starts is not None
 

@@ -36,7 +36,7 @@ from validation.stats._checks import (
     check_scores,
     fail,
 )
-from validation.stats._ranks import class_counts, sort_scores
+from validation.stats._ranks import class_counts, sort_labels, sort_scores
 from validation.stats.results import Estimate
 
 __all__ = [
@@ -74,8 +74,12 @@ def placements(
         ``y_score[y_true == 0]`` (needed to pair cases across scores or to sum by cluster).
         False: ascending score order within each class.
     """
-    ranking = sort_scores(y_score)
-    is_pos_sorted = y_true[ranking.order] == 1
+    by_label = None if keep_order else sort_labels(y_score, y_true == 1)
+    if by_label is None:
+        ranking = sort_scores(y_score)
+        is_pos_sorted = y_true[ranking.rows()] == 1
+    else:
+        ranking, is_pos_sorted = by_label
     counts = class_counts(ranking, is_pos_sorted)
     n1, n0 = counts.pos_at.size, counts.neg_at.size
     neg_sum = counts.neg_lt + counts.neg_le  # (#neg < x) + (#neg <= x)
@@ -88,7 +92,7 @@ def placements(
     in_sorted[is_pos_sorted] = v10
     in_sorted[~is_pos_sorted] = v01
     by_row = np.empty(y_true.size)
-    by_row[ranking.order] = in_sorted
+    by_row[ranking.rows()] = in_sorted
     is_pos = y_true == 1
     return by_row[is_pos], by_row[~is_pos]
 
