@@ -7,6 +7,7 @@ Local clusters of threads (``processes=False``) keep the tests fast; one run use
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -46,13 +47,17 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> LockedModel:
 
 
 def test_sharded_inference_has_the_serial_bytes(
-    cohort: Path, model: LockedModel, tmp_path: Path
+    cohort: Path, model: LockedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     outputs = []
     for i, workers in enumerate(THREADS):
         out = predict_cohort(cohort, tmp_path / f"run{i}" / "p.csv", model=model, workers=workers)
         outputs.append((out.read_bytes(), exclusions_path(out).read_bytes()))
-    # the CLI's --workers: two local worker *processes* (tasks travel by pickle)
+    # the CLI's --workers (its worker *processes* are exercised below and in bench_scale.py;
+    # here threads keep the test fast)
+    monkeypatch.setattr(
+        "her2map.cli._workers.Workers", lambda n, scheduler: Workers(n, scheduler, processes=False)
+    )
     cli = tmp_path / "cli" / "p.csv"
     args = ["predict", "--cohort", str(cohort), "--out", str(cli), "--workers", "2"]
     assert main([*args, "--lock", str(model.lock_path)]) == 0
@@ -72,6 +77,12 @@ def _slow_square(x: int) -> int:
 def test_results_follow_submission_order_not_finishing_order() -> None:
     got = ordered_map(_slow_square, list(range(6)), workers=Workers(3, processes=False))
     assert got == [x * x for x in range(6)]
+
+
+def test_worker_processes_return_results_in_order() -> None:
+    """Two worker processes (the default of --workers): tasks and results travel by pickle."""
+    got = ordered_map(math.factorial, list(range(30)), workers=Workers(2, processes=True))
+    assert got == [math.factorial(x) for x in range(30)]
 
 
 @pytest.fixture(scope="module")
