@@ -353,16 +353,18 @@ def weighted_sensitivity_at_specificity(
     order = np.argsort(s, kind="stable")
     # Column j = threshold at the j-th distinct score (ascending), last column = +inf; the weight
     # "below" a threshold is the cumulative weight of the sorted scores before its first copy.
+    # The running sums are taken on contiguous (k, n) arrays and read only at those columns.
     _, first = np.unique(s[order], return_index=True)
-    cols = np.append(first, len(s))
-    sorted_w = w[:, order]
+    sorted_w = np.take(w, order, axis=1)
     is_neg = y[order] == 0
-    neg_below = np.zeros((len(w), len(s) + 1))
-    pos_below = np.zeros((len(w), len(s) + 1))
-    np.cumsum(sorted_w * is_neg, axis=1, out=neg_below[:, 1:])
-    np.cumsum(sorted_w * ~is_neg, axis=1, out=pos_below[:, 1:])
-    neg_below = neg_below[:, cols]
-    pos_below = pos_below[:, cols]
+    neg_run = np.cumsum(sorted_w * is_neg, axis=1)
+    pos_run = np.cumsum(sorted_w * ~is_neg, axis=1)
+    before = np.append(first, len(s)) - 1  # last sorted index below each threshold (-1: none)
+    neg_below = np.zeros((len(w), before.size))
+    pos_below = np.zeros((len(w), before.size))
+    some = before >= 0
+    neg_below[:, some] = neg_run[:, before[some]]
+    pos_below[:, some] = pos_run[:, before[some]]
     total_neg = neg_below[:, -1]
     total_pos = pos_below[:, -1]
     ok = (total_neg > 0) & (total_pos > 0)
