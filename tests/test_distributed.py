@@ -79,6 +79,18 @@ def test_results_follow_submission_order_not_finishing_order() -> None:
     assert got == [x * x for x in range(6)]
 
 
+def test_any_scheduler_address_runs_the_same_map() -> None:
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, processes=False, dashboard_address=":0", silence_logs=40
+    ) as cluster:
+        workers = Workers(scheduler=cluster.scheduler_address)
+        got = ordered_map(_slow_square, list(range(6)), workers=workers)
+    assert got == [x * x for x in range(6)]
+    assert workers.describe() == f"Dask scheduler {cluster.scheduler_address}"
+
+
 def test_worker_processes_return_results_in_order() -> None:
     """Two worker processes (the default of --workers): tasks and results travel by pickle."""
     got = ordered_map(math.factorial, list(range(30)), workers=Workers(2, processes=True))
