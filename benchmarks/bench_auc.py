@@ -2,8 +2,8 @@
 
 Side by side at n = 10^4, 10^5, 10^6 (``--quick``: 10^3, 10^4):
 
-* ours — ``validation.stats.auc`` (Sun & Xu 2014 mid-ranks by one merged sort);
-* ours, clustered — the same with ``clusters=`` (argsort path + Obuchowski sums);
+* ours — ``validation.stats.auc`` (Sun & Xu 2014 placements from one packed-key sort);
+* ours, clustered — the same with ``clusters=`` (row-order sort + Obuchowski sums);
 * ``confidenceinterval.roc_auc_score(method="delong")`` (pip ``confidenceinterval==1.0.5``,
   the optional "bench" extra; skipped with a note if absent);
 * scikit-learn ``roc_auc_score`` + a 200-replicate percentile bootstrap (at large n fewer

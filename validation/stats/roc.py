@@ -9,9 +9,10 @@ positive case scores higher, ties counting ½. Its variance comes from the *stru
 
 computed in O(n log n) by the mid-rank algorithm of Sun & Xu (2014, IEEE Signal Processing
 Letters 21:1389–1393): with ``R`` the pooled mid-rank and ``Rx`` the mid-rank among positives,
-``V10 = (R - Rx) / n0``. Here the mid-rank differences are read off a linear merge of the
-sorted positives and sorted negatives (:func:`placements`), so pooled, positive and negative
-mid-ranks cost one sort of each class, not three sorts of the pooled data.
+``V10 = (R - Rx) / n0``. Here all scores are sorted together once
+(:mod:`validation.stats._ranks`: one numpy sort of packed integer keys, float32 and integer scores
+not upcast) and the within-class ranks are read off that joint order by counting, ties off the
+run boundaries (:func:`placements`): no second sort.
 
 With ``clusters`` (several images or lesions per patient) the variance is Obuchowski's (1997,
 Biometrics 53:567–578) clustered estimator, which reduces to DeLong's when every cluster holds
