@@ -141,17 +141,16 @@ def _design(n: int, strata: ArrayLike | None, clusters: ArrayLike | None) -> _De
 
 
 def _draw_weights(rng: Generator, design: _Design, k: int) -> NDArray[np.float64]:
-    """Row multiplicities ``(k, n)`` of ``k`` replicates (see the module docstring for the order)."""
-    picks = np.hstack(
-        [
-            members[rng.integers(0, len(members), size=(k, len(members)))]
-            for members in design.groups
-        ]
-    )
-    picks += (np.arange(k) * design.n_units)[:, None]
-    counts = (
-        np.bincount(picks.ravel(), minlength=k * design.n_units).reshape(k, -1).astype(np.float64)
-    )
+    """Row multiplicities ``(k, n)`` of ``k`` replicates (see the module docstring for the order).
+
+    Each stratum's draws are counted where they fall (one ``bincount`` per stratum, the draws
+    offset by replicate), so no index matrix over all units is gathered or stacked."""
+    counts = np.zeros((k, design.n_units))
+    for members in design.groups:
+        m = len(members)
+        draws = rng.integers(0, m, size=(k, m))
+        draws += (np.arange(k) * m)[:, None]
+        counts[:, members] = np.bincount(draws.ravel(), minlength=k * m).reshape(k, m)
     return np.take(counts, design.unit_of_row, axis=1) if design.clustered else counts
 
 
