@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 
+from her2map.cli._workers import add_worker_options, workers_from_args
+
 __all__ = ["register"]
 
 
@@ -33,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="do not run the response model (score_pcr stays empty)",
     )
+    add_worker_options(parser)
     parser.set_defaults(func=_run)
 
 
@@ -55,7 +58,9 @@ def _run(args: argparse.Namespace) -> int:
         from her2map.lock import DEFAULT_RESPONSE_LOCK
 
         response = LockedModel.load(args.response_lock or DEFAULT_RESPONSE_LOCK)
-    out = predict_cohort(args.cohort, args.out, model=model, response=response)
+    out = predict_cohort(
+        args.cohort, args.out, model=model, response=response, workers=workers_from_args(args)
+    )
     excluded = exclusions_path(out)
     print(
         f"predicted {_count_rows(str(out))} patient(s) with {model.name} {model.version} "
