@@ -13,6 +13,7 @@ __all__ = [
     "ProtocolError",
     "RegistrationError",
     "RunError",
+    "SuiteError",
     "TamperError",
     "TraceError",
     "TrialRuleError",
@@ -37,6 +38,10 @@ class RegistrationError(HarnessError):
 
 class RunError(HarnessError):
     """A validation run cannot proceed (bad predictions/labels table, firewall, population)."""
+
+
+class SuiteError(HarnessError):
+    """A protocol suite spec is malformed, or a protocol it pins differs from its pinned hash."""
 
 
 class LedgerError(HarnessError):

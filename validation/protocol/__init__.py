@@ -33,7 +33,9 @@ from validation.protocol.model import (
 )
 from validation.protocol.population import PopulationExclusion, apply_population
 from validation.protocol.registration import (
+    PROTOCOL_KIND,
     Amendment,
+    RegistrationKind,
     RegistrationStatus,
     amend,
     register,
@@ -44,6 +46,7 @@ from validation.protocol.registration import (
 __all__ = [
     "METRICS",
     "MODALITY_KEYS",
+    "PROTOCOL_KIND",
     "Amendment",
     "AnalysisUnit",
     "Bootstrap",
@@ -62,6 +65,7 @@ __all__ = [
     "PopulationExclusion",
     "Protocol",
     "Quantity",
+    "RegistrationKind",
     "RegistrationStatus",
     "SubgroupSpec",
     "Verdict",
