@@ -4,43 +4,67 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import her2map.predict
+from validation.canonical import sha256_file
 from validation.demo import SCALES, DemoScale, demo
 from validation.dossier import verify_dossier
 from validation.exceptions import HarnessError
 from validation.ledger import Ledger
+from validation.suite import verify_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-@pytest.mark.req("REQ-REPRO-001", "REQ-TAMP-001", "REQ-PREG-001", "REQ-PHI-001")
-def test_demo_runs_every_protocol_and_seals_verified_dossiers(
+@pytest.mark.req("REQ-REPRO-001", "REQ-TAMP-001", "REQ-PREG-001", "REQ-PHI-001", "REQ-SUITE-001")
+def test_demo_runs_the_shipped_suite_on_one_prediction_pass_and_seals_verified_dossiers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(SCALES, "tiny", DemoScale(validation_patients=160, trial_patients=48))
+    passes: list[Path] = []
+    real_predict = her2map.predict.predict_cohort
+
+    def counting_predict(cohort_dir: Any, out_csv: Any, **kwargs: Any) -> Path:
+        passes.append(Path(cohort_dir))
+        return real_predict(cohort_dir, out_csv, **kwargs)
+
+    monkeypatch.setattr(her2map.predict, "predict_cohort", counting_predict)
     lines: list[str] = []
     result = demo(out=tmp_path / "demo", scale="tiny", repo=ROOT, say=lines.append)
-    assert sorted(result.runs) == ["HER2-ERR-003", "HER2-NAT-002", "HER2-PRO-004", "HER2-VAL-001"]
-    for pid, run in result.runs.items():
-        assert verify_dossier(run.dossier.directory).ok
-        results = json.loads(run.run.results_path.read_bytes())
-        assert results["identity"]["protocol"]["id"] == pid
-        assert run.index_html.is_file()
-        assert f"dossier {pid}: {run.index_html}" in lines
+
+    # One prediction pass of the cohort for the suite's three protocols, all on the same bytes.
+    suite = result.suite
+    assert passes == [tmp_path / "demo" / "cohort"]
+    assert [r.protocol_id for r in suite.runs] == ["HER2-VAL-001", "HER2-NAT-002", "HER2-ERR-003"]
+    digest = sha256_file(suite.predictions)
+    for run in suite.runs:
+        assert run.error is None and run.outcome is not None and run.dossier is not None
+        dossier = suite.out / run.dossier
+        assert verify_dossier(dossier.parent).ok
+        results = json.loads((suite.out / run.protocol_id / "results.json").read_bytes())
+        assert results["identity"]["protocol"]["id"] == run.protocol_id
+        assert results["identity"]["data"]["predictions"]["sha256"] == digest
+        assert f"dossier {run.protocol_id}: {dossier}" in lines
+    assert verify_suite(suite.summary_dir).ok
+    assert suite.exit_status == (0 if suite.gate.met else 1)
+    assert verify_dossier(result.interim.dossier.directory).ok
     with Ledger.open(result.ledger, create=False) as ledger:
         report = ledger.verify()
         kinds = [e.event_type for e in ledger.entries()]
     assert report.ok
     assert kinds.count("protocol.registered") == 4
+    assert kinds.count("suite.registered") == 1
+    assert kinds.count("suite.run") == 1
     assert kinds.count("validation.run") == 4
     assert kinds.count("dossier.sealed") == 4
     assert kinds.count("trial.prediction") == 48
     # The interim analysis ran on the trial export and cites the ledger head it was taken at.
     manifest = json.loads((result.trial_export / "trial_export.json").read_text())
-    pro = json.loads(result.runs["HER2-PRO-004"].run.results_path.read_bytes())
+    pro = json.loads(result.interim.run.results_path.read_bytes())
     identity = pro["identity"]
     assert identity["data"]["labels"]["sha256"] == manifest["files"]["labels.csv"]["sha256"]
     assert identity["ledger"]["head_hash"] == manifest["ledger"]["head_hash"]

@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from validation.cli.suite import add_suite_actions
 from validation.pipeline import run_and_seal
 from validation.runner import RunResult, run_protocol
 
@@ -50,6 +51,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--junit", help="JUnit XML of the test run, for the matrix's test outcomes")
     run.add_argument("--no-dossier", action="store_true", help="write results.json only")
     run.set_defaults(func=_run)
+    add_suite_actions(actions)  # suite, suite-check/-register/-amend/-status/-verify
 
 
 def _print_run(result: RunResult) -> None:
