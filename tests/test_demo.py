@@ -42,7 +42,9 @@ def test_demo_runs_the_shipped_suite_on_one_prediction_pass_and_seals_verified_d
     assert [r.protocol_id for r in suite.runs] == ["HER2-VAL-001", "HER2-NAT-002", "HER2-ERR-003"]
     digest = sha256_file(suite.predictions)
     for run in suite.runs:
-        assert run.error is None and run.outcome is not None and run.dossier is not None
+        assert run.error is None
+        assert run.outcome is not None
+        assert run.dossier is not None
         dossier = suite.out / run.dossier
         assert verify_dossier(dossier.parent).ok
         results = json.loads((suite.out / run.protocol_id / "results.json").read_bytes())

@@ -256,7 +256,8 @@ def test_the_shipped_suite_pins_the_shipped_protocols(tmp_path: Path) -> None:
         assert item.protocol.protocol_hash == item.ref.hash
         assert item.path.resolve() == ROOT / "protocols" / f"{item.ref.id}.yaml"
     assert suite.gate.policy is GatePolicy.EVERY_PRIMARY_PASS
-    assert suite.data.cohort == "cohort" and suite.data.labels == "cohort/clinical.csv"
+    assert suite.data.cohort == "cohort"
+    assert suite.data.labels == "cohort/clinical.csv"
     assert suite.lock == "shipped"
     # Registering the shipped protocols and suite works from a fresh ledger.
     with Ledger.open(tmp_path / "ledger.db") as book:
