@@ -194,6 +194,7 @@ def run_suite(
     with Ledger.open(ledger_path, create=False) as book:
         book.verify().raise_if_tampered()
         ready = require_ready(suite, pinned, book)  # before any prediction or label
+        head = book.head()  # the head the registrations were checked at, cited by the summary
     say(
         f"suite {suite.id} {suite.version}: registered; {len(pinned)} protocol(s) registered as pinned"
     )
@@ -222,7 +223,6 @@ def run_suite(
     ids = tuple(p.ref.id for p in pinned)
     gate = evaluate_gate(suite.gate, ids, outcomes)
     with Ledger.open(ledger_path, create=False) as book:
-        head = book.head()
         summary = build_summary(
             suite,
             ready.suite,

@@ -1,0 +1,342 @@
+"""`her2map validate suite` end to end on small tables: refusals before labels, one predictions
+table for every protocol, a failed protocol reported and passed over, the gate and the exit
+status, the sealed summary and its verification, same inputs -> same bytes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from suite_helpers import FAILING, NOT_RUNNABLE, PASSING, make_suite, write_suite
+from test_runner_helpers import protocol_dict, write_protocol
+
+from validation.canonical import canonical_json, sha256_file, sha256_hex
+from validation.cli import main
+from validation.dossier import verify_dossier
+from validation.dossier.manifest import make_manifest
+from validation.exceptions import RegistrationError, SuiteError, TamperError
+from validation.ledger import Ledger
+from validation.suite import SUITE_RUN_EVENT, read_outcome, run_suite, verify_suite
+
+# --- an audit hook that records file opens while a test switches it on -----------------------
+_OPENED: list[str] | None = None
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _OPENED is not None and event == "open" and args and isinstance(args[0], str | Path):
+        _OPENED.append(str(Path(args[0]).resolve()))
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture
+def opened() -> Any:
+    global _OPENED
+    _OPENED = []
+    try:
+        yield _OPENED
+    finally:
+        _OPENED = None
+
+
+def _run(tmp: Path, spec: Path, ledger: Path, **kwargs: Any) -> Any:
+    return run_suite(spec, ledger=ledger, root=tmp, **kwargs)
+
+
+# --- refusals before any label is read (REQ-SUITE-001, REQ-PREG-001) -------------------------
+@pytest.mark.req("REQ-SUITE-001", "REQ-PREG-001")
+def test_a_changed_protocol_inside_a_registered_suite_is_refused_before_labels(
+    tmp_path: Path, opened: list[str]
+) -> None:
+    spec, ledger, labels = make_suite(tmp_path)
+    opened.clear()  # writing the test tables opened them; the run starts now
+    write_protocol(tmp_path / "protocol-2.yaml", protocol_dict(**{**FAILING, "confidence": 0.9}))
+    opened.clear()
+    with pytest.raises(SuiteError, match=r"protocol TEST-RUN-002 changed inside the suite"):
+        _run(tmp_path, spec, ledger)
+    assert str(labels.resolve()) not in opened
+    assert not (tmp_path / "suite-out").exists()
+
+
+@pytest.mark.req("REQ-SUITE-001", "REQ-PREG-001")
+def test_an_unregistered_suite_is_refused_before_labels(tmp_path: Path, opened: list[str]) -> None:
+    spec, ledger, labels = make_suite(tmp_path, register_suite_too=False)
+    opened.clear()  # writing the test tables opened them; the run starts now
+    with pytest.raises(RegistrationError, match=r"suite TEST-SUITE-001 .*is not registered"):
+        _run(tmp_path, spec, ledger)
+    assert str(labels.resolve()) not in opened
+    assert not (tmp_path / "suite-out").exists()
+
+
+@pytest.mark.req("REQ-SUITE-001", "REQ-PREG-001")
+def test_a_changed_suite_is_refused_before_labels(tmp_path: Path, opened: list[str]) -> None:
+    spec, ledger, labels = make_suite(tmp_path)
+    opened.clear()  # writing the test tables opened them; the run starts now
+    data = yaml.safe_load(spec.read_text())
+    data["gate"] = {"policy": "listed", "analyses": ["TEST-RUN-001/E1"]}
+    write_suite(spec, data)
+    opened.clear()
+    with pytest.raises(RegistrationError, match=r"suite TEST-SUITE-001 .*changed since regist"):
+        _run(tmp_path, spec, ledger)
+    assert str(labels.resolve()) not in opened
+
+
+@pytest.mark.req("REQ-SUITE-001", "REQ-PREG-001")
+def test_an_unregistered_protocol_of_a_registered_suite_is_refused_before_labels(
+    tmp_path: Path, opened: list[str]
+) -> None:
+    spec, ledger, labels = make_suite(tmp_path, register_protocols=False)
+    opened.clear()  # writing the test tables opened them; the run starts now
+    with pytest.raises(RegistrationError, match=r"protocol TEST-RUN-001 .*is not registered"):
+        _run(tmp_path, spec, ledger)
+    assert str(labels.resolve()) not in opened
+
+
+def test_usage_errors_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    spec, ledger, labels = make_suite(tmp_path)
+    with pytest.raises(RegistrationError, match=r"ledger .*nowhere\.db does not exist"):
+        _run(tmp_path, spec, tmp_path / "nowhere.db")
+    labels.rename(tmp_path / "moved.csv")
+    with pytest.raises(SuiteError, match=r"data\.labels: no file .*labels\.csv \(paths of data"):
+        _run(tmp_path, spec, ledger)
+    assert not (tmp_path / "suite-out").exists()
+    (tmp_path / "moved.csv").rename(labels)
+    (tmp_path / "suite-out").mkdir()
+    with pytest.raises(SuiteError, match=r"output folder .*suite-out already exists"):
+        _run(tmp_path, spec, ledger)
+
+
+@pytest.mark.req("REQ-SUITE-001")
+def test_a_tampered_ledger_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    spec, ledger, _ = make_suite(tmp_path)
+    with sqlite3.connect(ledger) as conn:  # an attacker with file access drops the guard
+        conn.execute("DROP TRIGGER entries_no_update")
+        conn.execute("UPDATE entries SET actor = 'mallory' WHERE seq = 1")
+    with pytest.raises(TamperError, match=r"entry 1"):
+        _run(tmp_path, spec, ledger)
+
+
+# --- a run ----------------------------------------------------------------------------------
+@pytest.mark.req("REQ-SUITE-001")
+def test_every_protocol_reads_the_same_predictions_and_a_failed_one_is_passed_over(
+    tmp_path: Path,
+) -> None:
+    spec, ledger, _ = make_suite(tmp_path, (PASSING, NOT_RUNNABLE, FAILING))
+    lines: list[str] = []
+    result = _run(tmp_path, spec, ledger, say=lines.append)
+    assert [r.protocol_id for r in result.runs] == ["TEST-RUN-001", "TEST-RUN-003", "TEST-RUN-002"]
+    broken = result.runs[1]
+    assert broken.outcome is None
+    assert "takes its decision threshold from the model lock" in str(broken.error)
+    assert "[2/3] TEST-RUN-003: ERROR" in lines
+    digest = sha256_file(tmp_path / "pred.csv")
+    assert result.predictions == tmp_path / "pred.csv"
+    for run in (result.runs[0], result.runs[2]):
+        results = tmp_path / "suite-out" / run.protocol_id / "results.json"
+        assert (
+            json.loads(results.read_bytes())["identity"]["data"]["predictions"]["sha256"] == digest
+        )
+        assert verify_dossier(tmp_path / "suite-out" / run.protocol_id / "dossier").ok
+        assert run.dossier == f"{run.protocol_id}/dossier/index.html"
+    # The gate: TEST-RUN-003 did not complete and TEST-RUN-002/F1 failed.
+    assert not result.gate.met
+    assert result.exit_status == 1
+    assert result.gate.unmet == (
+        "TEST-RUN-003: the protocol did not complete",
+        "TEST-RUN-002/F1: FAIL",
+        "TEST-RUN-002/F2: NOT EVALUABLE",
+    )
+    summary = json.loads((result.summary_dir / "summary.json").read_bytes())
+    assert summary["identity"]["data_sha256"]["predictions"] == digest
+    assert summary["identity"]["data_sha256"]["labels"] == sha256_file(tmp_path / "labels.csv")
+    assert [p["status"] for p in summary["protocols"]] == ["completed", "error", "completed"]
+    assert summary["counts"]["ERROR"] == 1
+    assert summary["exit_status"] == 1
+    with Ledger.open(ledger, create=False) as book:
+        entries = list(book.entries(event_type=SUITE_RUN_EVENT))
+        head = summary["identity"]["ledger"]
+        assert book.entry(head["head_seq"]).entry_hash == head["head_hash"]
+    assert len(entries) == 1
+    assert entries[0].payload["seal"] == result.seal
+    assert entries[0].payload["gate_met"] is False
+    assert entries[0].payload["dossier_seals"]["TEST-RUN-003"] is None
+    with Ledger.open(ledger, create=False) as book:
+        registered = list(book.entries(event_type="suite.registered"))
+    assert head["head_seq"] == registered[0].seq  # the head the registrations were checked at
+
+
+@pytest.mark.req("REQ-SUITE-001")
+def test_primary_analyses_are_those_in_a_hierarchy_or_holm_family(tmp_path: Path) -> None:
+    spec, ledger, _ = make_suite(tmp_path, (PASSING,))
+    result = _run(tmp_path, spec, ledger)
+    outcome = result.runs[0].outcome
+    primary = {a.id: a.primary for a in outcome.analyses}
+    assert primary == {"E1": True, "E2": True, "E3": True, "S1": False, "G1": False}
+    assert result.gate.met
+    assert [c.name for c in result.gate.checks] == [f"TEST-RUN-001/{e}" for e in ("E1", "E2", "E3")]
+    e1 = outcome.analysis("E1")
+    assert e1.ci_low is not None
+    assert e1.ci_low <= e1.estimate <= e1.ci_high
+    assert outcome.confidence == 0.95
+
+
+@pytest.mark.req("REQ-SUITE-001")
+def test_a_listed_gate_requires_exactly_the_listed_analyses(tmp_path: Path) -> None:
+    """The same results meet a gate listing the passing analyses and miss one listing the
+    failing one: the wrong version of the code that gated on every primary analysis would meet
+    neither (TEST-RUN-002/F1 fails) and one that ignored the list would meet both."""
+    gate = {"policy": "listed", "analyses": ["TEST-RUN-001/E1", "TEST-RUN-001/G1"]}
+    (tmp_path / "a").mkdir()
+    spec, ledger, _ = make_suite(tmp_path / "a", gate=gate)
+    met = _run(tmp_path / "a", spec, ledger)
+    assert met.gate.met
+    assert met.exit_status == 0
+    assert [c.name for c in met.gate.checks] == gate["analyses"]
+    (tmp_path / "b").mkdir()
+    gate = {"policy": "listed", "analyses": ["TEST-RUN-001/E1", "TEST-RUN-002/F1"]}
+    spec, ledger, _ = make_suite(tmp_path / "b", gate=gate)
+    missed = _run(tmp_path / "b", spec, ledger)
+    assert not missed.gate.met
+    assert missed.gate.unmet == ("TEST-RUN-002/F1: FAIL",)
+
+
+# --- exit status (documented: 0 met, 1 not met, 2 usage or refusal) ----------------------------
+@pytest.mark.req("REQ-SUITE-001")
+@pytest.mark.parametrize(("variants", "status"), [((PASSING,), 0), ((PASSING, FAILING), 1)])
+def test_exit_status_follows_the_gate(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    variants: tuple[dict[str, Any], ...],
+    status: int,
+) -> None:
+    spec, ledger, _ = make_suite(tmp_path, variants)
+    argv = ["validate", "suite", str(spec), "--ledger", str(ledger), "--root", str(tmp_path)]
+    assert main(argv) == status
+    captured = capsys.readouterr()
+    assert captured.err == ""  # progress is quiet off a terminal
+    assert "TEST-RUN-001/E1: PASS" in captured.out
+    assert ("gate every-primary-pass: MET" in captured.out) == (status == 0)
+    if status == 1:
+        assert "NOT MET (TEST-RUN-002/F1: FAIL; TEST-RUN-002/F2: NOT EVALUABLE)" in captured.out
+    summary = tmp_path / "suite-out" / "summary"
+    assert main(["validate", "suite-verify", str(summary), "--ledger", str(ledger)]) == 0
+    # a second run into the same output is refused: status 2, nothing overwritten
+    before = sha256_file(summary / "SEAL")
+    assert main(argv) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert sha256_file(summary / "SEAL") == before
+
+
+@pytest.mark.req("REQ-SUITE-001")
+def test_exit_status_2_on_refusal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec, ledger, _ = make_suite(tmp_path, register_suite_too=False)
+    argv = ["validate", "suite", str(spec), "--ledger", str(ledger), "--root", str(tmp_path)]
+    assert main(argv) == 2
+    assert "her2map validate suite: error: suite TEST-SUITE-001" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["validate", "suite", str(spec)])  # --ledger missing
+    assert usage.value.code == 2
+
+
+def test_progress_is_shown_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, ledger, _ = make_suite(tmp_path, (PASSING,))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    argv = ["validate", "suite", str(spec), "--ledger", str(ledger), "--root", str(tmp_path)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "[1/1] TEST-RUN-001: running" in err
+    assert "[1/1] TEST-RUN-001: sealed" in err
+
+
+# --- sealed summary: verify, tamper, reproduce ------------------------------------------------
+@pytest.mark.req("REQ-SUITE-001", "REQ-TAMP-001")
+def test_the_summary_is_sealed_and_tampering_is_named(tmp_path: Path) -> None:
+    spec, ledger, _ = make_suite(tmp_path)
+    result = _run(tmp_path, spec, ledger)
+    folder = result.summary_dir
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "MANIFEST.json",
+        "SEAL",
+        "index.html",
+        "junit.xml",
+        "summary.json",
+    ]
+    report = verify_suite(folder)
+    assert report.ok, str(report)
+    assert report.seal == result.seal
+
+    page = folder / "index.html"
+    original = page.read_bytes()
+    page.write_bytes(original.replace(b"Gate not met", b"Gate met"))
+    assert [name for name, _ in verify_suite(folder).problems] == ["index.html"]
+    page.write_bytes(original)
+
+    # A dossier the summary links to is re-verified and its seal compared.
+    dossier_page = tmp_path / "suite-out" / "TEST-RUN-001" / "dossier" / "index.html"
+    dossier_page.write_bytes(dossier_page.read_bytes() + b"<!-- edited -->")
+    problems = verify_suite(folder).problems
+    assert [name for name, _ in problems] == ["../TEST-RUN-001/dossier"]
+    assert "does not verify (index.html: changed" in problems[0][1]
+
+    summary = folder / "summary.json"
+    data = json.loads(summary.read_bytes())
+    data["gate"]["met"] = True
+    summary.write_text(json.dumps(data))
+    names = [name for name, _ in verify_suite(folder).problems]
+    assert "summary.json" in names
+    (folder / "extra.txt").write_text("x")
+    assert "extra.txt" in [name for name, _ in verify_suite(folder).problems]
+    with pytest.raises(SuiteError, match=r"not a suite summary folder"):
+        verify_suite(tmp_path)
+
+
+@pytest.mark.req("REQ-SUITE-001")
+def test_a_summary_whose_seal_does_not_bind_its_summary_is_refused(tmp_path: Path) -> None:
+    """Re-sealing the files (a consistent MANIFEST.json) after editing summary.json still fails:
+    the SEAL binds the suite hash, data hashes and dossier seals from summary.json."""
+    spec, ledger, _ = make_suite(tmp_path, (PASSING,))
+    folder = _run(tmp_path, spec, ledger).summary_dir
+    summary = json.loads((folder / "summary.json").read_bytes())
+    summary["identity"]["data_sha256"]["labels"] = "0" * 64
+    raw = canonical_json(summary)
+    (folder / "summary.json").write_bytes(raw)
+    (folder / "MANIFEST.json").write_bytes(
+        make_manifest(folder, {"summary_sha256": sha256_hex(raw)})
+    )
+    problems = verify_suite(folder).problems
+    assert [name for name, _ in problems] == ["SEAL"]
+    assert "recomputed from MANIFEST.json and summary.json" in problems[0][1]
+
+
+@pytest.mark.req("REQ-SUITE-001", "REQ-REPRO-001")
+def test_same_inputs_give_the_same_summary_bytes(tmp_path: Path) -> None:
+    """Same suite, data and ledger state (a copy of the ledger): the same dossier and summary
+    bytes. (With several protocols each run stamps the ledger head it started at, which the
+    previous protocol's entries, with their times, moved.)"""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    make_suite(first, (PASSING,))
+    shutil.copytree(first, second)
+    a = _run(first, first / "suite.yaml", first / "ledger.db")
+    b = _run(second, second / "suite.yaml", second / "ledger.db")
+    for name in ("summary.json", "junit.xml", "index.html", "MANIFEST.json", "SEAL"):
+        assert (a.summary_dir / name).read_bytes() == (b.summary_dir / name).read_bytes(), name
+
+
+def test_the_outcome_adapter_names_what_it_cannot_read(tmp_path: Path) -> None:
+    bad = tmp_path / "results.json"
+    bad.write_text('{"identity": {}}')
+    with pytest.raises(SuiteError, match=r"results lack 'endpoints' where her2map\.results/1"):
+        read_outcome(bad)
+    with pytest.raises(SuiteError, match=r"cannot read the run's results"):
+        read_outcome(tmp_path / "none.json")
