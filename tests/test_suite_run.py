@@ -340,3 +340,24 @@ def test_the_outcome_adapter_names_what_it_cannot_read(tmp_path: Path) -> None:
         read_outcome(bad)
     with pytest.raises(SuiteError, match=r"cannot read the run's results"):
         read_outcome(tmp_path / "none.json")
+
+
+def test_suite_verify_cli_names_problems_and_requires_the_ledger_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, ledger, _ = make_suite(tmp_path, (PASSING,))
+    folder = _run(tmp_path, spec, ledger).summary_dir
+    other = tmp_path / "other.db"
+    Ledger.open(other).close()
+    assert main(["validate", "suite-verify", str(folder), "--ledger", str(other)]) == 1
+    assert "NOT RECORDED: ledger" in capsys.readouterr().out
+    (folder / "junit.xml").write_text("<testsuites/>")
+    assert main(["validate", "suite-verify", str(folder)]) == 1
+    assert "junit.xml: changed" in capsys.readouterr().out
+
+
+def test_a_lock_file_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
+    spec, ledger, _ = make_suite(tmp_path, (PASSING,), lock="locks/missing.json")
+    with pytest.raises(SuiteError, match=r"lock: no file .*locks/missing\.json"):
+        _run(tmp_path, spec, ledger)
+    assert not (tmp_path / "suite-out").exists()

@@ -197,7 +197,9 @@ def test_suite_registration_amendment_and_refusal(tmp_path: Path) -> None:
         }
         assert register_suite(suite, book, actor="qe").seq == entry.seq  # nothing appended
         # A suite registration is not a protocol registration of the same id, and vice versa.
-        assert not list(book.entries(event_type="protocol.registered", where={"protocol_id": suite.id}))
+        assert not list(
+            book.entries(event_type="protocol.registered", where={"protocol_id": suite.id})
+        )
 
         data = yaml.safe_load(spec.read_text())
         data["gate"] = {"policy": "listed", "analyses": ["TEST-RUN-001/E1"]}
@@ -265,4 +267,3 @@ def test_the_shipped_suite_pins_the_shipped_protocols(tmp_path: Path) -> None:
             register(item.protocol, book, actor="qe")
         register_suite(suite, book, actor="qe")
         assert require_suite_registered(suite, book).state == "registered"
-

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from her2map.exceptions import Her2MapError
+from validation.cli.protocol import print_status
 from validation.exceptions import HarnessError
 from validation.ledger import Ledger
 from validation.suite import (
@@ -152,15 +153,7 @@ def _amend(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     suite = Suite.from_yaml(args.spec)
     with Ledger.open(args.ledger, create=False) as ledger:
-        current = suite_status(suite, ledger)
-    print(f"{suite.id} version {suite.version}: {current.state}")
-    print(f"  file hash:        {current.protocol_hash}")
-    if current.registration_seq is not None:
-        print(f"  registered:       seq {current.registration_seq}, hash {current.registered_hash}")
-        print(f"  content in force: {current.current_hash}")
-    for item in current.amendments:
-        print(f"  amendment seq {item.seq} by {item.actor} at {item.time_utc}: {item.reason}")
-    return 0 if current.runnable else 1
+        return print_status(suite_status(suite, ledger))
 
 
 def _verify(args: argparse.Namespace) -> int:
