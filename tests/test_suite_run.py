@@ -21,7 +21,15 @@ from validation.dossier import verify_dossier
 from validation.dossier.manifest import make_manifest
 from validation.exceptions import RegistrationError, SuiteError, TamperError
 from validation.ledger import Ledger
-from validation.suite import SUITE_RUN_EVENT, read_outcome, run_suite, verify_suite
+from validation.suite import (
+    SUITE_RUN_EVENT,
+    Gate,
+    GatePolicy,
+    evaluate_gate,
+    read_outcome,
+    run_suite,
+    verify_suite,
+)
 
 # --- an audit hook that records file opens while a test switches it on -----------------------
 _OPENED: list[str] | None = None
@@ -174,60 +182,71 @@ def test_every_protocol_reads_the_same_predictions_and_a_failed_one_is_passed_ov
 
 
 @pytest.mark.req("REQ-SUITE-001")
-def test_primary_analyses_are_those_in_a_hierarchy_or_holm_family(tmp_path: Path) -> None:
-    spec, ledger, _ = make_suite(tmp_path, (PASSING,))
-    result = _run(tmp_path, spec, ledger)
-    outcome = result.runs[0].outcome
-    primary = {a.id: a.primary for a in outcome.analyses}
-    assert primary == {"E1": True, "E2": True, "E3": True, "S1": False, "G1": False}
-    assert result.gate.met
-    assert [c.name for c in result.gate.checks] == [f"TEST-RUN-001/{e}" for e in ("E1", "E2", "E3")]
-    e1 = outcome.analysis("E1")
-    assert e1.ci_low is not None
-    assert e1.ci_low <= e1.estimate <= e1.ci_high
-    assert outcome.confidence == 0.95
-
-
-@pytest.mark.req("REQ-SUITE-001")
-def test_a_listed_gate_requires_exactly_the_listed_analyses(tmp_path: Path) -> None:
-    """The same results meet a gate listing the passing analyses and miss one listing the
-    failing one: the wrong version of the code that gated on every primary analysis would meet
-    neither (TEST-RUN-002/F1 fails) and one that ignored the list would meet both."""
+def test_gate_policies_over_one_run(tmp_path: Path) -> None:
+    """The same results meet a gate listing passing analyses, miss one listing a failing one,
+    and miss every-primary-pass: a wrong version that gated on every primary analysis whatever
+    the list would miss the first; one that ignored the list would meet the second."""
     gate = {"policy": "listed", "analyses": ["TEST-RUN-001/E1", "TEST-RUN-001/G1"]}
-    (tmp_path / "a").mkdir()
-    spec, ledger, _ = make_suite(tmp_path / "a", gate=gate)
-    met = _run(tmp_path / "a", spec, ledger)
+    spec, ledger, _ = make_suite(tmp_path, gate=gate)
+    met = _run(tmp_path, spec, ledger)
     assert met.gate.met
     assert met.exit_status == 0
     assert [c.name for c in met.gate.checks] == gate["analyses"]
-    (tmp_path / "b").mkdir()
-    gate = {"policy": "listed", "analyses": ["TEST-RUN-001/E1", "TEST-RUN-002/F1"]}
-    spec, ledger, _ = make_suite(tmp_path / "b", gate=gate)
-    missed = _run(tmp_path / "b", spec, ledger)
-    assert not missed.gate.met
-    assert missed.gate.unmet == ("TEST-RUN-002/F1: FAIL",)
+
+    ids = tuple(r.protocol_id for r in met.runs)
+    outcomes = {r.protocol_id: r.outcome for r in met.runs}
+    listed = Gate(GatePolicy.LISTED, ("TEST-RUN-001/E1", "TEST-RUN-002/F1"))
+    assert evaluate_gate(listed, ids, outcomes).unmet == ("TEST-RUN-002/F1: FAIL",)
+    primary = evaluate_gate(Gate(GatePolicy.EVERY_PRIMARY_PASS), ids, outcomes)
+    assert [c.name for c in primary.checks] == [
+        "TEST-RUN-001/E1",
+        "TEST-RUN-001/E2",
+        "TEST-RUN-001/E3",
+        "TEST-RUN-002/F1",
+        "TEST-RUN-002/F2",
+    ]  # S1, G1 (no hierarchy or family) and F3 are secondary
+    assert primary.unmet == ("TEST-RUN-002/F1: FAIL", "TEST-RUN-002/F2: NOT EVALUABLE")
+    assert evaluate_gate(Gate(GatePolicy.EVERY_PRIMARY_PASS), ids[:1], outcomes).met
+    e1 = outcomes["TEST-RUN-001"].analysis("E1")
+    assert e1.ci_low is not None
+    assert e1.ci_low <= e1.estimate <= e1.ci_high
+    assert outcomes["TEST-RUN-001"].confidence == 0.95
 
 
 # --- exit status (documented: 0 met, 1 not met, 2 usage or refusal) ----------------------------
 @pytest.mark.req("REQ-SUITE-001")
-@pytest.mark.parametrize(("variants", "status"), [((PASSING,), 0), ((PASSING, FAILING), 1)])
+@pytest.mark.parametrize(
+    ("variants", "status", "terminal"),
+    [((PASSING,), 0, True), ((PASSING, FAILING), 1, False)],
+)
 def test_exit_status_follows_the_gate(
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     variants: tuple[dict[str, Any], ...],
     status: int,
+    terminal: bool,
 ) -> None:
-    spec, ledger, _ = make_suite(tmp_path, variants)
-    argv = ["validate", "suite", str(spec), "--ledger", str(ledger), "--root", str(tmp_path)]
+    _, ledger, _ = make_suite(tmp_path, variants)
+    monkeypatch.chdir(tmp_path)  # no traceability.yaml here: dossiers without the matrix
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    argv = ["validate", "suite", "suite.yaml", "--ledger", "ledger.db"]
     assert main(argv) == status
     captured = capsys.readouterr()
-    assert captured.err == ""  # progress is quiet off a terminal
+    if terminal:
+        assert "[1/1] TEST-RUN-001: running" in captured.err
+        assert "[1/1] TEST-RUN-001: sealed" in captured.err
+    else:
+        assert captured.err == ""  # progress is quiet off a terminal
     assert "TEST-RUN-001/E1: PASS" in captured.out
     assert ("gate every-primary-pass: MET" in captured.out) == (status == 0)
     if status == 1:
         assert "NOT MET (TEST-RUN-002/F1: FAIL; TEST-RUN-002/F2: NOT EVALUABLE)" in captured.out
     summary = tmp_path / "suite-out" / "summary"
     assert main(["validate", "suite-verify", str(summary), "--ledger", str(ledger)]) == 0
+    Ledger.open(tmp_path / "other.db").close()
+    assert main(["validate", "suite-verify", str(summary), "--ledger", "other.db"]) == 1
+    assert "NOT RECORDED: ledger" in capsys.readouterr().out
     # a second run into the same output is refused: status 2, nothing overwritten
     before = sha256_file(summary / "SEAL")
     assert main(argv) == 2
@@ -246,24 +265,24 @@ def test_exit_status_2_on_refusal(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert usage.value.code == 2
 
 
-def test_progress_is_shown_on_a_terminal(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    spec, ledger, _ = make_suite(tmp_path, (PASSING,))
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    argv = ["validate", "suite", str(spec), "--ledger", str(ledger), "--root", str(tmp_path)]
-    assert main(argv) == 0
-    err = capsys.readouterr().err
-    assert "[1/1] TEST-RUN-001: running" in err
-    assert "[1/1] TEST-RUN-001: sealed" in err
+@pytest.fixture(scope="module")
+def sealed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished one-protocol suite run (tests copy it before they tamper with it)."""
+    tmp = tmp_path_factory.mktemp("sealed")
+    spec, ledger, _ = make_suite(tmp, (PASSING,))
+    _run(tmp, spec, ledger)
+    return tmp
+
+
+def _copy(root: Path, tmp: Path) -> Path:
+    shutil.copytree(root, tmp / "run")
+    return tmp / "run" / "suite-out" / "summary"
 
 
 # --- sealed summary: verify, tamper, reproduce ------------------------------------------------
 @pytest.mark.req("REQ-SUITE-001", "REQ-TAMP-001")
-def test_the_summary_is_sealed_and_tampering_is_named(tmp_path: Path) -> None:
-    spec, ledger, _ = make_suite(tmp_path)
-    result = _run(tmp_path, spec, ledger)
-    folder = result.summary_dir
+def test_the_summary_is_sealed_and_tampering_is_named(sealed_root: Path, tmp_path: Path) -> None:
+    folder = _copy(sealed_root, tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == [
         "MANIFEST.json",
         "SEAL",
@@ -273,16 +292,18 @@ def test_the_summary_is_sealed_and_tampering_is_named(tmp_path: Path) -> None:
     ]
     report = verify_suite(folder)
     assert report.ok, str(report)
-    assert report.seal == result.seal
+    assert report.seal == (folder / "SEAL").read_text().strip()
 
     page = folder / "index.html"
     original = page.read_bytes()
-    page.write_bytes(original.replace(b"Gate not met", b"Gate met"))
+    edited = original.replace(b"<strong>Gate met", b"<strong>Gate not met")
+    assert edited != original
+    page.write_bytes(edited)
     assert [name for name, _ in verify_suite(folder).problems] == ["index.html"]
     page.write_bytes(original)
 
     # A dossier the summary links to is re-verified and its seal compared.
-    dossier_page = tmp_path / "suite-out" / "TEST-RUN-001" / "dossier" / "index.html"
+    dossier_page = folder.parent / "TEST-RUN-001" / "dossier" / "index.html"
     dossier_page.write_bytes(dossier_page.read_bytes() + b"<!-- edited -->")
     problems = verify_suite(folder).problems
     assert [name for name, _ in problems] == ["../TEST-RUN-001/dossier"]
@@ -296,16 +317,18 @@ def test_the_summary_is_sealed_and_tampering_is_named(tmp_path: Path) -> None:
     assert "summary.json" in names
     (folder / "extra.txt").write_text("x")
     assert "extra.txt" in [name for name, _ in verify_suite(folder).problems]
+    assert main(["validate", "suite-verify", str(folder)]) == 1
     with pytest.raises(SuiteError, match=r"not a suite summary folder"):
-        verify_suite(tmp_path)
+        verify_suite(folder.parent)
 
 
 @pytest.mark.req("REQ-SUITE-001")
-def test_a_summary_whose_seal_does_not_bind_its_summary_is_refused(tmp_path: Path) -> None:
+def test_a_summary_whose_seal_does_not_bind_its_summary_is_refused(
+    sealed_root: Path, tmp_path: Path
+) -> None:
     """Re-sealing the files (a consistent MANIFEST.json) after editing summary.json still fails:
     the SEAL binds the suite hash, data hashes and dossier seals from summary.json."""
-    spec, ledger, _ = make_suite(tmp_path, (PASSING,))
-    folder = _run(tmp_path, spec, ledger).summary_dir
+    folder = _copy(sealed_root, tmp_path)
     summary = json.loads((folder / "summary.json").read_bytes())
     summary["identity"]["data_sha256"]["labels"] = "0" * 64
     raw = canonical_json(summary)
@@ -340,20 +363,6 @@ def test_the_outcome_adapter_names_what_it_cannot_read(tmp_path: Path) -> None:
         read_outcome(bad)
     with pytest.raises(SuiteError, match=r"cannot read the run's results"):
         read_outcome(tmp_path / "none.json")
-
-
-def test_suite_verify_cli_names_problems_and_requires_the_ledger_record(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    spec, ledger, _ = make_suite(tmp_path, (PASSING,))
-    folder = _run(tmp_path, spec, ledger).summary_dir
-    other = tmp_path / "other.db"
-    Ledger.open(other).close()
-    assert main(["validate", "suite-verify", str(folder), "--ledger", str(other)]) == 1
-    assert "NOT RECORDED: ledger" in capsys.readouterr().out
-    (folder / "junit.xml").write_text("<testsuites/>")
-    assert main(["validate", "suite-verify", str(folder)]) == 1
-    assert "junit.xml: changed" in capsys.readouterr().out
 
 
 def test_a_lock_file_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
