@@ -22,12 +22,26 @@ XSD = Path(__file__).with_name("junit.xsd")
 #: The failing protocol runs at an unusual confidence level, so that a "95%" written by a
 #: template instead of taken from the results would show (STYLE.md rule 17).
 ODD_LEVEL: dict[str, Any] = {**FAILING, "confidence": 0.999}
+#: Comparisons: one with a criterion in a Holm family (primary), one descriptive (no test case).
+WITH_COMPARISONS: dict[str, Any] = {
+    **PASSING,
+    "comparisons": [
+        {
+            "id": "C1",
+            "method": "kappa",
+            "comparator": "biopsy_her2",
+            "criterion": "ci_low >= 0.20",
+            "family": "agreement",
+        },
+        {"id": "C2", "method": "mcnemar", "outcome": "reference_her2", "comparator": "biopsy_her2"},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
 def suite_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     tmp = tmp_path_factory.mktemp("suite")
-    spec, ledger, _ = make_suite(tmp, (PASSING, NOT_RUNNABLE, ODD_LEVEL))
+    spec, ledger, _ = make_suite(tmp, (WITH_COMPARISONS, NOT_RUNNABLE, ODD_LEVEL))
     return run_suite(spec, ledger=ledger, root=tmp)
 
 
@@ -56,7 +70,14 @@ def test_one_testsuite_per_protocol_and_one_testcase_per_criterion(suite_run: Su
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == ["TEST-RUN-001", "TEST-RUN-003", "TEST-RUN-002"]
     passing, broken, failing = suites
-    assert [c.get("name") for c in passing.findall("testcase")] == ["E1", "E2", "E3", "S1", "G1"]
+    assert [c.get("name") for c in passing.findall("testcase")] == [
+        "E1",
+        "E2",
+        "E3",
+        "S1",
+        "C1",
+        "G1",
+    ]
     assert {c.get("classname") for c in passing.iter("testcase")} == {"TEST-SUITE-001.TEST-RUN-001"}
     assert passing.findall("testcase/failure") == []
     assert passing.findall("testcase/skipped") == []
@@ -86,7 +107,12 @@ def test_one_testsuite_per_protocol_and_one_testcase_per_criterion(suite_run: Su
     assert "takes its decision threshold from the model lock" in error.get("message")
     assert (broken.get("tests"), broken.get("errors")) == ("1", "1")
     totals = (root.get("tests"), root.get("failures"), root.get("errors"))
-    assert totals == ("9", "1", "1")
+    assert totals == ("10", "1", "1")
+    kappa = suite_run.runs[0].outcome.analysis("C1")
+    assert kappa.kind == "comparison"
+    assert kappa.primary
+    assert kappa.method == "fleiss-cohen-everitt"
+    assert kappa.ci_low <= kappa.estimate <= kappa.ci_high
 
 
 @pytest.mark.req("REQ-SUITE-001")

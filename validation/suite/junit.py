@@ -45,8 +45,9 @@ def _testcase(parent: ET.Element, classname: str, a: Analysis, confidence: float
         ET.SubElement(case, "skipped", message=reason or a.verdict)
     out = ET.SubElement(case, "system-out")
     role = "primary" if a.primary else "secondary"
+    about = f": {a.description}" if a.description else ""
     out.text = (
-        f"{a.kind} ({role}): {a.description}\ncriterion: {a.criterion}\nverdict: {a.verdict}"
+        f"{a.kind} ({role}){about}\ncriterion: {a.criterion}\nverdict: {a.verdict}"
         + (f" ({reason})" if reason else "")
         + _interval(a, confidence)
         + "\n"

@@ -66,13 +66,20 @@ class ProtocolOutcome:
         return next((a for a in self.analyses if a.id == analysis_id), None)
 
 
+def _number(value: Any) -> float | None:
+    """A JSON number as float (canonical JSON writes 1.0 as 1); None for null."""
+    if value is None or isinstance(value, bool):
+        return None
+    return float(value)
+
+
 def _result_fields(result: Any) -> dict[str, Any]:
     if not isinstance(result, Mapping):
         return {}
     return {
-        "estimate": result.get("estimate"),
-        "ci_low": result.get("ci_low"),
-        "ci_high": result.get("ci_high"),
+        "estimate": _number(result.get("estimate")),
+        "ci_low": _number(result.get("ci_low")),
+        "ci_high": _number(result.get("ci_high")),
         "method": result.get("method"),
     }
 
