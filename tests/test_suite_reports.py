@@ -16,7 +16,7 @@ from lxml import etree
 from suite_helpers import FAILING, NOT_RUNNABLE, PASSING, make_suite
 
 from validation.exceptions import SuiteError
-from validation.suite import SUMMARY_SCHEMA, SuiteRun, check_summary, run_suite
+from validation.suite import SUMMARY_SCHEMA, SuiteRun, check_summary, run_suite, verify_suite
 
 XSD = Path(__file__).with_name("junit.xsd")
 #: The failing protocol runs at an unusual confidence level, so that a "95%" written by a
@@ -52,6 +52,7 @@ def _junit(run: SuiteRun) -> Any:
 # --- JUnit --------------------------------------------------------------------------------------
 @pytest.mark.req("REQ-SUITE-001")
 def test_the_junit_report_is_valid_against_the_junit_schema(suite_run: SuiteRun) -> None:
+    assert verify_suite(suite_run.summary_dir).ok  # with a protocol that has no dossier
     schema = etree.XMLSchema(etree.parse(str(XSD)))
     document = _junit(suite_run)
     assert schema.validate(document), schema.error_log

@@ -5,6 +5,7 @@ status, the sealed summary and its verification, same inputs -> same bytes."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from test_runner_helpers import protocol_dict, write_protocol
 
 from validation.canonical import canonical_json, sha256_file, sha256_hex
 from validation.cli import main
-from validation.dossier import verify_dossier
+from validation.dossier import build_dossier, verify_dossier
 from validation.dossier.manifest import make_manifest
 from validation.exceptions import RegistrationError, SuiteError, TamperError
 from validation.ledger import Ledger
@@ -30,6 +31,8 @@ from validation.suite import (
     run_suite,
     verify_suite,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 # --- an audit hook that records file opens while a test switches it on -----------------------
 _OPENED: list[str] | None = None
@@ -308,6 +311,20 @@ def test_the_summary_is_sealed_and_tampering_is_named(sealed_root: Path, tmp_pat
     problems = verify_suite(folder).problems
     assert [name for name, _ in problems] == ["../TEST-RUN-001/dossier"]
     assert "does not verify (index.html: changed" in problems[0][1]
+    # ... and a dossier that verifies but is not the one sealed into the summary is named too.
+    dossier = dossier_page.parent
+    build_dossier(dossier.parent / "results.json", dossier, trace=REPO / "traceability.yaml",
+                  force=True)  # fmt: skip
+    assert verify_dossier(dossier).ok
+    problems = verify_suite(folder).problems
+    assert [name for name, _ in problems] == ["../TEST-RUN-001/dossier"]
+    assert re.search(
+        r"SEAL [0-9a-f]{64} is not the [0-9a-f]{64} the summary records", problems[0][1]
+    )
+    dossier.rename(dossier.with_name("moved"))
+    assert verify_suite(folder).problems == (
+        ("../TEST-RUN-001/dossier", "missing (the summary links to it)"),
+    )
 
     summary = folder / "summary.json"
     data = json.loads(summary.read_bytes())
@@ -317,6 +334,9 @@ def test_the_summary_is_sealed_and_tampering_is_named(sealed_root: Path, tmp_pat
     assert "summary.json" in names
     (folder / "extra.txt").write_text("x")
     assert "extra.txt" in [name for name, _ in verify_suite(folder).problems]
+    summary.write_text("{not json")
+    messages = [m for name, m in verify_suite(folder).problems if name == "summary.json"]
+    assert any(m.startswith("cannot recompute the seal from it") for m in messages)
     assert main(["validate", "suite-verify", str(folder)]) == 1
     with pytest.raises(SuiteError, match=r"not a suite summary folder"):
         verify_suite(folder.parent)
