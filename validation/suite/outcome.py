@@ -58,7 +58,6 @@ class ProtocolOutcome:
     confidence: float
     model_lock_hash: str | None
     data_sha256: Mapping[str, str]
-    ledger_head_seq: int
     analyses: tuple[Analysis, ...]
 
     def analysis(self, analysis_id: str) -> Analysis | None:
@@ -142,7 +141,6 @@ def read_outcome(results_path: str | Path) -> ProtocolOutcome:
             confidence=float(results["settings"]["confidence"]),
             model_lock_hash=model.get("lock_hash"),
             data_sha256={name: d["sha256"] for name, d in sorted(ident["data"].items())},
-            ledger_head_seq=int(ident["ledger"]["head_seq"]),
             analyses=tuple(analyses),
         )
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
