@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 import her2map.predict
 from validation.canonical import sha256_file
 from validation.demo import SCALES, DemoScale, demo
 from validation.dossier import verify_dossier
+from validation.dossier.formatting import verdict_class
 from validation.exceptions import HarnessError
 from validation.ledger import Ledger
+from validation.results import loads
 from validation.suite import verify_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,19 +44,51 @@ def test_demo_runs_the_shipped_suite_on_one_prediction_pass_and_seals_verified_d
     assert passes == [tmp_path / "demo" / "cohort"]
     assert [r.protocol_id for r in suite.runs] == ["HER2-VAL-001", "HER2-NAT-002", "HER2-ERR-003"]
     digest = sha256_file(suite.predictions)
+    dossiers = {}
     for run in suite.runs:
         assert run.error is None
         assert run.outcome is not None
         assert run.dossier is not None
-        dossier = suite.out / run.dossier
-        assert verify_dossier(dossier.parent).ok
-        results = json.loads((suite.out / run.protocol_id / "results.json").read_bytes())
-        assert results["identity"]["protocol"]["id"] == run.protocol_id
-        assert results["identity"]["data"]["predictions"]["sha256"] == digest
-        assert f"dossier {run.protocol_id}: {dossier}" in lines
+        dossiers[run.protocol_id] = (
+            suite.out / run.dossier,
+            suite.out / run.protocol_id / "results.json",
+        )
     assert verify_suite(suite.summary_dir).ok
     assert suite.exit_status == (0 if suite.gate.met else 1)
-    assert verify_dossier(result.interim.dossier.directory).ok
+    dossiers["HER2-PRO-004"] = (result.interim.index_html, result.interim.run.results_path)
+    for pid, (index_html, results_path) in dossiers.items():
+        assert verify_dossier(index_html.parent).ok
+        results = loads(results_path.read_bytes())
+        assert results.identity.protocol.id == pid
+        if pid != "HER2-PRO-004":
+            assert results.identity.data.predictions.sha256 == digest
+        assert index_html.is_file()
+        assert f"dossier {pid}: {index_html}" in lines
+        # Acceptance (issue 9): the dossier opens on a one-sentence conclusion that matches its
+        # primary verdicts (wrong version: badges adding primary and secondary together).
+        html = index_html.read_text(encoding="utf-8")
+        first = html[html.index('class="verdict-line"') : html.index("</header>")]
+        s = results.summary
+        verdicts = results.verdicts()
+        expected = (
+            "INFO" if not s.primary
+            else "PASS" if all(verdicts[i] == "PASS" for i in s.primary)
+            else "FAIL" if any(verdicts[i] == "FAIL" for i in s.primary)
+            else "NOT EVALUABLE"
+        )  # fmt: skip
+        assert s.verdict == expected, pid
+        if s.interim is None:
+            assert f'<span class="badge {verdict_class(expected)}">{expected}</span>' in first
+        else:  # an interim opens on its decision, never on a FAIL badge meaning "continue"
+            assert f'<span class="badge decision">{s.interim.decision.upper()}</span>' in first
+            assert 'class="badge fail"' not in first[: first.index("</p>")]
+        assert str(escape(s.conclusion)) in first
+    pro_summary = loads(result.interim.run.results_path.read_bytes()).summary
+    assert pro_summary.interim is not None
+    assert pro_summary.interim.decision in ("continue", "stop for efficacy", "stop for futility")
+    assert pro_summary.conclusion.startswith(
+        f"Interim analysis of HER2-PRO-004: {pro_summary.interim.decision}"
+    )
     with Ledger.open(result.ledger, create=False) as ledger:
         report = ledger.verify()
         kinds = [e.event_type for e in ledger.entries()]
@@ -69,7 +104,8 @@ def test_demo_runs_the_shipped_suite_on_one_prediction_pass_and_seals_verified_d
     pro = json.loads(result.interim.run.results_path.read_bytes())
     identity = pro["identity"]
     assert identity["data"]["labels"]["sha256"] == manifest["files"]["labels.csv"]["sha256"]
-    assert identity["ledger"]["head_hash"] == manifest["ledger"]["head_hash"]
+    provenance = json.loads((result.interim.dossier.directory / "provenance.json").read_bytes())
+    assert provenance["ledger_head_before_run"]["entry_hash"] == manifest["ledger"]["head_hash"]
 
 
 def test_demo_refuses_to_replace_a_folder_it_did_not_make(tmp_path: Path) -> None:

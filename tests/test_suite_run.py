@@ -31,6 +31,7 @@ from validation.suite import (
     run_suite,
     verify_suite,
 )
+from validation.suite.page import render_page
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -362,24 +363,40 @@ def test_a_summary_whose_seal_does_not_bind_its_summary_is_refused(
 
 
 @pytest.mark.req("REQ-SUITE-001", "REQ-REPRO-001")
-def test_same_inputs_give_the_same_summary_bytes(tmp_path: Path) -> None:
-    """Same suite, data and ledger state (a copy of the ledger): the same dossier and summary
-    bytes. (With several protocols each run stamps the ledger head it started at, which the
-    previous protocol's entries, with their times, moved.)"""
+def test_same_inputs_give_the_same_summary_bytes_but_for_the_dossier_seals(tmp_path: Path) -> None:
+    """Same suite, data and ledger state (a copy of the ledger): the same results and summary
+    bytes, except each dossier's seal -- a dossier carries its run's ledger entry, whose time
+    differs -- which the summary binds. The page is a pure function of summary.json."""
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     make_suite(first, (PASSING,))
     shutil.copytree(first, second)
     a = _run(first, first / "suite.yaml", first / "ledger.db")
     b = _run(second, second / "suite.yaml", second / "ledger.db")
-    for name in ("summary.json", "junit.xml", "index.html", "MANIFEST.json", "SEAL"):
-        assert (a.summary_dir / name).read_bytes() == (b.summary_dir / name).read_bytes(), name
+    out_a, out_b = a.summary_dir.parent, b.summary_dir.parent
+    rel = "TEST-RUN-001/results.json"
+    assert (out_a / rel).read_bytes() == (out_b / rel).read_bytes()
+    seal_a, seal_b = a.runs[0].dossier_seal, b.runs[0].dossier_seal
+    assert seal_a != seal_b
+    for name in ("summary.json", "junit.xml", "index.html"):
+        text_a = (
+            (a.summary_dir / name).read_text().replace(seal_a, "SEAL").replace(seal_a[:16], "S")
+        )
+        text_b = (
+            (b.summary_dir / name).read_text().replace(seal_b, "SEAL").replace(seal_b[:16], "S")
+        )
+        assert text_a == text_b, name
+    summary = json.loads((a.summary_dir / "summary.json").read_bytes())
+    rationale = "Exercise the suite runner on small synthetic tables."
+    assert render_page(summary, rationale=rationale) == (a.summary_dir / "index.html").read_bytes()
 
 
 def test_the_outcome_adapter_names_what_it_cannot_read(tmp_path: Path) -> None:
     bad = tmp_path / "results.json"
     bad.write_text('{"identity": {}}')
-    with pytest.raises(SuiteError, match=r"results lack 'endpoints' where her2map\.results/1"):
+    with pytest.raises(
+        SuiteError, match=r"cannot read the run's results: .*results\.json: key 'format' must be"
+    ):
         read_outcome(bad)
     with pytest.raises(SuiteError, match=r"cannot read the run's results"):
         read_outcome(tmp_path / "none.json")

@@ -157,6 +157,9 @@ def test_a_protocol_that_differs_from_its_pin_is_refused(tmp_path: Path) -> None
         r"hashes to [0-9a-f]{64}, the suite pins [0-9a-f]{64}\. Labels stay sealed",
     ):
         resolve_protocols(suite)
+    write_protocol(tmp_path / "protocol-2.yaml", protocol_dict(id="TEST-RUN-002", title="New"))
+    with pytest.raises(SuiteError, match=r"protocols\[0\]\.hash: .* protocols\[1\]\.hash: "):
+        resolve_protocols(suite)  # every stale pin named at once
     write_protocol(tmp_path / "protocol-1.yaml", protocol_dict(version="2.0"))
     with pytest.raises(SuiteError, match=r"the suite pins TEST-RUN-001 version 1\.0, but .* is "):
         resolve_protocols(suite)

@@ -1,28 +1,26 @@
 """What a suite needs from one protocol's results, read through ONE adapter.
 
-:func:`read_outcome` is the only place the suite reads a runner's results: it turns a
-``results.json`` into a frozen :class:`ProtocolOutcome` (identity, confidence level and one
-:class:`Analysis` per criterion). When the typed results contract (``validation.results``) lands,
-this function switches to it and nothing else in :mod:`validation.suite` changes.
+:func:`read_outcome` is the only place the suite reads a runner's results: it reads a
+``results.json`` through the typed results contract (:func:`validation.results.loads`,
+``her2map.results/2``) and keeps what a suite reports as a frozen :class:`ProtocolOutcome`
+(identity, confidence level and one :class:`Analysis` per criterion).
 
-An analysis is *primary* when it carries a confirmatory claim: an endpoint or comparison in the
-protocol's fixed-sequence hierarchy or in a Holm family. Subgroup criteria are never primary.
+An analysis is *primary* when the contract's judgement says so (``role == "primary"``: an endpoint
+or comparison in the protocol's fixed-sequence hierarchy or in a Holm family, its confirmatory
+claims). Subgroup criteria are never primary.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from validation.exceptions import SuiteError
+from validation.exceptions import ResultsError, SuiteError
+from validation.results import Comparison, DifferenceValue, Endpoint, EstimateValue, loads
 
 __all__ = ["Analysis", "ProtocolOutcome", "read_outcome"]
-
-#: Where a comparison's estimate lives in its results body, by method (decision curves: none).
-_COMPARISON_RESULT = {"compare_auc": "auc_difference", "kappa": "kappa", "mcnemar": "mcnemar"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,88 +63,74 @@ class ProtocolOutcome:
         return next((a for a in self.analyses if a.id == analysis_id), None)
 
 
-def _number(value: Any) -> float | None:
-    """A JSON number as float (canonical JSON writes 1.0 as 1); None for null."""
-    if value is None or isinstance(value, bool):
-        return None
-    return float(value)
+def _fields(result: Any) -> dict[str, Any]:
+    """Estimate, interval and method of a typed statistic (none for a test or no result)."""
+    if isinstance(result, EstimateValue | DifferenceValue):
+        return {
+            "estimate": result.estimate,
+            "ci_low": result.ci_low,
+            "ci_high": result.ci_high,
+            "method": result.method,
+        }
+    return {}
 
 
-def _result_fields(result: Any) -> dict[str, Any]:
-    if not isinstance(result, Mapping):
-        return {}
-    return {
-        "estimate": _number(result.get("estimate")),
-        "ci_low": _number(result.get("ci_low")),
-        "ci_high": _number(result.get("ci_high")),
-        "method": result.get("method"),
-    }
+def _judged(kind: str, item: Endpoint | Comparison, result: Any) -> Analysis:
+    j = item.judgement
+    return Analysis(
+        kind=kind,
+        id=item.id,
+        description=item.description,
+        criterion=str(j.criterion),
+        verdict=j.verdict,
+        reason=j.reason,
+        primary=j.role == "primary",
+        **_fields(result),
+    )
 
 
 def read_outcome(results_path: str | Path) -> ProtocolOutcome:
-    """The :class:`ProtocolOutcome` of a runner's ``results.json`` (``her2map.results/1``)."""
+    """The :class:`ProtocolOutcome` of a runner's ``results.json`` (the typed results contract,
+    ``her2map.results/2``, read and schema-checked by :func:`validation.results.loads`)."""
     path = Path(results_path)
     try:
-        results = json.loads(path.read_bytes().decode("utf-8"))
-        ident = results["identity"]
-        analyses = [
-            Analysis(
-                kind="endpoint",
-                id=e["id"],
-                description=e["description"],
-                criterion=e["criterion"],
-                verdict=e["verdict"],
-                reason=e["reason"],
-                primary=e["hierarchy"] is not None or e["family"] is not None,
-                **_result_fields(e["result"]),
-            )
-            for e in results["endpoints"]
-        ]
-        for body in results["comparisons"]:
-            result = body.get(_COMPARISON_RESULT.get(body["method"], ""))
-            for v in body["verdicts"]:
-                if v["criterion"] is None:
-                    continue
-                analyses.append(
-                    Analysis(
-                        kind="comparison",
-                        id=v["id"],
-                        description=body["description"],
-                        criterion=v["criterion"],
-                        verdict=v["verdict"],
-                        reason=v["reason"],
-                        primary=v["hierarchy"] is not None or v["family"] is not None,
-                        **_result_fields(result),
-                    )
-                )
-        analyses += [
-            Analysis(
-                kind="subgroup",
-                id=s["id"],
-                description=s["description"] or f"{s['metric']} by {s['column']}",
-                criterion=f"{s['criterion']} in every evaluable {s['column']} group",
-                verdict=s["verdict"],
-                reason=s["verdict_reason"] or s["reason"],
-                primary=False,
-            )
-            for s in results["subgroups"]
-            if s["criterion"] is not None
-        ]
-        protocol, model = ident["protocol"], ident.get("model") or {}
-        return ProtocolOutcome(
-            protocol_id=protocol["id"],
-            version=protocol["version"],
-            title=protocol["title"],
-            protocol_hash=protocol["hash"],
-            confidence=float(results["settings"]["confidence"]),
-            model_lock_hash=model.get("lock_hash"),
-            data_sha256={name: d["sha256"] for name, d in sorted(ident["data"].items())},
-            analyses=tuple(analyses),
-        )
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SuiteError(f"{path}: cannot read the run's results ({exc}).") from None
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        results = loads(path.read_bytes(), source=str(path))
+    except OSError as exc:
         raise SuiteError(
-            f"{path}: results lack {exc} where her2map.results/1 has it; was it written by "
-            "`her2map validate run`?"
+            f"{path}: cannot read the run's results ({exc.strerror or exc})."
         ) from None
+    except ResultsError as exc:
+        raise SuiteError(f"cannot read the run's results: {exc}") from None
+    analyses = [_judged("endpoint", e, e.result) for e in results.endpoints]
+    analyses += [
+        _judged("comparison", c, c.auc_difference or c.kappa)
+        for c in results.comparisons
+        if c.judgement.criterion is not None
+    ]
+    analyses += [
+        Analysis(
+            kind="subgroup",
+            id=s.id,
+            description=s.description or f"{s.metric} by {s.column}",
+            criterion=f"{s.criterion} in every evaluable {s.column} group",
+            verdict=s.verdict,
+            reason=s.verdict_reason or s.reason,
+            primary=False,
+        )
+        for s in results.subgroups
+        if s.criterion is not None
+    ]
+    ident = results.identity
+    return ProtocolOutcome(
+        protocol_id=ident.protocol.id,
+        version=ident.protocol.version,
+        title=ident.protocol.title,
+        protocol_hash=ident.protocol.hash,
+        confidence=results.settings.confidence,
+        model_lock_hash=ident.model.lock_hash,
+        data_sha256={
+            "labels": ident.data.labels.sha256,
+            "predictions": ident.data.predictions.sha256,
+        },
+        analyses=tuple(analyses),
+    )

@@ -50,7 +50,7 @@ def criterion_ids(protocol: Protocol) -> list[str]:
 def resolve_protocols(suite: Suite) -> tuple[PinnedProtocol, ...]:
     """Load every protocol of ``suite`` and check it against its pin (:class:`SuiteError`)."""
     where = suite.source or "suite"
-    pinned = []
+    pinned, stale = [], []
     for i, ref in enumerate(suite.protocols):
         key = f"{where}: protocols[{i}]"
         path = suite.protocol_path(ref)
@@ -64,13 +64,17 @@ def resolve_protocols(suite: Suite) -> tuple[PinnedProtocol, ...]:
                 f"{protocol.id} version {protocol.version}; point 'file' at the pinned protocol."
             )
         if protocol.protocol_hash != ref.hash:
-            raise SuiteError(
+            stale.append(
                 f"{key}.hash: protocol {ref.id} changed inside the suite: {path} now hashes to "
-                f"{protocol.protocol_hash}, the suite pins {ref.hash}. Labels stay sealed. Undo "
-                "the edit; or, if the change is intended, amend the protocol, pin its new hash "
-                "in the suite and amend the suite (`her2map validate suite-amend`)."
+                f"{protocol.protocol_hash}, the suite pins {ref.hash}."
             )
         pinned.append(PinnedProtocol(ref, path, protocol))
+    if stale:  # every stale pin at once, so that one edit of the suite fixes them all
+        raise SuiteError(
+            " ".join(stale) + " Labels stay sealed. Undo the edit; or, if the change is intended, "
+            "amend the protocol, pin its new hash in the suite and amend the suite "
+            "(`her2map validate suite-amend`)."
+        )
     if suite.gate.policy is GatePolicy.LISTED:
         by_id = {p.ref.id: p.protocol for p in pinned}
         for i, name in enumerate(suite.gate.analyses):
