@@ -13,9 +13,11 @@ from typing import Any
 import jsonschema
 import pytest
 from lxml import etree
+from markupsafe import escape
 from suite_helpers import FAILING, NOT_RUNNABLE, PASSING, make_suite
 
 from validation.exceptions import SuiteError
+from validation.results import loads
 from validation.suite import SUMMARY_SCHEMA, SuiteRun, check_summary, run_suite, verify_suite
 
 XSD = Path(__file__).with_name("junit.xsd")
@@ -176,6 +178,12 @@ def test_the_page_has_one_row_per_protocol_with_links_and_the_identity(
     for protocol in summary["protocols"]:
         assert f"<code>{protocol['id']}</code>" in page
         assert f'title="{protocol["hash"]}"' in page
+        if protocol["status"] == "completed":  # the results' own conclusion, word for word
+            results = loads((suite_run.out / protocol["id"] / "results.json").read_bytes())
+            assert protocol["conclusion"] == results.summary.conclusion
+            assert str(escape(results.summary.conclusion)) in page
+        else:
+            assert protocol["conclusion"] is None
     links = re.findall(r'href="([^"]+)"', page)
     assert links == ["../TEST-RUN-001/dossier/index.html", "../TEST-RUN-002/dossier/index.html"]
     for link in links:

@@ -47,7 +47,8 @@ class Analysis:
 
 @dataclass(frozen=True, slots=True)
 class ProtocolOutcome:
-    """A completed protocol run as the suite reports it."""
+    """A completed protocol run as the suite reports it (``conclusion``: the results' own
+    one-sentence conclusion, as the dossier opens on it)."""
 
     protocol_id: str
     version: str
@@ -56,6 +57,7 @@ class ProtocolOutcome:
     confidence: float
     model_lock_hash: str | None
     data_sha256: Mapping[str, str]
+    conclusion: str
     analyses: tuple[Analysis, ...]
 
     def analysis(self, analysis_id: str) -> Analysis | None:
@@ -132,5 +134,6 @@ def read_outcome(results_path: str | Path) -> ProtocolOutcome:
             "labels": ident.data.labels.sha256,
             "predictions": ident.data.predictions.sha256,
         },
+        conclusion=results.summary.conclusion,
         analyses=tuple(analyses),
     )

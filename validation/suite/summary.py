@@ -64,6 +64,7 @@ def _protocol_entry(run: ProtocolRun) -> dict[str, Any]:
         "status": "completed" if outcome is not None else "error",
         "error": run.error,
         "confidence": None if outcome is None else outcome.confidence,
+        "conclusion": None if outcome is None else outcome.conclusion,
         "results_sha256": run.results_sha256,
         "dossier": run.dossier,
         "dossier_seal": run.dossier_seal,
