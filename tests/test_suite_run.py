@@ -201,6 +201,13 @@ def test_gate_policies_over_one_run(tmp_path: Path) -> None:
     outcomes = {r.protocol_id: r.outcome for r in met.runs}
     listed = Gate(GatePolicy.LISTED, ("TEST-RUN-001/E1", "TEST-RUN-002/F1"))
     assert evaluate_gate(listed, ids, outcomes).unmet == ("TEST-RUN-002/F1: FAIL",)
+    only_first = {"TEST-RUN-001": outcomes["TEST-RUN-001"]}  # as if TEST-RUN-002 had failed
+    assert evaluate_gate(listed, ids, only_first).unmet == (
+        "TEST-RUN-002: the protocol did not complete",
+        "TEST-RUN-002/F1: ERROR",
+    )
+    unlisted = Gate(GatePolicy.LISTED, ("TEST-RUN-001/E1",))
+    assert evaluate_gate(unlisted, ids, only_first).met  # a listed gate asks only for its list
     primary = evaluate_gate(Gate(GatePolicy.EVERY_PRIMARY_PASS), ids, outcomes)
     assert [c.name for c in primary.checks] == [
         "TEST-RUN-001/E1",
