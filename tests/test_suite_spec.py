@@ -87,6 +87,10 @@ def _spec(**overrides: Any) -> dict[str, Any]:
             lambda d: d.update(gate={"policy": "listed", "analyses": ["TEST-RUN-001"]}),
             r"gate\.analyses\[0\]: expected PROTOCOL-ID/ANALYSIS-ID; got 'TEST-RUN-001'",
         ),
+        (
+            lambda d: d["protocols"][0].update(id="../../etc"),
+            r"protocols\[0\]\.id: expected a protocol id usable as a folder name",
+        ),
         (lambda d: d.update(output="../elsewhere"), r"output: expected a folder inside the run"),
         (lambda d: d.update(output="/tmp/x"), r"output: expected a folder inside the run"),
     ],

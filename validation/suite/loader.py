@@ -34,6 +34,8 @@ from validation.suite.model import Gate, GatePolicy, ProtocolRef, Suite, SuiteDa
 __all__ = ["load_suite", "suite_from_dict"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+#: A protocol id names its output folder, so it must be a plain folder name (no path escapes).
+_FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TOP_REQUIRED = ("id", "version", "title", "protocols", "data", "lock", "gate", "output")
 _TOP_OPTIONAL = ("rationale",)
 
@@ -46,8 +48,14 @@ def _protocol_ref(value: Any, path: str) -> ProtocolRef:
             f"{_join(path, 'hash')}: expected the protocol's registered hash, 64 lower-case hex "
             f"digits (`her2map protocol check FILE` prints it); got {digest!r}."
         )
+    protocol_id = _str(data["id"], _join(path, "id"))
+    if not _FOLDER_NAME.match(protocol_id):
+        raise SuiteError(
+            f"{_join(path, 'id')}: expected a protocol id usable as a folder name (letters, "
+            f"digits, '.', '_', '-'; not starting with '.'); got {protocol_id!r}."
+        )
     return ProtocolRef(
-        id=_str(data["id"], _join(path, "id")),
+        id=protocol_id,
         version=_str(data["version"], _join(path, "version")),
         file=_str(data["file"], _join(path, "file")),
         hash=digest,
