@@ -5,7 +5,7 @@ Order of operations:
 
 1. load and validate the suite; load every protocol and check it against the suite's pins
    (:mod:`.pins`); refuse an output folder that already exists;
-2. verify the ledger's hash chain, then refuse an unregistered or changed suite or protocol
+2. verify the ledger's hash chain (:func:`validation.ledger.verified_before_use`), then refuse an unregistered or changed suite or protocol
    (:func:`~validation.suite.pins.require_ready`) -- before any prediction or label is read;
 3. predictions: a cohort is predicted ONCE by the locked model into ``OUTPUT/predictions.csv``
    (:func:`her2map.predict.predict_cohort`); a given predictions table is used as it is. Every
@@ -31,7 +31,7 @@ from typing import Any
 from her2map.exceptions import Her2MapError
 from validation.canonical import canonical_json, sha256_file, sha256_hex
 from validation.exceptions import HarnessError, RegistrationError, SuiteError
-from validation.ledger import Entry, Ledger
+from validation.ledger import Entry, Ledger, verified_before_use
 from validation.pipeline import run_and_seal
 from validation.suite.gate import GateResult, evaluate_gate
 from validation.suite.junit import junit_xml
@@ -192,7 +192,7 @@ def run_suite(
             f"{ledger_path} --actor NAME`."
         )
     with Ledger.open(ledger_path, create=False) as book:
-        book.verify().raise_if_tampered()
+        verified_before_use(book, what="validate suite")  # verify before use
         ready = require_ready(suite, pinned, book)  # before any prediction or label
         head = book.head()  # the head the registrations were checked at, cited by the summary
     say(
