@@ -41,7 +41,9 @@ from validation.protocol.population import (
     subgroup_levels,
 )
 from validation.protocol.registration import (
+    PROTOCOL_KIND,
     Amendment,
+    RegistrationKind,
     RegistrationStatus,
     amend,
     register,
@@ -52,6 +54,7 @@ from validation.protocol.registration import (
 __all__ = [
     "METRICS",
     "MODALITY_KEYS",
+    "PROTOCOL_KIND",
     "Amendment",
     "AnalysisUnit",
     "Bootstrap",
@@ -73,6 +76,7 @@ __all__ = [
     "Protocol",
     "Quantity",
     "ReferenceStandard",
+    "RegistrationKind",
     "RegistrationStatus",
     "SubgroupSpec",
     "Verdict",
