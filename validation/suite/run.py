@@ -84,9 +84,8 @@ def _predict_once(
     if suite.data.predictions is not None:
         return _resolve(root, suite.data.predictions), None
     from her2map import LockedModel
-    from her2map.predict import predict_cohort
-
     from her2map.lock import DEFAULT_RESPONSE_LOCK
+    from her2map.predict import predict_cohort
 
     model = LockedModel.load(lock)
     # the shipped response model goes with the shipped HER2 model (score_pcr); none otherwise
