@@ -13,6 +13,7 @@ __all__ = [
     "ProtocolError",
     "RegistrationError",
     "RunError",
+    "SignatureError",
     "TamperError",
     "TraceError",
     "TrialRuleError",
@@ -61,3 +62,7 @@ class TraceError(HarnessError):
 
 class NotEstimableWarning(UserWarning):
     """A statistic was not estimable for the data given; the result carries the reason."""
+
+
+class SignatureError(HarnessError):
+    """A key, signed note, checkpoint or e-signature is malformed or does not verify."""

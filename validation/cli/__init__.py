@@ -17,6 +17,7 @@ __all__ = ["HARNESS_COMMANDS", "main"]
 #: Modules of this package that register harness subcommands, in help order.
 HARNESS_COMMANDS: tuple[str, ...] = (
     "validation.cli.ledger",
+    "validation.cli.checkpoint",
     "validation.cli.protocol",
     "validation.cli.trial",
     "validation.cli.validate",

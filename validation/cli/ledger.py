@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from validation.cli.checkpoint import register_ledger_actions
 from validation.ledger import show, verify
 
 __all__ = ["register"]
@@ -38,6 +39,8 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--type", dest="event_type", help="only entries of this event_type")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=_show)
+
+    register_ledger_actions(actions)  # issue 13: checkpoint, check, prove, check-proof
 
 
 def _verify(args: argparse.Namespace) -> int:
