@@ -22,6 +22,7 @@ HARNESS_COMMANDS: tuple[str, ...] = (
     "validation.cli.trial",
     "validation.cli.validate",
     "validation.cli.dossier",
+    "validation.cli.signing",
     "validation.cli.trace",
     "validation.cli.demo",
 )

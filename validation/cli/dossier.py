@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from validation.cli.signing import add_verify_options, register_dossier_actions, verify_attestations
 from validation.dossier import build_dossier, reproduce_dossier, sealed_entries, verify_dossier
 
 __all__ = ["register"]
@@ -36,17 +37,23 @@ def register(subparsers: Any) -> None:
         "--force", action="store_true", help="replace an existing dossier atomically"
     )
     build.add_argument("--actor", default="dossier", help="actor recorded in the ledger entry")
+    build.add_argument(
+        "--checkpoint-key", metavar="FILE", help="ledger key: add log/ (checkpoint + proof)"
+    )
     build.set_defaults(func=_build)
 
     check = actions.add_parser("verify", help="re-hash every file; check MANIFEST.json and SEAL")
     check.add_argument("directory", metavar="DIR")
     check.add_argument("--ledger", help="also require a dossier.sealed entry with this seal")
+    add_verify_options(check)  # issue 13: log/ and signatures/
     check.set_defaults(func=_verify)
 
     again = actions.add_parser("reproduce", help="re-run the recorded validation; compare bytes")
     again.add_argument("directory", metavar="DIR")
     again.add_argument("--ledger", required=True, help="ledger holding the validation.run entry")
     again.set_defaults(func=_reproduce)
+
+    register_dossier_actions(actions)  # issue 13: sign, pdf
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -59,6 +66,7 @@ def _build(args: argparse.Namespace) -> int:
         tests_dir=args.tests_dir,
         force=args.force,
         actor=args.actor,
+        checkpoint_key=args.checkpoint_key,
     )
     where = f"; ledger entry {result.ledger_entry.seq}" if result.ledger_entry else ""
     print(f"dossier {result.directory}: {result.n_files} files, SEAL {result.seal}{where}")
@@ -73,7 +81,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.ledger is not None and not sealed_entries(args.ledger, str(report.seal)):
         print(f"NOT RECORDED: ledger {args.ledger} has no dossier.sealed entry for this SEAL")
         return 1
-    return 0
+    return verify_attestations(args)  # issue 13
 
 
 def _reproduce(args: argparse.Namespace) -> int:
