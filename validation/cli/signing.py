@@ -6,6 +6,7 @@
   key events (the private key stays with its owner).
 * ``dossier sign DIR --meaning authored|reviewed|approved --key FILE --name "Printed Name"
   --ledger L [--checkpoint-key FILE]``: sign the SEAL; with the ledger's key, refresh ``log/``.
+* ``dossier pdf DIR [--out FILE]``: the PDF/A with header, footer, bookmarks and signature page.
 * ``dossier verify DIR [--log-keys FILE] [--ledger L] [--require-independent-approval]``: also
   checks ``log/`` and ``signatures/`` (exit 1 on any problem, or when they are present and neither
   ``--log-keys`` nor ``--ledger`` lets them be checked).
@@ -52,7 +53,7 @@ def register(subparsers: Any) -> None:
 
 
 def register_dossier_actions(actions: Any) -> None:
-    """Add ``sign`` to the ``dossier`` command group."""
+    """Add ``sign`` and ``pdf`` to the ``dossier`` command group."""
     sign = actions.add_parser("sign", help="e-sign a sealed dossier (21 CFR 11.50)")
     sign.add_argument("directory", metavar="DIR")
     sign.add_argument("--meaning", required=True, choices=["authored", "reviewed", "approved"])
@@ -61,6 +62,11 @@ def register_dossier_actions(actions: Any) -> None:
     sign.add_argument("--ledger", required=True, help="the ledger the dossier is sealed in")
     sign.add_argument("--checkpoint-key", metavar="FILE", help="ledger key: refresh log/")
     sign.set_defaults(func=_sign)
+
+    pdf = actions.add_parser("pdf", help="print the sealed dossier and its signatures as PDF/A")
+    pdf.add_argument("directory", metavar="DIR")
+    pdf.add_argument("--out", metavar="FILE", help="PDF to write (default: DIR.pdf beside DIR)")
+    pdf.set_defaults(func=_pdf)
 
 
 def add_verify_options(parser: argparse.ArgumentParser) -> None:
@@ -129,3 +135,14 @@ def verify_attestations(args: argparse.Namespace) -> int:
     )
     print(report)
     return 0 if report.ok else 1
+
+
+def _pdf(args: argparse.Namespace) -> int:
+    from validation.dossier.pdf import dossier_pdf
+
+    result = dossier_pdf(args.directory, args.out)
+    print(
+        f"PDF/A {result.path}: {result.n_pages} pages, {result.n_signatures} signature(s), "
+        f"SEAL {result.seal}"
+    )
+    return 0
