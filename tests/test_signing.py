@@ -172,8 +172,8 @@ def test_signature_over_a_changed_seal_is_refused(world: World) -> None:
     assert verify_dossier(world.dossier).ok  # the reseal passes the plain check
     result = verify_signed(world.dossier, log_keys=[world.log.verifier])
     assert "not this dossier's SEAL" in str(result)
-    assert "no dossier.sealed entry for SEAL" in str(result)
-    with pytest.raises(SignatureError, match=r"no dossier\.sealed entry"):
+    assert "no sealing entry for SEAL" in str(result)
+    with pytest.raises(SignatureError, match=r"no dossier\.sealed or submission\.sealed entry"):
         _sign(world, world.bob, "Bob Jones", "approved")
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "RegistrationError",
     "RunError",
     "SignatureError",
+    "SubmissionError",
     "TamperError",
     "TraceError",
     "TrialRuleError",
@@ -66,3 +67,7 @@ class NotEstimableWarning(UserWarning):
 
 class SignatureError(HarnessError):
     """A key, signed note, checkpoint or e-signature is malformed or does not verify."""
+
+
+class SubmissionError(HarnessError):
+    """A submission package cannot be built (a dossier does not verify or is not recorded)."""

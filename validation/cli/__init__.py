@@ -23,6 +23,7 @@ HARNESS_COMMANDS: tuple[str, ...] = (
     "validation.cli.validate",
     "validation.cli.dossier",
     "validation.cli.signing",
+    "validation.cli.submission",
     "validation.cli.trace",
     "validation.cli.demo",
 )

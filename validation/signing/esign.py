@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from validation.canonical import canonical_json
-from validation.dossier import SEALED_EVENT, verify_dossier
 from validation.exceptions import SignatureError
 from validation.ledger import Entry, Ledger, LedgerView
 from validation.ledger.checkpoint import ledger_tree
@@ -36,6 +35,7 @@ from validation.ledger.note import SignerKey, VerifierKey
 from validation.ledger.witness import check_ledger
 from validation.signing.logproof import SIGNED_EVENT, _replace_folder, attach_log
 from validation.signing.registry import ledger_key_status
+from validation.signing.sealed import SEALED_EVENTS, check_sealed
 
 __all__ = [
     "SIGNATURES_DIR",
@@ -158,10 +158,11 @@ def sign_dossier(
     name differs from the registered one, or this key already signed this SEAL with this meaning.
     """
     root = Path(directory)
-    verified = verify_dossier(root)
-    if not verified.ok or verified.seal is None:
-        raise SignatureError(f"{root}: the dossier does not verify; refusing to sign:\n{verified}")
-    seal = verified.seal
+    problems, found = check_sealed(root)
+    if problems or found is None:
+        listed = "\n".join(f"  {item}: {message}" for item, message in problems)
+        raise SignatureError(f"{root}: does not verify; refusing to sign:\n{listed}")
+    seal = found
     the_meaning = Meaning.parse(meaning).value
     statement = {
         "format": STATEMENT_FORMAT,
@@ -176,10 +177,12 @@ def sign_dossier(
     signature = key.sign(canonical_json(statement))
 
     def check(view: LedgerView) -> None:
-        if not list(view.entries(event_type=SEALED_EVENT, where={"seal": seal})):
+        if not any(
+            list(view.entries(event_type=event, where={"seal": seal})) for event in SEALED_EVENTS
+        ):
             raise SignatureError(
-                f"ledger {ledger} has no dossier.sealed entry for SEAL {seal}; only a dossier "
-                "recorded in this ledger can be signed"
+                f"ledger {ledger} has no dossier.sealed or submission.sealed entry for SEAL {seal}; "
+                "only a dossier or package recorded in this ledger can be signed"
             )
         status = ledger_key_status(view, statement["key_id"])
         if status is None or status.key != key.verifier:

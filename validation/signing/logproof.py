@@ -7,7 +7,8 @@ Written after sealing (so outside MANIFEST.json, see
 * ``log/entries/<seq>.json``: inclusion proof (:class:`~validation.ledger.checkpoint.
   InclusionProof`, with the entry's payload) of every ledger entry the dossier relies on: its
   ``dossier.sealed`` entries, its ``signature.applied`` entries, and the registration and
-  revocation entries of every key that signed it.
+  revocation entries of every key that signed it (for a submission package: also those of every
+  dossier it holds).
 
 :func:`read_log` checks all of it offline with the log's public key only. :func:`attach_log`
 builds the tree from the ledger (verifying the chain first), checks the ledger still extends the
@@ -17,6 +18,7 @@ atomically (temp folder + rename).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from validation.atomic import fsync_dir, write_synced
-from validation.dossier import SEALED_EVENT
 from validation.dossier.manifest import SEAL_NAME, read_seal
 from validation.exceptions import SignatureError
 from validation.ledger import Ledger
@@ -39,12 +40,12 @@ from validation.ledger.checkpoint import (
 )
 from validation.ledger.note import SignerKey, VerifierKey
 from validation.ledger.witness import accept_checkpoint
+from validation.signing.sealed import PACKAGE_MARKER, SEALED_EVENTS
 
 __all__ = [
     "KEY_REGISTERED",
     "KEY_REVOKED",
     "LOG_DIR",
-    "SEALED_EVENT",
     "SIGNED_EVENT",
     "LogProof",
     "attach_log",
@@ -69,29 +70,40 @@ class LogProof:
         return [p for _, p in sorted(self.entries.items()) if p.entry["event_type"] == event_type]
 
 
-def relied_on(ledger: str | Path, seal: str) -> list[int]:
-    """Seqs of the entries a dossier with ``seal`` relies on (see the module docstring)."""
+def relied_on(ledger: str | Path, seals: list[str]) -> list[int]:
+    """Seqs of the entries sealed folders with ``seals`` rely on (see the module docstring)."""
+    seqs: list[int] = []
     with Ledger.open(ledger, create=False) as book:
-        seqs = [e.seq for e in book.entries(event_type=SEALED_EVENT, where={"seal": seal})]
-        signed = list(book.entries(event_type=SIGNED_EVENT, where={"seal": seal}))
-        seqs += [e.seq for e in signed]
-        for key_id in sorted({str(e.payload.get("key_id")) for e in signed}):
-            for event in (KEY_REGISTERED, KEY_REVOKED):
-                seqs += [e.seq for e in book.entries(event_type=event, where={"key_id": key_id})]
+        for seal in seals:
+            for event in SEALED_EVENTS:
+                seqs += [e.seq for e in book.entries(event_type=event, where={"seal": seal})]
+            signed = list(book.entries(event_type=SIGNED_EVENT, where={"seal": seal}))
+            seqs += [e.seq for e in signed]
+            for key_id in sorted({str(e.payload.get("key_id")) for e in signed}):
+                for event in (KEY_REGISTERED, KEY_REVOKED):
+                    seqs += [
+                        e.seq for e in book.entries(event_type=event, where={"key_id": key_id})
+                    ]
     return sorted(set(seqs))
 
 
 def attach_log(directory: str | Path, ledger: str | Path, key: SignerKey) -> Checkpoint:
-    """Write (or refresh) ``log/`` of the sealed dossier in ``directory``; return the checkpoint."""
+    """Write (or refresh) ``log/`` of the sealed folder in ``directory``; return the checkpoint.
+
+    For a submission package, the entries of every dossier it holds are proven too.
+    """
     root = Path(directory)
     seal = read_seal(root / SEAL_NAME)
     if seal is None:
-        raise SignatureError(f"{root}: no valid SEAL; only a sealed dossier gets a log proof")
-    seqs = relied_on(ledger, seal)
+        raise SignatureError(f"{root}: no valid SEAL; only a sealed folder gets a log proof")
+    also: list[str] = []
+    if (root / PACKAGE_MARKER).is_file():
+        marker = json.loads((root / PACKAGE_MARKER).read_bytes())
+        also = sorted(str(s) for s in (marker.get("dossiers") or {}).values())
+    seqs = relied_on(ledger, [seal, *also])
     if not seqs:
         raise SignatureError(
-            f"ledger {ledger} has no dossier.sealed entry for SEAL {seal}; build the dossier "
-            "with --ledger first"
+            f"ledger {ledger} has no sealing entry for SEAL {seal}; build it with --ledger first"
         )
     tree = ledger_tree(ledger)
     note = sign_checkpoint(tree, key)

@@ -1,6 +1,7 @@
 """Verify a sealed dossier's log proof and e-signatures, offline or against the ledger.
 
-:func:`verify_signed` runs :func:`validation.dossier.verify_dossier` (files, manifest, SEAL), then:
+:func:`verify_signed` checks the sealed folder (:func:`validation.signing.sealed.check_sealed`:
+files, manifest, SEAL of a dossier or a submission package), then:
 
 * with ``log_keys`` (the log's public keys): ``log/`` — the signed checkpoint and every inclusion
   proof — and that a ``dossier.sealed`` entry for this SEAL is proven in it;
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from validation.dossier import SEALED_EVENT, verify_dossier
 from validation.exceptions import HarnessError
 from validation.ledger import Ledger, verify
 from validation.ledger.checkpoint import ledger_tree
@@ -41,6 +41,7 @@ from validation.signing.logproof import (
 )
 from validation.signing.manifestation import signature_page
 from validation.signing.registry import key_status
+from validation.signing.sealed import SEALED_EVENTS, check_sealed
 
 __all__ = ["SignedVerifyResult", "verify_signed"]
 
@@ -142,23 +143,26 @@ def verify_signed(
     log_keys: Sequence[VerifierKey] | None = None,
     ledger: str | Path | None = None,
     require_independent_approval: bool = False,
+    log: LogProof | None = None,
 ) -> SignedVerifyResult:
-    """Verify the dossier, its log proof and its signatures (see the module docstring)."""
+    """Verify the dossier, its log proof and its signatures (see the module docstring).
+
+    ``log``: an already verified log proof to use instead of the folder's own ``log/`` (a
+    package's, which covers the dossiers inside it).
+    """
     root = Path(directory)
-    base = verify_dossier(root)
-    problems = list(base.problems)
-    seal = base.seal
-    proof: LogProof | None = None
+    problems, seal = check_sealed(root)
+    proof: LogProof | None = log
     ledger_path = None if ledger is None else Path(ledger)
-    if log_keys is not None:
+    if log_keys is not None and proof is None:
         try:
             proof = read_log(root, list(log_keys))
         except HarnessError as exc:
             problems.append((f"{LOG_DIR}/", str(exc)))
-        if proof is not None and not any(
-            p.payload.get("seal") == seal for p in proof.of_type(SEALED_EVENT)
-        ):
-            problems.append((f"{LOG_DIR}/", f"no dossier.sealed entry for SEAL {seal} is proven"))
+    if proof is not None and not any(
+        p.payload.get("seal") == seal for e in SEALED_EVENTS for p in proof.of_type(e)
+    ):
+        problems.append((f"{LOG_DIR}/", f"no sealing entry for SEAL {seal} is proven"))
     if ledger_path is not None:
         report = verify(ledger_path)
         if not report.ok:
