@@ -221,3 +221,27 @@ def test_private_key_readable_by_others_is_refused(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(SignatureError, match="chmod 600"):
         read_signer_key(path)
+
+
+@pytest.mark.req("REQ-LOG-001")
+def test_every_command_with_a_ledger_checks_the_held_checkpoint_when_opted_in(
+    ledger: Path,
+    state: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tree = ledger_tree(ledger)
+    accept_checkpoint(sign_checkpoint(tree, FIXED), [FIXED.verifier], tree=tree)
+    keys = tmp_path / "log.pub"
+    keys.write_text(f"# the log of this site\n{FIXED.verifier}\n")
+    monkeypatch.setenv("HER2MAP_LOG_KEYS", str(keys))
+    assert main(["ledger", "verify", "--ledger", str(ledger)]) == 0
+    capsys.readouterr()
+    rewrite_and_rechain(ledger, 9, lambda p: {**p, "n": 0})
+    assert main(["ledger", "verify", "--ledger", str(ledger)]) == 1
+    err = capsys.readouterr().err
+    assert "refused" in err
+    assert "history was rewritten" in err
+    monkeypatch.delenv("HER2MAP_LOG_KEYS")
+    assert main(["ledger", "verify", "--ledger", str(ledger)]) == 0  # the chain alone passes

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from her2map.cli import CORE_COMMANDS, build_parser, run_command
 from her2map.exceptions import Her2MapError
+from validation.cli.checkpoint import check_before_use
 from validation.exceptions import HarnessError
 
 __all__ = ["HARNESS_COMMANDS", "main"]
@@ -32,4 +33,7 @@ HARNESS_COMMANDS: tuple[str, ...] = (
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``her2map`` console script."""
     parser = build_parser((*CORE_COMMANDS, *HARNESS_COMMANDS))
+    refused = check_before_use(parser, argv)  # issue 13: the held checkpoint, if opted in
+    if refused:
+        return refused
     return run_command(parser, argv, (Her2MapError, HarnessError))

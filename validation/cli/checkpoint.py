@@ -10,18 +10,23 @@
 * ``ledger check-proof --checkpoint NOTE --public-keys FILE --inclusion-proof P`` or
   ``--old-checkpoint NOTE --consistency-proof P``: check a proof offline (exit 1 if it fails).
 
-The work is done by :mod:`validation.ledger.checkpoint` and :mod:`validation.ledger.witness`.
+With ``$HER2MAP_LOG_KEYS`` set (a file of the log's public keys), every ``her2map`` command
+given a ``--ledger`` first checks that it extends the checkpoint this client holds
+(:func:`check_before_use`). The work is done by :mod:`validation.ledger.checkpoint` and
+:mod:`validation.ledger.witness`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from validation.atomic import atomic_write
-from validation.exceptions import SignatureError, TamperError
+from validation.exceptions import HarnessError, SignatureError, TamperError
 from validation.ledger.checkpoint import (
     ConsistencyProof,
     InclusionProof,
@@ -34,7 +39,7 @@ from validation.ledger.checkpoint import (
 from validation.ledger.note import generate_key, read_signer_key, read_verifier_keys
 from validation.ledger.witness import accept_checkpoint, check_ledger
 
-__all__ = ["register", "register_ledger_actions"]
+__all__ = ["LOG_KEYS_ENV", "check_before_use", "register", "register_ledger_actions"]
 
 
 def register(subparsers: Any) -> None:
@@ -158,4 +163,34 @@ def _check_proof(args: argparse.Namespace) -> int:
         print(f"TAMPERED: {exc}")
         return 1
     print(f"OK: {new.origin!r} at size {new.size} extends size {old.size}")
+    return 0
+
+
+#: Environment variable naming the trusted log public keys of this client (opt-in check).
+LOG_KEYS_ENV = "HER2MAP_LOG_KEYS"
+
+
+def check_before_use(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """With ``$HER2MAP_LOG_KEYS`` set, refuse (exit 1) any command whose ``--ledger`` no longer
+    extends the checkpoint this client holds (:func:`validation.ledger.witness.check_ledger`).
+
+    Returns 0 to go on. Checking needs the whole tree (chain verify + one hash per entry), so it is
+    opt-in per client: each site's CLI and the harness's machine set it once.
+    """
+    keys_file = os.environ.get(LOG_KEYS_ENV)
+    if not keys_file:
+        return 0
+    args, _ = parser.parse_known_args(argv)
+    ledger = getattr(args, "ledger", None)
+    if not ledger or not Path(ledger).is_file():
+        return 0
+    try:
+        keys = read_verifier_keys(keys_file)
+        check_ledger(ledger_tree(ledger), keys[0].name, keys)
+    except TamperError as exc:
+        print(f"her2map: refused: {exc}", file=sys.stderr)
+        return 1
+    except HarnessError as exc:
+        print(f"her2map: error: {LOG_KEYS_ENV}: {exc}", file=sys.stderr)
+        return 2
     return 0
