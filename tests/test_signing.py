@@ -123,6 +123,10 @@ def test_insider_reseal_and_rechain_is_caught_by_the_dossiers_checkpoint(world: 
     with pytest.raises(TamperError, match="history was rewritten"):
         _sign(world, world.alice, "Alice Smith", "authored")
     assert read_signatures(world.dossier) == []  # refused before anything was appended
+    key_file = _write_key(world.tmp / "log.key", world.log)
+    with pytest.raises(TamperError, match="history was rewritten"):
+        build_dossier(RESULTS, world.tmp / "rebuilt", ledger=world.ledger, checkpoint_key=key_file)
+    assert not (world.tmp / "rebuilt").exists()
 
 
 @pytest.mark.req("REQ-SIG-001")

@@ -163,8 +163,11 @@ def _log_key(checkpoint_key: str | Path | None, ledger: str | Path | None) -> An
     if ledger is None:
         raise DossierError("--checkpoint-key needs --ledger: the checkpoint is of that ledger")
     from validation.ledger.note import read_signer_key
+    from validation.signing.logproof import check_held
 
-    return read_signer_key(checkpoint_key)
+    key = read_signer_key(checkpoint_key)
+    check_held(ledger, key)  # refuse a rewritten ledger before anything is written
+    return key
 
 
 def sealed_entries(ledger: str | Path, seal: str) -> list[Entry]:

@@ -30,10 +30,8 @@ from typing import Any
 from validation.canonical import canonical_json
 from validation.exceptions import SignatureError
 from validation.ledger import Entry, Ledger, LedgerView
-from validation.ledger.checkpoint import ledger_tree
 from validation.ledger.note import SignerKey, VerifierKey
-from validation.ledger.witness import check_ledger
-from validation.signing.logproof import SIGNED_EVENT, _replace_folder, attach_log
+from validation.signing.logproof import SIGNED_EVENT, _replace_folder, attach_log, check_held
 from validation.signing.registry import ledger_key_status
 from validation.signing.sealed import SEALED_EVENTS, check_sealed
 
@@ -211,7 +209,7 @@ def sign_dossier(
 
     payload = {**statement, "signature": base64.b64encode(signature).decode("ascii")}
     if log_key is not None:  # the client checks the log against its held checkpoint first
-        check_ledger(ledger_tree(ledger), log_key.name, [log_key.verifier])
+        check_held(ledger, log_key)
     with Ledger.open(ledger, create=False) as book:
         entry: Entry = book.append(SIGNED_EVENT, payload, actor=key.name, check=check)
     record = SignatureRecord(entry.seq, statement, signature)

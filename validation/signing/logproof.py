@@ -39,7 +39,7 @@ from validation.ledger.checkpoint import (
     sign_checkpoint,
 )
 from validation.ledger.note import SignerKey, VerifierKey
-from validation.ledger.witness import accept_checkpoint
+from validation.ledger.witness import accept_checkpoint, check_ledger
 from validation.signing.sealed import PACKAGE_MARKER, SEALED_EVENTS
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "SIGNED_EVENT",
     "LogProof",
     "attach_log",
+    "check_held",
     "read_log",
 ]
 
@@ -85,6 +86,11 @@ def relied_on(ledger: str | Path, seals: list[str]) -> list[int]:
                         e.seq for e in book.entries(event_type=event, where={"key_id": key_id})
                     ]
     return sorted(set(seqs))
+
+
+def check_held(ledger: str | Path, key: SignerKey) -> None:
+    """Before writing: TamperError unless the ledger extends this client's held checkpoint."""
+    check_ledger(ledger_tree(ledger), key.name, [key.verifier])
 
 
 def attach_log(directory: str | Path, ledger: str | Path, key: SignerKey) -> Checkpoint:

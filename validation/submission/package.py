@@ -194,6 +194,10 @@ def build_submission(
         raise SubmissionError(f"{out}: already exists; a package is never overwritten")
     if not dossiers:
         raise SubmissionError("give at least one sealed dossier folder")
+    if log_key is not None:
+        from validation.signing.logproof import check_held
+
+        check_held(ledger, log_key)  # refuse a rewritten ledger before anything is written
     seals: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
     models: dict[tuple[str, str, str], dict[str, Any]] = {}
