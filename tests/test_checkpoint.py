@@ -245,3 +245,172 @@ def test_every_command_with_a_ledger_checks_the_held_checkpoint_when_opted_in(
     assert "history was rewritten" in err
     monkeypatch.delenv("HER2MAP_LOG_KEYS")
     assert main(["ledger", "verify", "--ledger", str(ledger)]) == 0  # the chain alone passes
+
+
+_TEXT = b"example.org/log\n3\n" + base64.b64encode(bytes(32)) + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("note", "message"),
+    [
+        (_TEXT, "no blank line"),
+        (_TEXT + b"\n", "carries no signature line"),
+        (_TEXT + b"\n- example.org/log AAAA\n", "malformed signature line"),
+        (_TEXT + b"\n\xe2\x80\x94 example.org/log AAAA", "does not end in a newline"),
+        (b"\xff\n\n\xe2\x80\x94 a AAAAAAAA\n", "not UTF-8"),
+        (b"a\x07\n\n\xe2\x80\x94 a AAAAAAAA\n", "control characters"),
+        (b"x" * (1 << 21), "larger than"),
+    ],
+)
+def test_malformed_notes_are_refused_with_the_reason(note: bytes, message: str) -> None:
+    with pytest.raises(SignatureError, match=message):
+        open_note(note, [FIXED.verifier])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nonsense", "expected '<name>"),
+        ("a b+00000000+AQ==", "key name must be"),
+        ("a+00000000+!!!", "not valid base64"),
+        ("a+00000000+AgAA", "not an Ed25519 key"),
+    ],
+)
+def test_malformed_verifier_keys_are_refused(text: str, message: str) -> None:
+    with pytest.raises(SignatureError, match=message):
+        VerifierKey.parse(text)
+
+
+def test_malformed_signer_keys_and_key_files(tmp_path: Path) -> None:
+    with pytest.raises(SignatureError, match="PRIVATE"):
+        SignerKey.parse("a+b+c")
+    with pytest.raises(SignatureError, match="not an Ed25519 private key"):
+        SignerKey.parse("PRIVATE+KEY+a+00000000+AgAA")
+    with pytest.raises(SignatureError, match="does not match the key"):
+        SignerKey.parse(str(FIXED).replace(FIXED.verifier.key_id.hex(), "00000000"))
+    with pytest.raises(SignatureError, match="cannot read the private key"):
+        read_signer_key(tmp_path / "absent.key")
+    from validation.ledger.note import read_verifier_keys
+
+    empty = tmp_path / "keys.pub"
+    empty.write_text("# nothing\n\n")
+    with pytest.raises(SignatureError, match="holds no public key"):
+        read_verifier_keys(empty)
+    with pytest.raises(SignatureError, match="cannot read the public keys"):
+        read_verifier_keys(tmp_path / "absent.pub")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff", "not UTF-8 JSON"),
+        (b'{"format": "other"}', "expected a JSON object with format"),
+        (b'{"format": "her2map.inclusion-proof/1", "entry": {}}', "'entry' must hold exactly"),
+        (
+            b'{"format": "her2map.inclusion-proof/1", "entry": {"actor": 1, "event_type": 1, '
+            b'"payload_hash": 1, "prev_hash": 1, "seq": 1, "time_utc": 1}, "payload": [], '
+            b'"tree_size": 1, "path": []}',
+            "'payload' must be a JSON object",
+        ),
+    ],
+)
+def test_malformed_inclusion_proofs_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(SignatureError, match=message):
+        InclusionProof.from_json(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"format": "her2map.consistency-proof/1", "old_size": -1}', "non-negative integer"),
+        (
+            b'{"format": "her2map.consistency-proof/1", "old_size": 1, "new_size": 2, "path": "x"}',
+            "list of at most 64 hashes",
+        ),
+        (
+            b'{"format": "her2map.consistency-proof/1", "old_size": 1, "new_size": 2, '
+            b'"path": ["AAAA"]}',
+            "a hash must be 32 bytes",
+        ),
+    ],
+)
+def test_malformed_consistency_proofs_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(SignatureError, match=message):
+        ConsistencyProof.from_json(data)
+
+
+def test_checkpoint_text_origin_and_size_mismatches(ledger: Path, state: Path) -> None:
+    from validation.ledger.checkpoint import Checkpoint
+
+    with pytest.raises(SignatureError, match="expected the lines"):
+        Checkpoint.from_text(b"origin\nten\nroot\n")
+    tree = ledger_tree(ledger)
+    note = sign_checkpoint(tree, FIXED)
+    with pytest.raises(SignatureError, match=r"origin 'example\.org/log', expected 'other'"):
+        read_checkpoint(note, [FIXED.verifier], origin="other")
+    with pytest.raises(SignatureError, match="origin must be one printable line"):
+        sign_checkpoint(tree, FIXED, origin="two\nlines")
+    checkpoint = read_checkpoint(note, [FIXED.verifier])
+    proof = prove_inclusion(ledger, 3, size=5)
+    with pytest.raises(SignatureError, match="tree size 5; checkpoint has 10"):
+        proof.check(checkpoint)
+    with pytest.raises(SignatureError, match="sizes 2->5"):
+        prove_consistency(ledger, 2, 5).check(checkpoint, checkpoint)
+    accept_checkpoint(note, [FIXED.verifier], tree=tree)
+    with Ledger.open(ledger) as book:
+        book.append("validation.run", {"run": 2}, actor="qe")
+    newer = sign_checkpoint(ledger_tree(ledger), FIXED)
+    with pytest.raises(TamperError, match="no consistency proof was given"):
+        accept_checkpoint(newer, [FIXED.verifier])
+    with pytest.raises(TamperError, match="does not match the ledger's tree"):
+        accept_checkpoint(newer, [FIXED.verifier], tree=tree)
+    accepted = accept_checkpoint(newer, [FIXED.verifier], proof=prove_consistency(ledger, 10, 11))
+    assert accepted.size == 11
+
+
+def test_cli_refusals(
+    ledger: Path, state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "k.key"
+    assert main(["keys", "generate", "--name", "n", "--out", str(key)]) == 0
+    assert main(["keys", "generate", "--name", "n", "--out", str(key)]) == 2
+    assert "never overwritten" in capsys.readouterr().err
+    pub = f"{key}.pub"
+    assert main(["ledger", "check", "--ledger", str(ledger), "--public-keys", pub]) == 1
+    assert "NO CHECKPOINT HELD" in capsys.readouterr().out
+    assert (
+        main(["ledger", "prove", "--ledger", str(ledger), "--consistency", "1", "2", "--size", "3"])
+        == 2
+    )
+    assert "--size applies to --inclusion only" in capsys.readouterr().err
+    note = tmp_path / "cp.note"
+    assert (
+        main(
+            ["ledger", "checkpoint", "--ledger", str(ledger), "--key", str(key), "--out", str(note)]
+        )
+        == 0
+    )
+    proof = tmp_path / "c.json"
+    proof.write_bytes(prove_consistency(ledger, 4, 10).to_json())
+    base = ["ledger", "check-proof", "--checkpoint", str(note), "--public-keys", pub]
+    assert main([*base, "--consistency-proof", str(proof)]) == 2
+    assert "needs --old-checkpoint" in capsys.readouterr().err
+    assert main([*base, "--inclusion-proof", str(proof), "--old-checkpoint", str(note)]) == 2
+    assert "applies to --consistency-proof only" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                *base,
+                "--consistency-proof",
+                str(tmp_path / "absent.json"),
+                "--old-checkpoint",
+                str(note),
+            ]
+        )
+        == 2
+    )
+    assert "cannot read" in capsys.readouterr().err
+    same = tmp_path / "same.json"
+    same.write_bytes(prove_consistency(ledger, 10, 10).to_json())
+    assert main([*base, "--consistency-proof", str(same), "--old-checkpoint", str(note)]) == 0
+    assert "extends size 10" in capsys.readouterr().out

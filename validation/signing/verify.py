@@ -107,6 +107,16 @@ def _signed_entry(seq: int, proof: LogProof | None, ledger: Path | None) -> tupl
 def _check_record(
     record: SignatureRecord, seal: str | None, proof: LogProof | None, ledger: Path | None
 ) -> list[str]:
+    """The problems of one signature record (a malformed key or key event is one, too)."""
+    try:
+        return _record_problems(record, seal, proof, ledger)
+    except HarnessError as exc:
+        return [str(exc)]
+
+
+def _record_problems(
+    record: SignatureRecord, seal: str | None, proof: LogProof | None, ledger: Path | None
+) -> list[str]:
     problems = []
     if record.statement["seal"] != seal:
         problems.append(f"signs SEAL {record.statement['seal']}, not this dossier's SEAL {seal}")
