@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,6 @@ from validation.ledger.note import generate_key
 from validation.ledger.witness import STATE_ENV
 from validation.signing import read_signatures, register_key, sign_dossier
 
-RESULTS = Path(__file__).resolve().parent / "fixtures" / "results_example.json"
 PDFTOTEXT = shutil.which("pdftotext")
 pytestmark = pytest.mark.skipif(
     PDFTOTEXT is None and not __import__("os").environ.get("CI"),
@@ -34,7 +34,9 @@ def _text(pdf: Path, page: int | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def signed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def signed(tmp_path_factory: pytest.TempPathFactory, runner_run: Any) -> dict[str, Path]:
+    """The runner's results (conftest ``runner_run``) sealed, signed twice and printed twice."""
+    results = runner_run(0.95).results_path
     base = tmp_path_factory.mktemp("pdf")
     ledger = base / "ledger.db"
     with Ledger.open(ledger):
@@ -42,7 +44,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     alice, bob = generate_key("alice"), generate_key("bob")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(STATE_ENV, str(base / "state"))
-        build_dossier(RESULTS, base / "dossier", ledger=ledger)
+        build_dossier(results, base / "dossier", ledger=ledger)
         register_key(ledger, alice.verifier, printed_name="Alice Smith", actor="admin")
         register_key(ledger, bob.verifier, printed_name="Bob O'Neil-Jones", actor="admin")
         for key, name, meaning in (
@@ -81,7 +83,7 @@ def test_every_page_has_header_footer_and_content_and_is_reproducible(
     assert len(pages) > 5
     for number, page in enumerate(pages, 1):
         lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
-        assert lines[0].startswith("HER2-VAL-001 v1.0"), number
+        assert lines[0].startswith("TEST-RUN-001 v1.0"), number
         assert f"SEAL {seal[:16]}" in lines[0]
         assert lines[-1].endswith(f"Page {number} of {len(pages)}")
         body = lines[1:-1]

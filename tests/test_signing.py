@@ -6,6 +6,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,11 +26,10 @@ from validation.signing import (
     verify_signed,
 )
 
-RESULTS = Path(__file__).resolve().parent / "fixtures" / "results_example.json"
-
 
 @dataclass
 class World:
+    results: Path
     dossier: Path
     ledger: Path
     log: SignerKey
@@ -46,7 +46,9 @@ def _write_key(path: Path, key: SignerKey) -> Path:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> World:
+def template(tmp_path_factory: pytest.TempPathFactory, runner_run: Any) -> World:
+    """A dossier of the runner's results (conftest ``runner_run``), sealed in a fresh ledger."""
+    results = runner_run(0.95).results_path
     base = tmp_path_factory.mktemp("signing")
     ledger = base / "ledger.db"
     with Ledger.open(ledger) as book:
@@ -55,10 +57,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> World:
     log_file = _write_key(base / "log.key", log)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(STATE_ENV, str(base / "state"))  # the harness's held checkpoint
-        build_dossier(RESULTS, base / "dossier", ledger=ledger, checkpoint_key=log_file)
+        build_dossier(results, base / "dossier", ledger=ledger, checkpoint_key=log_file)
     register_key(ledger, alice.verifier, printed_name="Alice Smith", actor="admin")
     register_key(ledger, bob.verifier, printed_name="Bob Jones", actor="admin")
-    return World(base / "dossier", ledger, log, alice, bob, base)
+    return World(results, base / "dossier", ledger, log, alice, bob, base)
 
 
 @pytest.fixture
@@ -68,6 +70,7 @@ def world(template: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> W
     shutil.copytree(template.tmp / "state", tmp_path / "state")
     shutil.copy(template.ledger, tmp_path / "ledger.db")
     return World(
+        template.results,
         tmp_path / "dossier",
         tmp_path / "ledger.db",
         template.log,
@@ -125,7 +128,9 @@ def test_insider_reseal_and_rechain_is_caught_by_the_dossiers_checkpoint(world: 
     assert read_signatures(world.dossier) == []  # refused before anything was appended
     key_file = _write_key(world.tmp / "log.key", world.log)
     with pytest.raises(TamperError, match="history was rewritten"):
-        build_dossier(RESULTS, world.tmp / "rebuilt", ledger=world.ledger, checkpoint_key=key_file)
+        build_dossier(
+            world.results, world.tmp / "rebuilt", ledger=world.ledger, checkpoint_key=key_file
+        )
     assert not (world.tmp / "rebuilt").exists()
 
 
@@ -162,17 +167,18 @@ def test_signatures_verify_offline_and_independent_approval(world: World) -> Non
 @pytest.mark.req("REQ-SIG-001")
 def test_signature_over_a_changed_seal_is_refused(world: World) -> None:
     _sign(world, world.alice, "Alice Smith", "authored")
-    # the insider edits results.json, rebuilds MANIFEST.json and SEAL with the documented formula
+    # the insider flips a verdict in the page, rebuilds MANIFEST.json and SEAL with the
+    # documented formula
     from validation.dossier.manifest import make_manifest, seal_of
+    from validation.results import loads
 
-    results = world.dossier / "results.json"
-    obj = json.loads(results.read_text())
-    obj["_edited"] = True
-    results.write_text(json.dumps(obj))
+    page = world.dossier / "index.html"
+    page.write_text(page.read_text().replace("FAIL", "PASS"))
     manifest = json.loads((world.dossier / "MANIFEST.json").read_text())
     new_manifest = make_manifest(world.dossier, manifest["inputs"])
     (world.dossier / "MANIFEST.json").write_bytes(new_manifest)
-    (world.dossier / "SEAL").write_text(seal_of(new_manifest, obj) + "\n")
+    results = loads((world.dossier / "results.json").read_bytes())
+    (world.dossier / "SEAL").write_text(seal_of(new_manifest, results) + "\n")
     assert verify_dossier(world.dossier).ok  # the reseal passes the plain check
     result = verify_signed(world.dossier, log_keys=[world.log.verifier])
     assert "not this dossier's SEAL" in str(result)

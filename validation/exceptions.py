@@ -12,6 +12,7 @@ __all__ = [
     "NotEstimableWarning",
     "ProtocolError",
     "RegistrationError",
+    "ResultsError",
     "RunError",
     "SignatureError",
     "SubmissionError",
@@ -55,6 +56,10 @@ class TrialRuleError(HarnessError):
 
 class DossierError(HarnessError):
     """A dossier cannot be built, or does not verify / reproduce."""
+
+
+class ResultsError(HarnessError):
+    """A results.json does not conform to the typed results contract (``her2map.results/2``)."""
 
 
 class TraceError(HarnessError):

@@ -2,10 +2,11 @@
 
 ``build`` writes the dossier directory and prints its seal (exit 0). ``verify`` prints ``OK``
 (exit 0) or every changed, missing or extra file (exit 1). ``reproduce`` re-runs the validation
-recorded in the ledger and prints ``REPRODUCED`` (exit 0) or the differing files (exit 1).
+from the inputs the dossier carries (the folder alone suffices) and prints ``REPRODUCED`` (exit 0)
+or the differing files (exit 1); with ``--ledger`` it also checks that the run is recorded there.
 Deliberate errors (missing file, unknown run) exit 2. The work is done by
 :func:`validation.dossier.build_dossier`, :func:`~validation.dossier.verify_dossier` and
-:func:`~validation.dossier.reproduce_dossier`.
+:func:`validation.reproduce.reproduce_dossier`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 from typing import Any
 
 from validation.cli.signing import add_verify_options, register_dossier_actions, verify_attestations
-from validation.dossier import build_dossier, reproduce_dossier, sealed_entries, verify_dossier
+from validation.dossier import build_dossier, sealed_entries, verify_dossier
 
 __all__ = ["register"]
 
@@ -48,9 +49,11 @@ def register(subparsers: Any) -> None:
     add_verify_options(check)  # issue 13: log/ and signatures/
     check.set_defaults(func=_verify)
 
-    again = actions.add_parser("reproduce", help="re-run the recorded validation; compare bytes")
+    again = actions.add_parser(
+        "reproduce", help="re-run the validation from the dossier's own inputs; compare bytes"
+    )
     again.add_argument("directory", metavar="DIR")
-    again.add_argument("--ledger", required=True, help="ledger holding the validation.run entry")
+    again.add_argument("--ledger", help="also check that the run is recorded in this ledger")
     again.set_defaults(func=_reproduce)
 
     register_dossier_actions(actions)  # issue 13: sign, pdf
@@ -85,6 +88,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    from validation.reproduce import reproduce_dossier  # above runner and dossier
+
     report = reproduce_dossier(args.directory, ledger=args.ledger)
     print(report)
     return 0 if report.ok else 1

@@ -40,6 +40,7 @@ from validation.dossier.manifest import MANIFEST_NAME, SEAL_NAME, make_manifest,
 from validation.exceptions import HarnessError, SubmissionError
 from validation.ledger import Ledger
 from validation.ledger.note import SignerKey, VerifierKey
+from validation.results import Results, loads
 from validation.signing.sealed import PACKAGE_MARKER, SUBMISSION_SEALED
 from validation.submission.sbom import cyclonedx_sbom
 from validation.trace import load_traceability
@@ -68,31 +69,28 @@ class PackageResult:
     ledger_seq: int
 
 
-def _get(obj: Any, *keys: str, source: str) -> Any:
-    for key in keys:
-        if not isinstance(obj, Mapping) or key not in obj:
-            raise SubmissionError(f"{source}: results.json lacks {'.'.join(keys)}")
-        obj = obj[key]
-    return obj
-
-
-def _primary(results: Mapping[str, Any], source: str) -> dict[str, Any]:
-    endpoints = _get(results, "endpoints", source=source)
-    if not isinstance(endpoints, list) or not endpoints:
-        raise SubmissionError(f"{source}: results.json has no endpoints")
-    first = min(endpoints, key=lambda e: (e.get("hierarchy") is None, e.get("hierarchy") or 0))
-    result = first.get("result") or {}
+def _primary(results: Results) -> dict[str, Any]:
+    """The primary endpoint (hierarchy 1, else the lowest hierarchy, else the first) as shown."""
+    if not results.endpoints:
+        raise SubmissionError(
+            f"protocol {results.identity.protocol.id}: results.json has no endpoints"
+        )
+    first = min(
+        results.endpoints,
+        key=lambda e: (e.judgement.hierarchy is None, e.judgement.hierarchy or 0),
+    )
+    value = first.result
     return {
-        "ci_high": result.get("ci_high"),
-        "ci_low": result.get("ci_low"),
-        "confidence": result.get("confidence"),
-        "description": first.get("description"),
-        "endpoint": first.get("id"),
-        "estimate": result.get("estimate"),
-        "method": result.get("method"),
-        "metric": first.get("metric"),
-        "n": result.get("n"),
-        "verdict": first.get("verdict"),
+        "ci_high": getattr(value, "ci_high", None),
+        "ci_low": getattr(value, "ci_low", None),
+        "confidence": getattr(value, "confidence", None),
+        "description": first.description,
+        "endpoint": first.id,
+        "estimate": getattr(value, "estimate", None),
+        "method": value.method,
+        "metric": first.metric,
+        "n": value.n,
+        "verdict": first.judgement.verdict,
     }
 
 
@@ -153,7 +151,7 @@ def _trace_rows(trace: str | Path, verdicts: Mapping[str, str], included: set[st
         for endpoint in req.endpoints or ("",):
             protocol = endpoint.split("/")[0]
             if not endpoint:
-                verdict = "verified by tests" if req.tests else "no endpoint"
+                verdict = "no protocol endpoint (verified by tests, not by this package)"
             elif endpoint in verdicts:
                 verdict = verdicts[endpoint]
             else:
@@ -211,21 +209,24 @@ def build_submission(
             raise SubmissionError(
                 f"{folder}: SEAL {check.seal} is not recorded in ledger {ledger} (no dossier.sealed)"
             )
-        results = json.loads((folder / "results.json").read_bytes())
-        protocol = _get(results, "identity", "protocol", source=str(folder))
-        pid = str(protocol.get("id"))
+        try:
+            results = loads((folder / "results.json").read_bytes(), source=str(folder))
+        except (OSError, HarnessError, ValueError) as exc:
+            raise SubmissionError(f"{folder}: cannot read its results.json ({exc})") from None
+        protocol = results.identity.protocol
+        pid = protocol.id
         if pid in seals:
             raise SubmissionError(f"{folder}: protocol {pid} is already in the package")
         seals[pid], sources[pid] = check.seal, folder
-        model = (results.get("identity") or {}).get("model")
-        lock = str(model.get("lock_hash")) if isinstance(model, Mapping) else None
-        row = {"protocol": pid, "version": protocol.get("version"), "seal": check.seal}
-        rows.append({**row, **_primary(results, str(folder)), "model_lock_hash": lock})
-        for endpoint in results.get("endpoints") or []:
-            verdicts[f"{pid}/{endpoint.get('id')}"] = str(endpoint.get("verdict"))
-        if isinstance(model, Mapping):
-            key = (str(model.get("name")), str(model.get("version")), str(lock))
-            models.setdefault(key, dict(model))
+        model = results.identity.model
+        lock = model.lock_hash if model.kind == "locked" else None
+        row = {"protocol": pid, "version": protocol.version, "seal": check.seal}
+        rows.append({**row, **_primary(results), "model_lock_hash": lock})
+        for endpoint in results.endpoints:
+            verdicts[f"{pid}/{endpoint.id}"] = str(endpoint.judgement.verdict)
+        if lock is not None:
+            key = (model.name, str(model.version), lock)
+            models.setdefault(key, {"threshold": model.lock_threshold})
     files: dict[str, bytes] = {
         PACKAGE_MARKER: canonical_json(
             {"dossiers": seals, "format": PACKAGE_FORMAT, "title": title}
@@ -239,9 +240,10 @@ def build_submission(
             subject=("her2map", version("her2map")),
         ),
     }
-    for (name, model_version, lock), model in sorted(models.items()):
+    for (name, model_version, lock), card in sorted(models.items()):
         uses = [r for r in rows if r["model_lock_hash"] == lock]
-        files[f"model-cards/{name}-{model_version}-{lock[:12]}.html"] = _model_card(model, uses)
+        card = {**card, "name": name, "version": model_version, "lock_hash": lock}
+        files[f"model-cards/{name}-{model_version}-{lock[:12]}.html"] = _model_card(card, uses)
     inputs: dict[str, str | None] = {"traceability_sha256": None}
     if trace is not None:
         files["traceability.csv"] = _trace_rows(trace, verdicts, set(seals))
