@@ -414,3 +414,19 @@ def test_cli_refusals(
     same.write_bytes(prove_consistency(ledger, 10, 10).to_json())
     assert main([*base, "--consistency-proof", str(same), "--old-checkpoint", str(note)]) == 0
     assert "extends size 10" in capsys.readouterr().out
+
+
+def test_leaf_bytes_are_the_canonical_entry_whose_hash_is_the_entry_hash(ledger: Path) -> None:
+    import hashlib
+
+    from validation.canonical import canonical_json
+    from validation.ledger.merkle import leaf_bytes
+
+    with Ledger.open(ledger, create=False) as book:
+        for entry in book.entries():
+            fields = {
+                k: getattr(entry, k)
+                for k in ("actor", "event_type", "payload_hash", "prev_hash", "seq", "time_utc")
+            }
+            assert leaf_bytes(entry) == canonical_json(fields)
+            assert hashlib.sha256(leaf_bytes(entry)).hexdigest() == entry.entry_hash

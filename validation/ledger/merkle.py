@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from validation.canonical import canonical_json
 from validation.exceptions import LedgerError
+from validation.ledger.chain import entry_bytes
 from validation.ledger.models import Entry
 
 __all__ = [
@@ -55,15 +55,13 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 def leaf_bytes(entry: Entry) -> bytes:
     """Canonical JSON of the entry's chained fields; its SHA-256 hex is ``entry.entry_hash``."""
-    return canonical_json(
-        {
-            "actor": entry.actor,
-            "event_type": entry.event_type,
-            "payload_hash": entry.payload_hash,
-            "prev_hash": entry.prev_hash,
-            "seq": entry.seq,
-            "time_utc": entry.time_utc,
-        }
+    return entry_bytes(
+        entry.seq,
+        entry.time_utc,
+        entry.actor,
+        entry.event_type,
+        entry.payload_hash,
+        entry.prev_hash,
     )
 
 
