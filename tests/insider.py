@@ -6,6 +6,7 @@ ledger's own ``verify`` passes again, so only a checkpoint held elsewhere can ca
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +20,6 @@ def rewrite_and_rechain(
     path: Path, seq: int, edit: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:
     """Replace entry ``seq``'s payload by ``edit(payload)`` and recompute every later hash."""
-    import json
-
     conn = sqlite3.connect(path)
     conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
     rows = conn.execute(

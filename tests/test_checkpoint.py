@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from insider import rewrite_and_rechain
 
-from tests.insider import rewrite_and_rechain
 from validation.cli import main
 from validation.exceptions import SignatureError, TamperError
 from validation.ledger import Ledger, verify

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from insider import rewrite_and_rechain
 
-from tests.insider import rewrite_and_rechain
 from validation.cli import main
 from validation.dossier import build_dossier, verify_dossier
 from validation.exceptions import SignatureError, TamperError
