@@ -16,6 +16,7 @@ __all__ = [
     "RunError",
     "SignatureError",
     "SubmissionError",
+    "SuiteError",
     "TamperError",
     "TraceError",
     "TrialRuleError",
@@ -40,6 +41,10 @@ class RegistrationError(HarnessError):
 
 class RunError(HarnessError):
     """A validation run cannot proceed (bad predictions/labels table, firewall, population)."""
+
+
+class SuiteError(HarnessError):
+    """A protocol suite spec is malformed, or a protocol it pins differs from its pinned hash."""
 
 
 class LedgerError(HarnessError):
