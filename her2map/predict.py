@@ -5,12 +5,17 @@ patient is in the model's training manifest (test-set firewall, REQ-FW-001), sco
 study with :meth:`her2map.lock.LockedModel.predict_study` and writes, atomically:
 
 * ``OUT`` — the predictions table, CSV, one row per predicted patient sorted by ``patient_id``:
-  ``patient_id, site, score, modalities, model_lock``. ``score`` is P(HER2-positive) written with
+  ``patient_id, site, score, modalities, model_lock, lossy_compression``. ``score`` is P(HER2-positive) written with
   ``repr`` (shortest string that round-trips the float exactly), ``modalities`` joins the keys
   present with ``+`` in :data:`~her2map.preprocess.MODALITY_KEYS` order (``MG_CC+MG_MLO+US``),
-  ``model_lock`` is the lock hash. Rerunning gives identical bytes (REQ-LOCK-002).
+  ``model_lock`` is the lock hash, and the optional provenance column ``lossy_compression`` is
+  ``1`` when any image the prediction read was lossy-compressed (a lossy-capable transfer syntax
+  or LossyImageCompression (0028,2110) ``01``, :mod:`her2map.ingest.codecs`), else ``0``.
+  Rerunning gives identical bytes (REQ-LOCK-002).
 * ``OUT`` with suffix ``.exclusions.csv`` (:func:`exclusions_path`) — every patient or file that
-  ingest excluded and that was therefore not predicted: ``patient_id, path, reason, tag``.
+  ingest excluded and that was therefore not predicted: ``patient_id, path, reason, tag``. A
+  patient whose images pass ingest but fail to decode (a corrupt compressed stream, an overflowing
+  rescale) is one more exclusion naming the file; the other patients are still predicted.
 
 Only pseudonymous ids and the columns above leave the cohort: no DICOM name or birth date is ever
 read into the table (REQ-PHI-001).
@@ -31,7 +36,14 @@ __all__ = [
     "predict_cohort",
 ]
 
-PREDICTION_COLUMNS: tuple[str, ...] = ("patient_id", "site", "score", "modalities", "model_lock")
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "site",
+    "score",
+    "modalities",
+    "model_lock",
+    "lossy_compression",
+)
 EXCLUSION_COLUMNS: tuple[str, ...] = ("patient_id", "path", "reason", "tag")
 
 
@@ -72,7 +84,9 @@ def predict_cohort(
     LockError, CohortError, DicomError
         Broken lock, malformed cohort folder, unreadable image.
     """
+    from her2map.exceptions import DicomError
     from her2map.ingest import load_cohort, load_images
+    from her2map.ingest.assemble import printable
 
     locked = LockedModel.load() if model is None else model
     cohort = load_cohort(cohort_dir)
@@ -81,11 +95,27 @@ def predict_cohort(
     locked.check_firewall(candidates, source=f"cohort {cohort_dir}")
 
     rows: list[list[str]] = []
+    excluded = [
+        [
+            "" if e.patient_id is None else e.patient_id,
+            "" if e.path is None else str(e.path),
+            e.reason,
+            "" if e.tag is None else e.tag,
+        ]
+        for e in cohort.exclusions
+    ]
     studies = progress_iter(
         cohort.studies, total=len(cohort.studies), desc="predict", enabled=progress
     )
+    root = f"{cohort.root}/"
     for study in studies:
-        score = locked.predict_study(load_images(study))
+        try:
+            score = locked.predict_study(load_images(study))
+        except DicomError as exc:
+            reason = str(printable(str(exc).replace(root, "")))
+            excluded.append([study.patient_id, "", f"not predicted: {reason}", ""])
+            continue
+        lossy = any(header.lossy for header in study.headers.values())
         rows.append(
             [
                 study.patient_id,
@@ -93,20 +123,11 @@ def predict_cohort(
                 repr(score),
                 "+".join(study.modalities),
                 locked.lock_hash,
+                "1" if lossy else "0",
             ]
         )
     rows.sort(key=lambda row: row[0])
-    excluded = sorted(
-        (
-            [
-                "" if e.patient_id is None else e.patient_id,
-                "" if e.path is None else str(e.path),
-                e.reason,
-                "" if e.tag is None else e.tag,
-            ]
-            for e in cohort.exclusions
-        ),
-    )
+    excluded.sort()
     out = Path(out_csv)
     atomic_write_bytes(exclusions_path(out), csv_bytes(EXCLUSION_COLUMNS, excluded))
     return atomic_write_bytes(out, csv_bytes(PREDICTION_COLUMNS, rows))
