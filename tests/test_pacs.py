@@ -128,4 +128,4 @@ def test_fetch_cohort_retrieves_every_instance(orthanc: str, cohort: Path, tmp_p
 def test_unreachable_pacs_is_a_clear_error(cohort: Path, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_free_port()}/dicom-web"
     with pytest.raises(CohortError, match=r"PACS http://127\.0\.0\.1:\d+/dicom-web: query"):
-        fetch_cohort(url, cohort / "clinical.csv", tmp_path / "f")
+        fetch_cohort(url, cohort / "clinical.csv", tmp_path / "f", retry=False)

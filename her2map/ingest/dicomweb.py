@@ -29,13 +29,21 @@ _STUDY_UID = "0020000D"
 _AS_STORED = (("application/dicom", "*"),)
 
 
-def _client(url: str) -> object:
+def _client(url: str, retry: bool) -> object:
     from dicomweb_client.api import DICOMwebClient
 
-    return DICOMwebClient(url=url)
+    client = DICOMwebClient(url=url)
+    client.set_http_retry_params(retry=retry)
+    return client
 
 
-def fetch_cohort(url: str, clinical: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+def fetch_cohort(
+    url: str,
+    clinical: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    retry: bool = True,
+) -> Path:
     """Retrieve the studies of every patient of ``clinical`` from the DICOMweb service ``url``.
 
     Parameters
@@ -47,6 +55,9 @@ def fetch_cohort(url: str, clinical: str | os.PathLike[str], out: str | os.PathL
     out : path
         A folder to create (must not exist): ``out/clinical.csv`` and
         ``out/dicom/<row>/<n>.dcm``.
+    retry : bool
+        Retry a request the PACS answers with 408, 429, 503 or 504, with exponential back-off
+        (dicomweb-client's policy, up to 5 attempts); ``False`` fails at the first error.
 
     Returns
     -------
@@ -63,7 +74,7 @@ def fetch_cohort(url: str, clinical: str | os.PathLike[str], out: str | os.PathL
     if target.exists():
         raise CohortError(f"{target}: already exists; fetch_cohort writes a new folder")
     table = read_clinical(clinical, columns=IMAGING_COLUMNS)
-    client = _client(url)
+    client = _client(url, retry)
     (target / "dicom").mkdir(parents=True)
     shutil.copyfile(clinical, target / "clinical.csv")
     for row, patient_id in enumerate(sorted(str(p) for p in table["patient_id"])):
