@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from classic_mr import enhanced_to_classic
 from locks import make_lock
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian
 
 from her2map import LockedModel
 from her2map.predict import exclusions_path, predict_cohort
@@ -132,46 +133,13 @@ def test_lossy_reencoding_is_read_and_flagged(
 
 
 def _to_classic(root: Path, *, seed: int, order_by: str) -> None:
-    """Rewrite each Enhanced MR phase as one classic MR file per slice, in shuffled folders.
-
-    ``order_by`` keeps only that phase-order element: ``tpi`` (TemporalPositionIdentifier),
-    ``time`` (AcquisitionTime) or ``description`` (SeriesDescription "pre"/"post1"/...).
-    """
+    """Rewrite every Enhanced MR phase as classic MR slice files in shuffled folders."""
     rng = np.random.default_rng(seed)
     for path in _dicom_files(root):
         ds = pydicom.dcmread(path)
         if ds.Modality != "MR":
             continue
-        phase = int(ds.TemporalPositionIdentifier)
-        frames = ds.pixel_array
-        spacing = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
-        series_uid = generate_uid(entropy_srcs=[str(path), "classic"])
-        for k in rng.permutation(len(frames)):
-            item = pydicom.Dataset()
-            item.file_meta = pydicom.dataset.FileMetaDataset()
-            item.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            item.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
-            for keyword in (
-                "PatientID", "StudyInstanceUID", "Modality", "SamplesPerPixel",
-                "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated", "BitsStored",
-                "HighBit", "PixelRepresentation",
-            ):  # fmt: skip
-                setattr(item, keyword, getattr(ds, keyword))
-            item.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
-            item.SOPInstanceUID = generate_uid(entropy_srcs=[str(path), str(k)])
-            item.file_meta.MediaStorageSOPInstanceUID = item.SOPInstanceUID
-            item.SeriesInstanceUID = series_uid
-            position = ds.PerFrameFunctionalGroupsSequence[k].PlanePositionSequence[0]
-            item.ImagePositionPatient = position.ImagePositionPatient
-            item.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-            item.PixelSpacing = spacing
-            if order_by == "tpi":
-                item.TemporalPositionIdentifier = phase
-            elif order_by == "time":
-                item.AcquisitionTime = f"10{phase * 2:02d}{int(k):02d}.000"
-            else:
-                item.SeriesDescription = "ax dyn pre" if phase == 1 else f"ax dyn post{phase - 1}"
-            item.PixelData = np.ascontiguousarray(frames[k]).tobytes()
+        for item in enhanced_to_classic(ds, rng=rng, order_by=order_by, salt=str(path)):
             name = f"{rng.integers(10**6):06d}"
             target = path.parent.parent / f"mr_{name[:2]}" / f"{name}.ima"
             target.parent.mkdir(exist_ok=True)
