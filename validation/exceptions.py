@@ -12,6 +12,7 @@ __all__ = [
     "NotEstimableWarning",
     "ProtocolError",
     "RegistrationError",
+    "ResultsError",
     "RunError",
     "TamperError",
     "TraceError",
@@ -53,6 +54,10 @@ class TrialRuleError(HarnessError):
 
 class DossierError(HarnessError):
     """A dossier cannot be built, or does not verify / reproduce."""
+
+
+class ResultsError(HarnessError):
+    """A results.json does not conform to the typed results contract (``her2map.results/2``)."""
 
 
 class TraceError(HarnessError):

@@ -3,7 +3,8 @@
 The runner computes and renders nothing; the dossier renders and computes nothing (DESIGN.md).
 This module only sequences them, so that ``her2map validate run`` and the demo share one path:
 ``results.json`` is written into ``out/`` and the sealed dossier into ``out/dossier/``, the seal
-recorded in the same ledger as the run.
+recorded in the same ledger as the run. The dossier carries the run's inputs and provenance, so it
+re-runs from itself (:mod:`validation.reproduce`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from validation.dossier import BuildResult, VerifyResult, build_dossier, verify_dossier
+from validation.dossier import (
+    BuildResult,
+    DossierInputs,
+    VerifyResult,
+    build_dossier,
+    verify_dossier,
+)
 from validation.exceptions import DossierError
 from validation.runner import RunResult, run_protocol
 
@@ -68,6 +75,12 @@ def run_and_seal(
         tests_dir=tests_dir,
         junit=junit,
         actor=actor,
+        inputs=DossierInputs(
+            run.inputs.protocol,
+            run.inputs.predictions,
+            run.inputs.labels,
+            run.inputs.predictions_exclusions,
+        ),
     )
     verification = verify_dossier(built.directory)
     if not verification.ok:
