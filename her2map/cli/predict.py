@@ -7,6 +7,8 @@ import csv
 import tempfile
 from pathlib import Path
 
+from her2map.cli._workers import add_worker_options, workers_from_args
+
 __all__ = ["register"]
 
 
@@ -31,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--out", required=True, help="predictions CSV to write")
     parser.add_argument("--lock", default=None, help="lock file (default: the shipped model)")
+    add_worker_options(parser)
     parser.set_defaults(func=_run, parser=parser)
 
 
@@ -48,14 +51,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.cohort is not None and args.clinical is not None:
         args.parser.error("--clinical goes with --pacs; a cohort folder holds its clinical.csv")
     model = LockedModel.load(args.lock)
+    workers = workers_from_args(args)
     if args.pacs is None:
-        out = predict_cohort(args.cohort, args.out, model=model)
+        out = predict_cohort(args.cohort, args.out, model=model, workers=workers)
     else:
         from her2map.ingest.dicomweb import fetch_cohort
 
         with tempfile.TemporaryDirectory(prefix="her2map-pacs-") as tmp:
             cohort = fetch_cohort(args.pacs, args.clinical, Path(tmp) / "cohort")
-            out = predict_cohort(cohort, args.out, model=model)
+            out = predict_cohort(cohort, args.out, model=model, workers=workers)
     excluded = exclusions_path(out)
     print(
         f"predicted {_count_rows(str(out))} patient(s) with {model.name} {model.version} "
