@@ -14,6 +14,7 @@ __all__ = [
     "RegistrationError",
     "ResultsError",
     "RunError",
+    "SuiteError",
     "TamperError",
     "TraceError",
     "TrialRuleError",
@@ -38,6 +39,10 @@ class RegistrationError(HarnessError):
 
 class RunError(HarnessError):
     """A validation run cannot proceed (bad predictions/labels table, firewall, population)."""
+
+
+class SuiteError(HarnessError):
+    """A protocol suite spec is malformed, or a protocol it pins differs from its pinned hash."""
 
 
 class LedgerError(HarnessError):

@@ -20,6 +20,7 @@ from typing import Any
 
 from her2map.cli._workers import add_worker_options, workers_from_args
 from her2map.parallel import session
+from validation.cli.suite import add_suite_actions
 from validation.pipeline import run_and_seal
 from validation.runner import RunResult, run_protocol
 
@@ -55,6 +56,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--no-dossier", action="store_true", help="write results.json only")
     add_worker_options(run)
     run.set_defaults(func=_run)
+    add_suite_actions(actions)  # suite, suite-check/-register/-amend/-status/-verify
 
 
 def _print_run(result: RunResult) -> None:

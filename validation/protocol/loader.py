@@ -61,7 +61,7 @@ from validation.protocol.model import (
     SubgroupSpec,
 )
 
-__all__ = ["MODALITY_KEYS", "load_protocol", "protocol_from_dict"]
+__all__ = ["MODALITY_KEYS", "load_protocol", "protocol_from_dict", "read_yaml"]
 
 #: Modality keys of the predictions/labels ``modalities`` column ("MG_CC+MG_MLO+US").
 MODALITY_KEYS = ("MG_CC", "MG_MLO", "US", "MR")
@@ -526,17 +526,24 @@ def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
     )
 
 
-def load_protocol(path: str | Path) -> Protocol:
-    """Read ``path`` with ``yaml.safe_load`` and validate it; errors name the file and key path."""
+def read_yaml(path: str | Path, *, what: str = "protocol") -> Any:
+    """Read ``path`` with ``yaml.safe_load`` (also for suite specs, ``what="suite"``); errors
+    (:class:`ProtocolError`) name the file."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ProtocolError(f"{file}: cannot read protocol file ({exc.strerror or exc}).") from None
+        raise ProtocolError(f"{file}: cannot read {what} file ({exc.strerror or exc}).") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ProtocolError(f"{file}: not valid YAML: {exc}") from None
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read ``path`` with :func:`read_yaml` and validate it; errors name the file and key path."""
+    file = Path(path)
+    data = read_yaml(file)
     try:
         return protocol_from_dict(data, source=str(file))
     except ProtocolError as exc:
