@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "her2map.cli.predict",
         "predict HER2 status of every patient of a cohort with the locked model",
     ),
+    "import": (
+        "her2map.cli.importers",
+        "import a public data set (TCIA Duke-Breast-Cancer-MRI, CMMD) as a cohort folder",
+    ),
     "ledger": ("validation.cli.ledger", "verify or show the audit ledger"),
     "protocol": (
         "validation.cli.protocol",
