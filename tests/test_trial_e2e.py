@@ -134,8 +134,10 @@ def test_trial_log_export_and_interim_protocol_run(
     core = {r["patient_id"]: r for r in _rows(base / "core_predictions.csv")}
     ours = _rows(exported.predictions)
     assert len(ours) == n_patients - 2
-    for row in ours:
-        assert row == {k: core[row["patient_id"]][k] for k in row}  # the trial's columns
+    for row in ours:  # the trial export's columns (the core adds score_pcr and provenance)
+        assert row == {key: core[row["patient_id"]][key] for key in row}
+        extra = {"lossy_compression", "score_pcr", "response_lock"}
+        assert set(core[row["patient_id"]]) - set(row) == extra
     # Labels: the synthetic clinical table's calls (its own ASCO/CAP derivation) and pCR.
     truth = {r["patient_id"]: r for r in clinical}
     for row in _rows(exported.labels):

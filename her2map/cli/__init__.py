@@ -1,4 +1,4 @@
-"""Command line of the locked core: ``her2map synth | train | predict``.
+"""Command line of the locked core: ``her2map synth | train | predict | import``.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``; the handler it installs
 (``func``) takes the parsed arguments and returns the exit status. The full ``her2map`` command
@@ -19,7 +19,12 @@ from her2map.exceptions import Her2MapError
 __all__ = ["CORE_COMMANDS", "build_parser", "main", "run_command"]
 
 #: Modules of this package that register core subcommands, in help order.
-CORE_COMMANDS: tuple[str, ...] = ("her2map.cli.synth", "her2map.cli.train", "her2map.cli.predict")
+CORE_COMMANDS: tuple[str, ...] = (
+    "her2map.cli.synth",
+    "her2map.cli.train",
+    "her2map.cli.predict",
+    "her2map.cli.importers",
+)
 
 
 def build_parser(
