@@ -16,8 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from validation.pipeline import run_and_seal
-from validation.runner import RunResult, run_protocol
+from validation.pipeline import SealedRun, run_and_seal, run_only
 
 __all__ = ["register"]
 
@@ -52,13 +51,19 @@ def register(subparsers: Any) -> None:
     run.set_defaults(func=_run)
 
 
-def _print_run(result: RunResult) -> None:
+def _print_run(sealed: SealedRun) -> None:
+    result = sealed.run
+    if sealed.recovered:
+        print(f"recovered: {result.results_path.parent} was interrupted after it was complete; "
+              "its ledger entries are now recorded")  # fmt: skip
     for analysis_id, verdict in result.verdicts.items():
         print(f"{analysis_id}: {verdict}")
     print(
         f"results: {result.results_path} (sha256 {result.results_sha256}); "
         f"ledger seq {result.ledger_entry.seq}"
     )
+    if sealed.dossier is not None:
+        print(f"dossier: {sealed.index_html} (seal {sealed.dossier.seal}; verified)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -72,10 +77,8 @@ def _run(args: argparse.Namespace) -> int:
         "actor": args.actor,
     }
     if args.no_dossier:
-        _print_run(run_protocol(args.protocol, **inputs))
+        _print_run(run_only(args.protocol, **inputs))
         return 0
     trace = args.trace or ("traceability.yaml" if Path("traceability.yaml").is_file() else None)
-    sealed = run_and_seal(args.protocol, **inputs, trace=trace, junit=args.junit)
-    _print_run(sealed.run)
-    print(f"dossier: {sealed.index_html} (seal {sealed.dossier.seal}; verified)")
+    _print_run(run_and_seal(args.protocol, **inputs, trace=trace, junit=args.junit))
     return 0

@@ -54,7 +54,7 @@ class _BoundedLoader(yaml.SafeLoader):
                     f"line {mark.line + 1}: nesting deeper than {MAX_DEPTH} levels; a protocol "
                     "needs a few levels only -- flatten the structure."
                 )
-            return super().compose_node(parent, index)  # type: ignore[misc]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -66,7 +66,7 @@ def _join(path: str, key: Any) -> str:
 
 
 def _key_text(node: Node) -> str:
-    return str(node.value) if isinstance(node, ScalarNode) else f"<{node.id} key>"
+    return str(node.value) if isinstance(node, ScalarNode) else f"<{type(node).__name__}>"
 
 
 def _check_graph(root: Node) -> None:
