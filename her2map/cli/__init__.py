@@ -22,6 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from her2map import __version__
 from her2map.exceptions import Her2MapError
@@ -85,14 +86,19 @@ def run_command(
     parser: argparse.ArgumentParser,
     argv: Sequence[str] | None,
     errors: tuple[type[BaseException], ...],
+    guard: Callable[[argparse.Namespace], AbstractContextManager[object]] | None = None,
 ) -> int:
     """Parse ``argv``, run the chosen handler; deliberate errors print one line and exit with their
-    class's ``exit_code`` (module docstring), Ctrl-C and a closed pipe exit quietly."""
+    class's ``exit_code`` (module docstring), Ctrl-C and a closed pipe exit quietly.
+
+    ``guard(args)``, when given, wraps the handler (e.g. to remove what a refused command created).
+    """
     try:
         args = parser.parse_args(argv)
         handler: Callable[[argparse.Namespace], int] = args.func
         try:
-            status = int(handler(args) or 0)
+            with (guard or (lambda _: nullcontext()))(args):
+                status = int(handler(args) or 0)
         except errors as exc:
             print(f"her2map {args.command}: error: {exc}", file=sys.stderr)
             return int(getattr(exc, "exit_code", 2))
