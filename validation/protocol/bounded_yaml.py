@@ -28,7 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from validation.exceptions import ProtocolError
 
-__all__ = ["MAX_DEPTH", "MAX_INT", "MAX_NODES", "parse_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_INT", "MAX_NODES", "check_values", "parse_yaml"]
 
 #: Deepest nesting of mappings and sequences a protocol may have (shipped ones use 5).
 MAX_DEPTH = 64
@@ -125,7 +125,8 @@ def _check_graph(root: Node) -> None:
     size(root, "")
 
 
-def _check_values(value: Any, path: str) -> None:
+def check_values(value: Any, path: str = "") -> None:
+    """Refuse integers beyond 2^53, non-finite floats and non-string keys, naming the key path."""
     if isinstance(value, bool):
         return
     if isinstance(value, int):
@@ -147,10 +148,10 @@ def _check_values(value: Any, path: str) -> None:
                     f"{_join(path, str(k))}: keys must be strings; got {type(k).__name__} {k!r} "
                     "(quote it)."
                 )
-            _check_values(v, _join(path, k))
+            check_values(v, _join(path, k))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _check_values(item, _join(path, i))
+            check_values(item, _join(path, i))
 
 
 def parse_yaml(raw: bytes) -> Any:
@@ -163,8 +164,9 @@ def parse_yaml(raw: bytes) -> Any:
             f"line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
             "save the protocol as UTF-8."
         ) from None
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # the reader checks the characters already here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -177,6 +179,7 @@ def parse_yaml(raw: bytes) -> Any:
             f"nesting too deep to read; a protocol has at most {MAX_DEPTH} levels."
         ) from None
     finally:
-        loader.dispose()
-    _check_values(data, "")
+        if loader is not None:
+            loader.dispose()
+    check_values(data)
     return data

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from validation.exceptions import ProtocolError
-from validation.protocol.bounded_yaml import MAX_DEPTH, MAX_NODES, parse_yaml
+from validation.protocol.bounded_yaml import MAX_DEPTH, MAX_NODES, check_values, parse_yaml
 from validation.protocol.criteria import Criterion
 from validation.protocol.metrics import METRICS, get_metric
 from validation.protocol.model import (
@@ -479,6 +479,7 @@ _TOP_OPTIONAL = ("analysis_unit", "confidence", "subgroups", "comparisons")
 
 def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
     """Validate a parsed protocol mapping and build the :class:`Protocol`."""
+    check_values(data)  # JSON-representable: no NaN/inf, no integer beyond 2^53, string keys
     top = _mapping(data, "", _TOP_REQUIRED, _TOP_OPTIONAL)
     endpoints = _items(top, "endpoints", _endpoint)
     subgroups = _items(top, "subgroups", _subgroup)
