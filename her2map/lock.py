@@ -133,6 +133,23 @@ def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _check_json(value: Any, where: str, path: Path) -> None:
+    """Refuse what canonical JSON (RFC 8785) cannot hash: integers beyond 2^53 - 1, non-finite
+    floats (``1e999`` parses as infinity), naming the key path."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and abs(value) > 2**53 - 1:
+        raise LockError(f"lock {path}: key {where!r}: integer {value} is beyond 2^53 - 1")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LockError(f"lock {path}: key {where!r}: {value!r} is not a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(item, f"{where}.{key}" if where else key, path)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]", path)
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
@@ -269,6 +286,7 @@ class LockedModel:
             raise LockError(f"lock file {path} not found; pass --lock PATH to a lock") from None
         except (OSError, ValueError, RecursionError) as exc:
             raise LockError(f"lock file {path} is not readable JSON: {exc}") from None
+        _check_json(lock, "", path)
         if not isinstance(lock, dict) or lock.get("format") != LOCK_FORMAT:
             found = lock.get("format") if isinstance(lock, dict) else type(lock).__name__
             raise LockError(f"lock {path}: key 'format' must be {LOCK_FORMAT!r}, got {found!r}")

@@ -66,6 +66,7 @@ def test_moderate_aliases_still_load() -> None:
             rf"nesting deeper than {MAX_DEPTH} levels",
         ),
         ("x: 9007199254740993\n", r"x: integer 9007199254740993 is beyond 2\^53"),
+        ("x: 9007199254740992\n", r"x: integer 9007199254740992 is beyond 2\^53 - 1"),
         ("x: [1, -9007199254740993]\n", r"x\[1\]: integer -9007199254740993 is beyond 2\^53"),
         ("x: {y: .nan}\n", r"x\.y: expected a finite number; got nan"),
         ("x: -.inf\n", r"x: expected a finite number; got -inf"),

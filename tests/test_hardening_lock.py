@@ -127,3 +127,10 @@ def test_pickle_bearing_weights_are_refused_without_running_code(
         LockedModel.load(lock_path)
     assert "weights_only" not in str(info.value)
     assert not marker.exists()
+
+
+def test_integer_beyond_canonical_json_is_refused_by_key_path(lock_path: Path) -> None:
+    """Found by the fuzz suite: 2^53 anywhere in the lock crashed the canonical hash."""
+    _edit(lock_path, lambda d: d["training"].update(seed=2**53))
+    with pytest.raises(LockError, match=r"key 'training.seed': integer 9007199254740992 is beyond"):
+        LockedModel.load(lock_path)

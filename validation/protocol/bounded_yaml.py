@@ -2,7 +2,7 @@
 
 ``yaml.safe_load`` runs no code, but it accepts documents that hurt later: aliases that expand
 exponentially ("billion laughs": a 6 KB file that is gigabytes once walked), nesting deep enough
-to exhaust the stack, duplicate keys (the last one silently wins), integers beyond 2^53 (not
+to exhaust the stack, duplicate keys (the last one silently wins), integers beyond 2^53 - 1 (not
 representable in canonical JSON, RFC 8785 section 3.2.2.3) and NaN/infinite numbers (not JSON at
 all). This module refuses each with a :class:`~validation.exceptions.ProtocolError` naming the line
 or key path:
@@ -34,8 +34,8 @@ __all__ = ["MAX_DEPTH", "MAX_INT", "MAX_NODES", "check_values", "parse_yaml"]
 MAX_DEPTH = 64
 #: Most nodes a protocol may have once its aliases are expanded (shipped ones have < 500).
 MAX_NODES = 100_000
-#: Largest integer magnitude that canonical JSON (IEEE double) carries exactly: 2^53.
-MAX_INT = 2**53
+#: Largest integer magnitude that canonical JSON (RFC 8785: IEEE double) carries: 2^53 - 1.
+MAX_INT = 2**53 - 1
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -132,7 +132,7 @@ def check_values(value: Any, path: str = "") -> None:
     if isinstance(value, int):
         if abs(value) > MAX_INT:
             raise ProtocolError(
-                f"{path or '<top level>'}: integer {value} is beyond 2^53 = {MAX_INT}, which "
+                f"{path or '<top level>'}: integer {value} is beyond 2^53 - 1 = {MAX_INT}, which "
                 "canonical JSON cannot hold exactly; use a smaller number or a string."
             )
     elif isinstance(value, float):
