@@ -38,6 +38,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pydicom
+from pydicom import config
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -231,7 +232,10 @@ def _parse(fp: BinaryIO, st: os.stat_result, path: Path) -> DicomHeader:
     except Exception as exc:  # corrupt/truncated files raise many exception types in pydicom
         raise _Reject(f"unreadable DICOM ({type(exc).__name__}: {str(exc)[:160]})") from exc
     if syntax not in _TRANSFER_SYNTAXES:
-        shown = UID(str(syntax)).name if syntax else "missing"
+        # Validation off: pydicom's warning about a malformed UID would print the raw header
+        # (names included); and show at most a UID's 64 characters.
+        text = str(syntax)[:64]
+        shown = UID(text, validation_mode=config.IGNORE).name if syntax else "missing"
         raise _Reject(
             f"transfer syntax must be uncompressed little endian, got {shown}", 0x00020010
         )
