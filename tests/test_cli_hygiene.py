@@ -133,3 +133,27 @@ def test_registration_into_a_new_ledger_still_creates_it(tmp_path: Path) -> None
     new = tmp_path / "new.db"
     assert main(["protocol", "register", str(protocol), "--ledger", str(new), "--actor", "qe"]) == 0
     assert new.is_file()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        "dossier build {results} --out {blocker}/dossier",
+        "synth --patients 2 --seed 1 --out {blocker}/cohort",
+        "trial export --ledger {ledger} --out {blocker}/export",
+    ],
+)
+def test_unusable_out_is_one_line_not_a_traceback(
+    tmp_path: Path, argv: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: ``dossier build`` and ``synth`` into a path under a file gave FileExistsError."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    _, ledger = registered(tmp_path)
+    results = Path(__file__).parent / "fixtures" / "results_example.json"
+    args = argv.format(results=results, blocker=blocker, ledger=ledger).split(" ")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"{blocker} is a file, not a folder" in err
+    assert blocker.read_text() == "x"

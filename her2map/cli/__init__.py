@@ -11,7 +11,10 @@ Hygiene shared by every subcommand (:func:`build_parser`, :func:`run_command`):
   class carries its ``exit_code``); 130 interrupted (Ctrl-C); 141 the reader closed the pipe --
   the last two without a traceback or any message but one line;
 * help text is plain: reST markup of the module docstrings (````x````, ``:func:`x```) is removed;
-* every ``--ledger`` option defaults to the environment variable ``HER2MAP_LEDGER`` when set.
+* every ``--ledger`` option defaults to the environment variable ``HER2MAP_LEDGER`` when set;
+* every ``--out`` is checked before the command starts (no file where a folder must go, a
+  writable parent), and an operating-system error that still occurs is one line naming the file
+  (exit 2), never a traceback.
 """
 
 from __future__ import annotations
@@ -23,11 +26,20 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 
 from her2map import __version__
 from her2map.exceptions import Her2MapError
 
-__all__ = ["CORE_COMMANDS", "LEDGER_ENV", "build_parser", "main", "plain_text", "run_command"]
+__all__ = [
+    "CORE_COMMANDS",
+    "LEDGER_ENV",
+    "build_parser",
+    "check_out",
+    "main",
+    "plain_text",
+    "run_command",
+]
 
 #: Modules of this package that register core subcommands, in help order.
 CORE_COMMANDS: tuple[str, ...] = ("her2map.cli.synth", "her2map.cli.train", "her2map.cli.predict")
@@ -82,6 +94,23 @@ def build_parser(
     return parser
 
 
+def check_out(value: str | None) -> str | None:
+    """Why ``--out value`` cannot be written (a file on the way, no permission), or None."""
+    if not value:
+        return None
+    path = Path(value).absolute()
+    parent = path.parent
+    while not parent.exists():
+        if parent.is_symlink():
+            return f"--out {value}: {parent} is a broken symbolic link"
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"--out {value}: {parent} is a file, not a folder; choose another --out"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"--out {value}: no permission to create files in {parent}; choose another --out"
+    return None
+
+
 def run_command(
     parser: argparse.ArgumentParser,
     argv: Sequence[str] | None,
@@ -96,12 +125,21 @@ def run_command(
     try:
         args = parser.parse_args(argv)
         handler: Callable[[argparse.Namespace], int] = args.func
+        problem = check_out(getattr(args, "out", None))
+        if problem is not None:
+            print(f"her2map {args.command}: error: {problem}", file=sys.stderr)
+            return 2
         try:
             with (guard or (lambda _: nullcontext()))(args):
                 status = int(handler(args) or 0)
         except errors as exc:
             print(f"her2map {args.command}: error: {exc}", file=sys.stderr)
             return int(getattr(exc, "exit_code", 2))
+        except OSError as exc:  # the environment refused (disk full, a path raced away, ...)
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"her2map {args.command}: error: cannot use{where}: {exc.strerror or exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         sys.stdout.flush()  # a closed pipe shows here, inside the handler's try, not at exit
         return status
     except KeyboardInterrupt:
