@@ -1,7 +1,8 @@
 """The ``her2map`` console command: the core's subcommands plus the harness's.
 
 Only this package parses arguments, prints and sets exit codes (DESIGN.md); every handler calls a
-public Python function of the same name. Deliberate errors print one line and exit with status 2.
+public Python function of the same name. Deliberate errors print one line and exit with their
+class's ``exit_code`` (2 bad input, 3 refused by a rule; see :mod:`validation.exceptions`).
 """
 
 from __future__ import annotations

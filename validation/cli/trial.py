@@ -4,7 +4,7 @@ Prospective model-versus-biopsy logging on the audit ledger. Every writing actio
 ``--ledger PATH --actor NAME --site SITE`` (the site the actor writes for: it may write only its
 own patients) and prints the acknowledged entry ``seq:hash``. ``status`` and ``export`` read the
 ledger (``status --site`` filters); ``verify`` re-walks the hash chain (exit 1 when tampered).
-A refused event prints the rule and exits 2; nothing is written. The work is done by
+A refused event prints the rule and exits 3; nothing is written. The work is done by
 :class:`validation.trial.Trial`.
 """
 
