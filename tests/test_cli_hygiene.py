@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_runner_helpers import protocol_dict, registered, write_protocol
@@ -144,13 +145,13 @@ def test_registration_into_a_new_ledger_still_creates_it(tmp_path: Path) -> None
     ],
 )
 def test_unusable_out_is_one_line_not_a_traceback(
-    tmp_path: Path, argv: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, argv: str, capsys: pytest.CaptureFixture[str], runner_run: Any
 ) -> None:
     """Before: ``dossier build`` and ``synth`` into a path under a file gave FileExistsError."""
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
     _, ledger = registered(tmp_path)
-    results = Path(__file__).parent / "fixtures" / "results_example.json"
+    results = runner_run(0.95).results_path
     args = argv.format(results=results, blocker=blocker, ledger=ledger).split(" ")
     assert main(args) == 2
     err = capsys.readouterr().err

@@ -1,9 +1,11 @@
-"""The dossier from a hand-written results.json (tests/fixtures/results_example.json, schema-shaped
-with not-estimable values): byte-identical rebuilds, tamper detection by ``verify``, atomic writes,
-a well-formed self-contained HTML page whose anchors resolve, and display rounding only.
+"""The dossier of a results.json written by the runner (tests/conftest.py ``runner_run``: a small
+protocol touching every section, with a failed fixed sequence and not-estimable values):
+byte-identical rebuilds, tamper detection by ``verify``, atomic writes, a well-formed
+self-contained HTML page whose anchors resolve, and display rounding only.
 
-Expected values are read from the fixture itself or written out by hand, never from the code under
-test. Whole file about 15 s (three builds; the tamper property flips bytes in place and restores).
+Expected values are read from the typed results (what the runner wrote), never from the renderer
+under test. Whole file about 20 s (one run, three builds; the tamper property flips bytes in place
+and restores).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from markupsafe import escape
 
 from validation.canonical import canonical_json, sha256_file, sha256_hex
 from validation.cli import main
@@ -26,23 +30,36 @@ from validation.dossier import SEALED_EVENT, build_dossier, seal_of, verify_doss
 from validation.dossier.formatting import fmt_estimate, fmt_num, fmt_p
 from validation.exceptions import DossierError
 from validation.ledger import Ledger
+from validation.results import EstimateValue, Results, TestValue, loads
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-RESULTS = FIXTURES / "results_example.json"
 JUNIT = FIXTURES / "junit_example.xml"
 TRACE = FIXTURES / "traceability_example.yaml"
 TESTS = ROOT / "tests"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def results_path(runner_run: Any) -> Path:
+    path: Path = runner_run(0.95).results_path
+    return path
+
+
+@pytest.fixture(scope="module")
+def results(results_path: Path) -> Results:
+    return loads(results_path.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, results_path: Path) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("dossier")
     ledger = base / "ledger.db"
     with Ledger.open(ledger):
         pass
-    build_dossier(RESULTS, base / "a", trace=TRACE, tests_dir=TESTS, junit=JUNIT, ledger=ledger)
-    build_dossier(RESULTS, base / "b", trace=TRACE, tests_dir=TESTS, junit=JUNIT)
+    build_dossier(
+        results_path, base / "a", trace=TRACE, tests_dir=TESTS, junit=JUNIT, ledger=ledger
+    )
+    build_dossier(results_path, base / "b", trace=TRACE, tests_dir=TESTS, junit=JUNIT)
     return {"base": base, "a": base / "a", "b": base / "b", "ledger": ledger}
 
 
@@ -55,12 +72,12 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.req("REQ-REPRO-001")
-def test_two_builds_are_byte_identical(built: dict[str, Path]) -> None:
+def test_two_builds_are_byte_identical(built: dict[str, Path], results_path: Path) -> None:
     a, b = _files(built["a"]), _files(built["b"])
     assert a.keys() == b.keys()
     assert [k for k in a if a[k] != b[k]] == []
     assert a["SEAL"] == b["SEAL"]
-    assert a["results.json"] == RESULTS.read_bytes()  # copied byte for byte
+    assert a["results.json"] == results_path.read_bytes()  # copied byte for byte
 
 
 @pytest.mark.req("REQ-REPRO-001")
@@ -73,7 +90,9 @@ def test_no_clock_or_absolute_path_in_the_dossier(built: dict[str, Path]) -> Non
         assert str(built["base"]).encode() not in data, name
 
 
-def test_manifest_lists_every_file_and_the_seal_formula_holds(built: dict[str, Path]) -> None:
+def test_manifest_lists_every_file_and_the_seal_formula_holds(
+    built: dict[str, Path], results_path: Path
+) -> None:
     root = built["a"]
     raw = (root / "MANIFEST.json").read_bytes()
     manifest = json.loads(raw)
@@ -87,9 +106,9 @@ def test_manifest_lists_every_file_and_the_seal_formula_holds(built: dict[str, P
         assert entry["size"] == (root / name).stat().st_size
     assert manifest["inputs"]["junit_sha256"] == sha256_file(JUNIT)
     assert manifest["inputs"]["traceability_sha256"] == sha256_file(TRACE)
-    assert manifest["inputs"]["results_sha256"] == sha256_file(RESULTS)
+    assert manifest["inputs"]["results_sha256"] == sha256_file(results_path)
     # The seal, recomputed here from its documented formula (manifest.py / README).
-    r = json.loads(RESULTS.read_bytes())["identity"]
+    r = json.loads(results_path.read_bytes())["identity"]
     expected = sha256_hex(
         canonical_json(
             {
@@ -105,15 +124,15 @@ def test_manifest_lists_every_file_and_the_seal_formula_holds(built: dict[str, P
         )
     )
     assert (root / "SEAL").read_bytes() == f"{expected}\n".encode()
-    assert seal_of(raw, json.loads(RESULTS.read_bytes())) == expected
+    assert seal_of(raw, loads(results_path.read_bytes())) == expected
 
 
-def test_seal_is_recorded_in_the_ledger(built: dict[str, Path]) -> None:
+def test_seal_is_recorded_in_the_ledger(built: dict[str, Path], results_path: Path) -> None:
     seal = (built["a"] / "SEAL").read_text().strip()
     with Ledger.open(built["ledger"], create=False) as book:
         entries = list(book.entries(event_type=SEALED_EVENT))
     assert [e.payload for e in entries] == [
-        {"protocol_id": "HER2-VAL-001", "seal": seal, "results_sha256": sha256_file(RESULTS)}
+        {"protocol_id": "TEST-RUN-001", "seal": seal, "results_sha256": sha256_file(results_path)}
     ]
 
 
@@ -185,7 +204,10 @@ def test_missing_seal_and_manifest_are_named(built: dict[str, Path], tmp_path: P
     assert problems["MANIFEST.json"] == "missing"
 
 
-def test_existing_dossier_is_refused_without_force(built: dict[str, Path], tmp_path: Path) -> None:
+def test_existing_dossier_is_refused_without_force(
+    built: dict[str, Path], tmp_path: Path, results_path: Path
+) -> None:
+    RESULTS = results_path
     out = tmp_path / "d"
     out.mkdir()
     (out / "keep.txt").write_text("old")
@@ -199,13 +221,19 @@ def test_existing_dossier_is_refused_without_force(built: dict[str, Path], tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no partial or old directory left
 
 
-def test_a_failed_build_leaves_no_directory(tmp_path: Path) -> None:
+def test_a_failed_build_leaves_no_directory(tmp_path: Path, results_path: Path) -> None:
     bad = tmp_path / "results.json"
-    bad.write_bytes(b'{"schema": "something-else"}')
-    with pytest.raises(DossierError, match=r"key 'schema' must be 'her2map.results/1'"):
+    bad.write_bytes(b'{"schema": "her2map.results/1"}')
+    with pytest.raises(DossierError, match=r"key 'format' must be 'her2map.results/2'.*re-run"):
+        build_dossier(bad, tmp_path / "d")
+    # A results.json whose shape breaks the contract is named by key path (JSON Schema).
+    data = json.loads(results_path.read_bytes())
+    data["endpoints"][0]["judgement"]["verdict"] = "MAYBE"
+    bad.write_bytes(json.dumps(data).encode())
+    with pytest.raises(DossierError, match=r"endpoints\[0\]\.judgement\.verdict: 'MAYBE' is not"):
         build_dossier(bad, tmp_path / "d")
     with pytest.raises(DossierError, match=r"--junit needs --trace"):
-        build_dossier(RESULTS, tmp_path / "d", junit=JUNIT)
+        build_dossier(results_path, tmp_path / "d", junit=JUNIT)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
 
 
@@ -270,41 +298,76 @@ def test_html_is_well_formed_self_contained_and_anchors_resolve(built: dict[str,
     assert {f"figures/{p.name}" for p in (root / "figures").iterdir()} <= set(files)
 
 
-def test_html_shows_verdicts_not_estimables_and_rounded_values(built: dict[str, Path]) -> None:
+def test_html_shows_verdicts_not_estimables_and_rounded_values(
+    built: dict[str, Path], results: Results
+) -> None:
     html = (built["a"] / "index.html").read_text(encoding="utf-8")
-    # VAL-E1: estimate 0.8912345678 (0.8412-0.9412345) shown with 3 decimals.
-    assert "0.891 (0.841\u20130.941)" in html
-    assert "0.8912345678" not in html
-    assert "not estimable: no HER2-positive patients among 47 analysed" in html
-    assert "not estimable: subgroup smaller than min_size 20" in html
-    assert html.count('class="badge pass"') >= 3
+    e1 = results.endpoints[0].result
+    assert isinstance(e1, EstimateValue)
+    assert e1.estimate is not None
+    assert e1.ci_low is not None
+    assert e1.ci_high is not None
+    shown = f"{e1.estimate:.3f} ({e1.ci_low:.3f}\u2013{e1.ci_high:.3f})"
+    assert shown in html
+    assert repr(e1.estimate) not in html  # full precision only in results.json and the CSV
+    # the site without positives: no estimate, its rule, and no verdict badge beside it
+    assert "not estimable (0 positives &lt; 5)" in html
+    assert "not estimable: not estimable" not in html
     assert '<span class="badge fail">FAIL</span>' in html
     assert '<span class="badge ne">NOT EVALUABLE</span>' in html
-    assert "P7f3a-000118" in html  # the listed high-confidence error (pseudonymous id)
-    assert "1.2e-07" in html  # fixed-sequence p of VAL-E1 (1.234e-7)
+    hc = results.error_analysis.high_confidence if results.error_analysis else None
+    assert hc is not None
+    assert all(pid in html for pid in hc.ids)  # listed high-confidence errors (pseudonymous)
     for section in ("STARD 2015 19", "TRIPOD+AI 12d"):
         assert section.split()[0] in html
     # SVG figures are inlined (no <img>), one per figure file.
     assert html.count("<svg ") == len(list((built["a"] / "figures").iterdir()))
 
 
-def test_csv_tables_keep_full_precision(built: dict[str, Path]) -> None:
+@pytest.mark.req("REQ-REPORT-001")
+def test_first_screen_states_the_primary_verdict_and_counts_primary_apart(
+    built: dict[str, Path], results: Results
+) -> None:
+    """Wrong version: cover badges that add primary and secondary verdicts together."""
+    html = (built["a"] / "index.html").read_text(encoding="utf-8")
+    cover = html[html.index('<header class="cover"') : html.index("</header>")]
+    s = results.summary
+    assert s.primary == ("E1", "E2", "E3")
+    assert s.verdict == "FAIL"
+    assert "The primary hypothesis of TEST-RUN-001 is not met: E2 FAILED" in s.conclusion
+    line = cover[cover.index('class="verdict-line"') :]
+    assert line.index('<span class="badge fail">FAIL</span>') < line.index(escape(s.conclusion))
+    primary = cover[cover.index("Primary analyses:") : cover.index("secondary analyses")]
+    for count in ("1 PASS", "1 FAIL", "1 NOT EVALUABLE"):
+        assert count in primary
+    assert "PASS" not in primary.replace("1 PASS", "")  # S1, S2, C1, C3 are not counted here
+
+
+def test_csv_tables_keep_full_precision(built: dict[str, Path], results: Results) -> None:
     rows = list(csv.DictReader(io.StringIO((built["a"] / "tables" / "endpoints.csv").read_text())))
     by_id = {r["id"]: r for r in rows}
-    assert by_id["VAL-E1"]["result"] == "0.8912345678"
-    assert by_id["VAL-E1"]["result_ci_high"] == "0.9412345"
-    assert by_id["VAL-E1"]["metric"] == "auc"  # hidden in the HTML, kept in the CSV
-    assert by_id["VAL-E6"]["result"] == ""
-    assert by_id["VAL-E6"]["result_reason"] == "no HER2-positive patients among 47 analysed"
-    assert by_id["VAL-E3"]["adjusted_p"] == ""
+    e1 = results.endpoints[0].result
+    assert isinstance(e1, EstimateValue)
+    assert by_id["E1"]["result"] == repr(e1.estimate)
+    assert by_id["E1"]["result_ci_high"] == repr(e1.ci_high)
+    assert by_id["E1"]["metric"] == "auc"  # hidden in the HTML, kept in the CSV
+    assert by_id["E1"]["role"] == "primary"
+    assert by_id["S1"]["role"] == "secondary"
+    assert by_id["E3"]["adjusted_p"] != ""
+    c = results.confusion
+    assert c is not None
     two_by_two = (built["a"] / "tables" / "confusion_2x2.csv").read_text()
     assert two_by_two == (
         "index_test,reference_pos,reference_neg,total\n"
-        "Model positive,36,24,60\nModel negative,10,160,170\nTotal,46,184,230\n"
+        f"Model positive,{c.tp},{c.fp},{c.tp + c.fp}\nModel negative,{c.fn},{c.tn},{c.fn + c.tn}\n"
+        f"Total,{c.tp + c.fn},{c.fp + c.tn},{c.tp + c.fp + c.fn + c.tn}\n"
     )
 
 
-def test_traceability_matrix_shows_junit_outcomes(built: dict[str, Path]) -> None:
+@pytest.mark.req("REQ-TRACE-001")
+def test_traceability_matrix_shows_junit_outcomes_and_unmet_requirements(
+    built: dict[str, Path], results: Results
+) -> None:
     rows = list(
         csv.DictReader(io.StringIO((built["a"] / "tables" / "traceability.csv").read_text()))
     )
@@ -316,15 +379,15 @@ def test_traceability_matrix_shows_junit_outcomes(built: dict[str, Path]) -> Non
         "tests/test_dossier.py::test_removed_extra_and_truncated_files_are_named",
     )
     assert got.get(key) == ("failed", "FAIL")
-    key = (
-        "REQ-PHI-001",
-        "tests/test_dossier_e2e.py::test_no_patient_name_or_birth_date_in_any_file",
-    )
-    assert got.get(key) == ("skipped", "NOT EVALUABLE")
     # Endpoints: this protocol's show their verdict; another protocol's are verified elsewhere.
-    assert got[("REQ-REPRO-001", "HER2-VAL-001/VAL-E1")] == ("0.8912345678", "PASS")
+    e1 = results.endpoints[0].result
+    assert isinstance(e1, EstimateValue)
+    assert got[("REQ-REPRO-001", "TEST-RUN-001/E1")] == (repr(e1.estimate), "PASS")
     assert got[("REQ-REPRO-001", "HER2-NAT-002/NAT-C1")][1] == "INFO"
-    assert got[("REQ-GAP-001", "HER2-VAL-001/VAL-E9")] == ("", "NOT EVALUABLE")
+    assert got[("REQ-GAP-001", "TEST-RUN-001/E9")] == (
+        "endpoint not in these results",
+        "NOT EVALUABLE",
+    )
     html = (built["a"] / "index.html").read_text(encoding="utf-8")
     assert sha256_file(JUNIT) in html
     summary = list(
@@ -335,10 +398,12 @@ def test_traceability_matrix_shows_junit_outcomes(built: dict[str, Path]) -> Non
     assert by_req["REQ-GAP-001"]["n_tests"] == "0"
     assert by_req["REQ-REPRO-001"]["n_endpoints"] == "2"
     assert int(by_req["REQ-REPRO-001"]["tests_passed"]) == 1  # one passed in the JUnit fixture
-    assert (
-        "REQ-GAP-001: endpoint &#39;HER2-VAL-001/VAL-E9&#39; does not exist in any protocol."
-        in html
-    )
+    # Wrong version: a roll-up that counts only failed tests shows "0 failed" for a requirement
+    # whose endpoint FAILED.
+    assert by_req["REQ-FAIL-001"]["endpoints_failed"] == "1"
+    assert by_req["REQ-FAIL-001"]["status"] == "not met"
+    assert by_req["REQ-TAMP-001"]["status"] == "not met"  # its test failed in the JUnit XML
+    assert "REQ-GAP-001: endpoint &#39;TEST-RUN-001/E9&#39; does not exist in any protocol." in html
 
 
 @pytest.mark.parametrize(
@@ -366,15 +431,16 @@ def test_p_value_display(value: object, expected: str) -> None:
     assert fmt_p(value) == expected
 
 
+def _est(v: float | None, lo: float | None, hi: float | None, why: str | None = None) -> Any:
+    return EstimateValue("estimate", v, lo, hi, 0.95, "wilson", 10, None, why)
+
+
 def test_estimate_display() -> None:
+    assert fmt_estimate(_est(0.5, 0.25, 0.75)) == "0.500 (0.250\u20130.750)"
+    assert fmt_estimate(_est(0.5, None, None)) == "0.500"
     assert (
-        fmt_estimate({"estimate": 0.5, "ci_low": 0.25, "ci_high": 0.75})
-        == "0.500 (0.250\u20130.750)"
+        fmt_estimate(_est(None, None, None, "1 positive < 5")) == "not estimable (1 positive < 5)"
     )
-    assert fmt_estimate({"estimate": 0.5, "ci_low": None, "ci_high": None}) == "0.500"
-    assert (
-        fmt_estimate({"estimate": None, "reason": "no positives"}) == "not estimable: no positives"
-    )
-    assert fmt_estimate({"estimate": None}) == "not estimable: no value and no reason given"
-    twice = {"estimate": None, "reason": "not estimable: not estimable: n=2 < min_size 30"}
-    assert fmt_estimate(twice) == "not estimable: n=2 < min_size 30"
+    assert fmt_estimate(_est(None, None, None)) == "not estimable (no value and no reason given)"
+    test = TestValue("test", 22.0, 0.001, "mcnemar-exact", 123, None, None)
+    assert fmt_estimate(test) == "22.000"

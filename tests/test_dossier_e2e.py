@@ -16,11 +16,13 @@ from locks import make_lock
 from her2map.synth import synth
 from validation.canonical import sha256_file
 from validation.cli import main
-from validation.dossier import SEALED_EVENT, build_dossier, compare_dirs, reproduce_dossier
+from validation.dossier import SEALED_EVENT, compare_dirs
 from validation.exceptions import DossierError
 from validation.ledger import Ledger
+from validation.pipeline import run_and_seal
 from validation.protocol import Protocol, register
-from validation.runner import RUN_EVENT, run_protocol
+from validation.reproduce import reproduce_dossier
+from validation.runner import RUN_EVENT
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = ROOT / "protocols" / "HER2-VAL-001.yaml"
@@ -33,16 +35,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ledger = base / "ledger.db"
     with Ledger.open(ledger) as book:
         register(Protocol.from_yaml(PROTOCOL), book, actor="qe")
-    result = run_protocol(
+    sealed = run_and_seal(
         PROTOCOL,
         cohort=base / "cohort",
         lock=make_lock(base / "lock", training=["T-0001"], validation=()),
         labels=base / "cohort" / "clinical.csv",
         ledger=ledger,
         out_dir=base / "run",
+        trace=ROOT / "traceability.yaml",
     )
-    dossier = base / "dossier"
-    build_dossier(result.results_path, dossier, ledger=ledger, trace=ROOT / "traceability.yaml")
+    result, dossier = sealed.run, sealed.dossier.directory
     return {
         "base": base,
         "cohort": base / "cohort",
@@ -92,27 +94,54 @@ def test_fresh_dossier_verifies_and_reproduces(run: dict[str, Path]) -> None:
     with Ledger.open(run["ledger"], create=False) as book:
         after = [(e.seq, e.event_type) for e in book.entries()]
         assert book.verify().ok
-    # The re-run used a scratch copy: the real ledger got nothing (no re-registration, no run).
-    assert after == before
+    assert after == before  # reproducing writes nothing to the ledger
     assert [t for _, t in before] == ["protocol.registered", RUN_EVENT, SEALED_EVENT]
+    provenance = json.loads((run["dossier"] / "provenance.json").read_bytes())
+    assert provenance["run_entry"]["seq"] == 2
+    assert provenance["ledger_head_before_run"]["seq"] == 1
 
 
 @pytest.mark.slow
-def test_reproduce_names_a_changed_input(run: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.req("REQ-REPRO-001")
+def test_copied_dossier_reproduces_alone_with_the_originals_gone(
+    run: dict[str, Path], tmp_path: Path
+) -> None:
+    """Acceptance (issue 9): a sealed dossier copied alone to another folder, with the original
+    inputs gone, reproduces byte for byte. Wrong version: reproduce reading absolute input paths
+    from the ledger."""
+    copy = tmp_path / "elsewhere" / "dossier"
+    shutil.copytree(run["dossier"], copy)
+    hidden = tmp_path / "hidden"
+    shutil.move(run["base"] / "run", hidden)  # predictions and results of the run: gone
     labels = run["cohort"] / "clinical.csv"
     saved = labels.read_bytes()
+    labels.unlink()
     try:
-        labels.write_bytes(saved.replace(b"\n", b"\r\n", 1))
-        with pytest.raises(
-            DossierError, match=r"input labels .*clinical.csv changed since the run"
-        ):
-            reproduce_dossier(run["dossier"], ledger=run["ledger"])
+        report = reproduce_dossier(copy)
+        assert report.ok, str(report)
+        assert main(["dossier", "reproduce", str(copy)]) == 0
     finally:
         labels.write_bytes(saved)
+        shutil.move(hidden, run["base"] / "run")
+    names = {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()}
+    assert {"inputs/protocol/HER2-VAL-001.yaml", "inputs/labels/clinical.csv"} <= names
+    assert "inputs/predictions/predictions.csv" in names
+
+
+@pytest.mark.slow
+def test_reproduce_names_an_altered_input_and_a_foreign_ledger(
+    run: dict[str, Path], tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run["dossier"], copy)
+    carried = copy / "inputs" / "labels" / "clinical.csv"
+    carried.write_bytes(carried.read_bytes().replace(b"\n", b"\r\n", 1))
+    with pytest.raises(DossierError, match=r"(?s)does not verify.*inputs/labels/clinical.csv"):
+        reproduce_dossier(copy)
     other = tmp_path / "other.db"
     with Ledger.open(other):
         pass
-    with pytest.raises(DossierError, match=r"no 'validation.run' entry with results_sha256"):
+    with pytest.raises(DossierError, match=r"entry 2 has hash None.*not recorded in that ledger"):
         reproduce_dossier(run["dossier"], ledger=other)
     assert main(["dossier", "reproduce", str(run["dossier"]), "--ledger", str(other)]) == 2
 
@@ -132,3 +161,4 @@ def test_tampered_dossier_is_not_reproduced_and_diffs_are_named(
     results = json.loads(run["results"].read_bytes())
     assert sha256_file(copy / "results.json") == sha256_file(run["results"])
     assert results["identity"]["model"]["name"] == "test-model"
+    assert results["identity"]["model"]["kind"] == "locked"

@@ -12,12 +12,12 @@ import shutil
 import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from validation.dossier import build_dossier
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = (
     "--headless",
@@ -60,9 +60,9 @@ def _pdf_pages(data: bytes) -> int:
     return count
 
 
-def test_chromium_renders_screenshot_and_pdf(tmp_path: Path) -> None:
+def test_chromium_renders_screenshot_and_pdf(tmp_path: Path, runner_run: Any) -> None:
     dossier = tmp_path / "dossier"
-    build_dossier(FIXTURES / "results_example.json", dossier)
+    build_dossier(runner_run(0.95).results_path, dossier)
     url = (dossier / "index.html").resolve().as_uri()
     png, pdf = tmp_path / "page.png", tmp_path / "page.pdf"
     _chromium(tmp_path / "profile-1", f"--screenshot={png}", "--window-size=1280,2000", url)

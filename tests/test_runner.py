@@ -1,9 +1,9 @@
 """The runner end to end on small synthetic tables: registration gate, sealed labels, flow,
-verdicts, multiplicity, byte-identical results and the ledger record."""
+verdicts, multiplicity, byte-identical results and the ledger record. Every results.json written
+here is read back through the typed contract (JSON Schema checked: :func:`validation.results.loads`)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -14,9 +14,10 @@ from test_runner_helpers import make_tables, protocol_dict, registered, write_pr
 
 from validation.canonical import sha256_file
 from validation.cli import main
-from validation.exceptions import RegistrationError, RunError
-from validation.ledger import Head, Ledger
+from validation.exceptions import RegistrationError
+from validation.ledger import Ledger
 from validation.protocol import Protocol, amend
+from validation.results import Deviation, Results, loads
 from validation.runner import RUN_EVENT, run_protocol
 from validation.runner import run as run_module
 
@@ -48,8 +49,8 @@ def _run(
     return run_protocol(protocol, labels=labels, ledger=ledger, out_dir=tmp / out, predictions=pred)
 
 
-def _results(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_bytes())
+def _results(path: Path) -> Results:
+    return loads(path.read_bytes(), source=str(path))
 
 
 # --- pre-registration (REQ-PREG-001) ------------------------------------------------------------
@@ -123,17 +124,18 @@ def test_amended_protocol_runs_and_the_amendment_is_a_deviation(tmp_path: Path) 
         entry = amend(Protocol.from_yaml(protocol), book, actor="qe", reason="ICI bar tightened")
     result = _run(tmp_path, protocol, ledger, pred, labels)
     r = _results(result.results_path)
-    assert r["deviations"] == [
-        {
-            "kind": "amendment",
-            "seq": entry.seq,
-            "reason": "ICI bar tightened",
-            "protocol_hash": Protocol.from_yaml(protocol).protocol_hash,
-            "previous_hash": entry.payload["previous_hash"],
-        }
-    ]
-    assert r["identity"]["protocol"]["amendments"][0]["entry_hash"] == entry.entry_hash
-    assert r["identity"]["protocol"]["registration"]["seq"] == 1
+    assert r.deviations == (
+        Deviation(
+            "amendment",
+            entry.seq,
+            entry.entry_hash,
+            "ICI bar tightened",
+            Protocol.from_yaml(protocol).protocol_hash,
+            entry.payload["previous_hash"],
+        ),
+    )
+    assert r.identity.protocol.amendments[0].entry_hash == entry.entry_hash
+    assert r.identity.protocol.registration.seq == 1
 
 
 # --- reproducibility (REQ-REPRO-001) ---------------------------------------------------------
@@ -155,27 +157,27 @@ def test_same_inputs_and_ledger_state_give_identical_bytes(tmp_path: Path) -> No
     text = data.decode("utf-8")
     assert str(tmp_path) not in text
     assert "/tmp" not in text
-    assert json.loads(data)["identity"]["ledger"] == {"head_seq": 1, "head_hash": _head(ledger, 1)}
+    assert first.head_before.seq == 1
+    assert first.head_before.entry_hash == _head(ledger, 1)
 
 
 @pytest.mark.req("REQ-REPRO-001")
-def test_rerun_at_the_recorded_head_reproduces_the_bytes(tmp_path: Path) -> None:
+def test_other_ledger_entries_between_runs_leave_the_results_byte_identical(
+    tmp_path: Path,
+) -> None:
+    """Acceptance (issue 9): two runs of one registered protocol with other ledger entries between
+    them give byte-identical results.json. Wrong version: the ledger head stamped into results."""
     pred, labels = make_tables(tmp_path)
     protocol, ledger = registered(tmp_path)
     first = _run(tmp_path, protocol, ledger, pred, labels, "first")
-    recorded = json.loads(first.results_path.read_bytes())["identity"]["ledger"]
-    head = Head(recorded["head_seq"], recorded["head_hash"])
-    again = run_protocol(
-        protocol, labels=labels, ledger=ledger, out_dir=tmp_path / "again", predictions=pred,
-        ledger_head=head,
-    )  # fmt: skip
+    with Ledger.open(ledger) as book:
+        for k in range(3):
+            book.append("note.unrelated", {"k": k}, actor="someone else")
+    again = _run(tmp_path, protocol, ledger, pred, labels, "again")
+    assert again.head_before.seq == first.ledger_entry.seq + 3  # the ledger did move
     assert again.results_path.read_bytes() == first.results_path.read_bytes()
-    assert again.ledger_entry.seq == first.ledger_entry.seq + 1  # the re-run is recorded too
-    with pytest.raises(RunError, match=r"entry 1 has hash .*not 'f+'"):
-        run_protocol(
-            protocol, labels=labels, ledger=ledger, out_dir=tmp_path / "bad", predictions=pred,
-            ledger_head=Head(1, "f" * 64),
-        )  # fmt: skip
+    assert again.ledger_entry.seq == first.ledger_entry.seq + 4  # the re-run is recorded too
+    assert "head" not in first.results_path.read_text()
 
 
 def _head(ledger: Path, seq: int) -> str:
@@ -194,7 +196,7 @@ def test_run_is_recorded_in_the_ledger(tmp_path: Path) -> None:
     assert entry.payload["labels_sha256"] == sha256_file(labels)
     assert entry.payload["predictions_sha256"] == sha256_file(pred)
     assert entry.payload["protocol_hash"] == Protocol.from_yaml(protocol).protocol_hash
-    assert entry.payload["inputs"]["labels"] == str(labels.resolve())
+    assert entry.payload["inputs"]["labels"] == labels.name  # a name, never a local path
     assert entry.payload["inputs"]["cohort"] is None
     with Ledger.open(ledger) as book:
         assert book.head().seq == entry.seq == 2
@@ -229,8 +231,8 @@ def test_every_exclusion_is_counted_with_its_reason(tmp_path: Path) -> None:
     labels.write_text("\n".join(lab) + "\n")
     protocol, ledger = registered(tmp_path, protocol_dict(subgroups=[]))
     r = _results(_run(tmp_path, protocol, ledger, pred, labels).results_path)
-    flow = r["flow"]
-    counts = {e["reason"]: e["n"] for e in flow["exclusions"]}
+    flow = r.flow
+    counts = {e.reason: e.n for e in flow.exclusions}
     assert counts == {
         "duplicate patient_id in predictions (lines 5, 61)": 1,
         "score outside [0, 1] in predictions": 1,
@@ -242,12 +244,12 @@ def test_every_exclusion_is_counted_with_its_reason(tmp_path: Path) -> None:
         "under 18": 1,
         "site differs between predictions and labels": 1,
     }
-    assert [e["reason"] for e in flow["exclusions"]] == sorted(counts)
-    assert flow["assessed"] == 61  # 60 patients + X000001
-    assert flow["excluded"] == 9
-    assert flow["analysed"] == 52 == r["endpoints"][0]["result"]["n"]
-    assert sum(s["assessed"] for s in flow["by_site"]) == 61
-    assert sum(s["analysed"] for s in flow["by_site"]) == 52
+    assert [e.reason for e in flow.exclusions] == sorted(counts)
+    assert flow.assessed == 61  # 60 patients + X000001
+    assert flow.excluded == 9
+    assert flow.analysed == 52 == r.endpoints[0].result.n
+    assert sum(s.assessed for s in flow.by_site) == 61
+    assert sum(s.analysed for s in flow.by_site) == 52
 
 
 @pytest.mark.req("REQ-EXCL-001", "REQ-ING-001")
@@ -260,7 +262,7 @@ def test_ingest_exclusions_give_the_reason_of_a_missing_prediction(tmp_path: Pat
     )  # as written by her2map predict beside its predictions table
     protocol, ledger = registered(tmp_path, protocol_dict(subgroups=[]))
     r = _results(_run(tmp_path, protocol, ledger, pred, labels).results_path)
-    counts = {e["reason"]: e["n"] for e in r["flow"]["exclusions"] if e["n"]}
+    counts = {e.reason: e.n for e in r.flow.exclusions if e.n}
     assert counts == {"no model prediction (not a DICOM file)": 1}
 
 
@@ -270,15 +272,16 @@ def test_subgroup_without_positives_is_not_evaluable(tmp_path: Path) -> None:
     pred, labels = make_tables(tmp_path, negatives_only_site="C")
     protocol, ledger = registered(tmp_path)
     r = _results(_run(tmp_path, protocol, ledger, pred, labels).results_path)
-    rows = {row["group"]: row for row in r["subgroups"][0]["rows"]}
-    assert rows["C"]["n_pos"] == 0
-    assert rows["C"]["verdict"] == "NOT EVALUABLE"
-    assert "n_pos=0" in rows["C"]["reason"]
-    assert rows["C"]["result"]["estimate"] is None
-    assert rows["A"]["verdict"] in ("PASS", "FAIL")
-    het = r["subgroups"][0]["heterogeneity"]
-    assert het["groups"] == ["A", "B"]
-    assert het["excluded"][0].startswith("C:")
+    rows = {row.group: row for row in r.subgroups[0].rows}
+    assert rows["C"].n_pos == 0
+    assert rows["C"].verdict == "NOT EVALUABLE"
+    assert rows["C"].result.reason == "0 positives < 5"
+    assert rows["C"].result.estimate is None
+    assert rows["A"].verdict in ("PASS", "FAIL")
+    het = r.subgroups[0].heterogeneity
+    assert het is not None
+    assert het.groups == ("A", "B")
+    assert het.excluded == ("C: 0 positives < 5",)
 
 
 @pytest.mark.req("REQ-STAT-MULT")
@@ -288,16 +291,18 @@ def test_fixed_sequence_stops_after_a_failure(tmp_path: Path) -> None:
     data["endpoints"][0]["criterion"] = "ci_low >= 0.999"  # E1 fails
     protocol, ledger = registered(tmp_path, data)
     r = _results(_run(tmp_path, protocol, ledger, pred, labels).results_path)
-    by_id = {e["id"]: e for e in r["endpoints"]}
-    assert by_id["E1"]["verdict"] == "FAIL"
-    assert by_id["E1"]["multiplicity"]["outcome"] == "not rejected"
+    by_id = {e.id: e.judgement for e in r.endpoints}
+    assert by_id["E1"].verdict == "FAIL"
+    assert by_id["E1"].multiplicity.outcome == "not rejected"
     for later in ("E2", "E3"):
-        assert by_id[later]["multiplicity"]["outcome"] == "not tested"
-        assert by_id[later]["verdict"] == "NOT EVALUABLE"
-        assert by_id[later]["reason"].startswith("not tested: the fixed sequence stopped at E1")
-    assert by_id["S1"]["multiplicity"]["procedure"] == "none"
-    p = [by_id[k]["multiplicity"]["p_value"] for k in ("E1", "E2", "E3")]
-    adjusted = [by_id[k]["multiplicity"]["adjusted_p"] for k in ("E1", "E2", "E3")]
+        assert by_id[later].multiplicity.outcome == "not tested"
+        assert by_id[later].verdict == "NOT EVALUABLE"
+        assert (by_id[later].reason or "").startswith(
+            "not tested: the fixed sequence stopped at E1"
+        )
+    assert by_id["S1"].multiplicity.procedure == "none"
+    p = [by_id[k].multiplicity.p_value for k in ("E1", "E2", "E3")]
+    adjusted = [by_id[k].multiplicity.adjusted_p for k in ("E1", "E2", "E3")]
     assert adjusted == [p[0], max(p[:2]), max(p)]  # running maximum (Westfall & Krishen 2001)
 
 
@@ -307,19 +312,28 @@ def test_all_passing_sequence_rejects_every_hypothesis(tmp_path: Path) -> None:
     protocol, ledger = registered(tmp_path)
     result = _run(tmp_path, protocol, ledger, pred, labels)
     r = _results(result.results_path)
-    outcomes = [e["multiplicity"]["outcome"] for e in r["endpoints"][:3]]
+    outcomes = [e.judgement.multiplicity.outcome for e in r.endpoints[:3]]
     assert outcomes == ["rejected"] * 3
-    assert result.verdicts == {e["id"]: e["verdict"] for e in r["endpoints"]}
+    assert result.verdicts == r.verdicts()
+    assert r.summary.verdict == "PASS"
+    assert r.summary.primary == ("E1", "E2", "E3")
+    assert "S1" in r.summary.secondary
     # sections asked by the endpoints are present; error analysis was not asked for
-    assert r["discrimination"]["roc"]["fpr"][0] == 0.0
-    assert r["discrimination"]["roc"]["tpr"][-1] == 1.0
-    assert len(r["discrimination"]["band"]["sens_low"]) == 19
-    assert r["calibration"]["bins"]
-    assert r["diagnostic"]["sensitivity"]["method"] == "wilson"
-    c = r["confusion"]
-    assert c["tp"] + c["fp"] + c["fn"] + c["tn"] == r["flow"]["analysed"]
-    assert r["error_analysis"] is None
-    assert r["comparisons"] == []
+    assert r.discrimination is not None
+    assert r.discrimination.roc is not None
+    assert r.discrimination.band is not None
+    assert r.discrimination.roc.fpr[0] == 0.0
+    assert r.discrimination.roc.tpr[-1] == 1.0
+    assert len(r.discrimination.band.sens_low) == 19
+    assert r.calibration is not None
+    assert r.calibration.bins
+    assert r.diagnostic is not None
+    assert r.diagnostic.sensitivity.method == "wilson"
+    c = r.confusion
+    assert c is not None
+    assert c.tp + c.fp + c.fn + c.tn == r.flow.analysed
+    assert r.error_analysis is None
+    assert r.comparisons == ()
 
 
 @pytest.mark.req("REQ-STAT-MULT")
@@ -334,12 +348,13 @@ def test_holm_family_adjusts_p_values(tmp_path: Path) -> None:
     )
     protocol, ledger = registered(tmp_path, data)
     r = _results(_run(tmp_path, protocol, ledger, pred, labels).results_path)
-    m = [e["multiplicity"] for e in r["endpoints"]]
-    assert {x["procedure"] for x in m} == {"holm"}
-    low, high = sorted(x["p_value"] for x in m)
+    m = [e.judgement.multiplicity for e in r.endpoints]
+    assert {x.procedure for x in m} == {"holm"}
+    low, high = sorted(x.p_value for x in m if x.p_value is not None)
     expected = {low: min(1.0, 2 * low), high: max(min(1.0, 2 * low), high)}  # Holm, m = 2
     for x in m:
-        assert x["adjusted_p"] == pytest.approx(expected[x["p_value"]], rel=1e-12)
+        assert x.p_value is not None
+        assert x.adjusted_p == pytest.approx(expected[x.p_value], rel=1e-12)
 
 
 def test_comparisons_against_biopsy(tmp_path: Path) -> None:
@@ -357,14 +372,23 @@ def test_comparisons_against_biopsy(tmp_path: Path) -> None:
     )  # fmt: skip
     protocol, ledger = registered(tmp_path, data)
     r = _results(_run(tmp_path, protocol, ledger, pred, labels).results_path)
-    by_id = {c["id"]: c for c in r["comparisons"]}
-    assert by_id["C1"]["auc_difference"]["method"] == "delong-paired"
-    assert by_id["C1"]["verdicts"][0]["multiplicity"]["procedure"] == "fixed-sequence"
-    assert by_id["C2"]["mcnemar"]["method"] == "mcnemar-exact"
-    assert by_id["C2"]["verdicts"][0]["verdict"] == "INFO"
-    assert by_id["C3"]["kappa"]["estimate"] is not None
-    assert by_id["C4"]["decision_curve"]["treat_none"] == [0.0, 0.0]
-    assert all(c["n"] == r["flow"]["analysed"] for c in r["comparisons"])
+    by_id = {c.id: c for c in r.comparisons}
+    diff = by_id["C1"].auc_difference
+    assert diff is not None
+    assert diff.method == "delong-paired"
+    assert diff.estimate == pytest.approx(diff.estimate_a - diff.estimate_b, abs=1e-12)
+    assert by_id["C1"].judgement.multiplicity.procedure == "fixed-sequence"
+    mc = by_id["C2"].mcnemar
+    assert mc is not None
+    assert mc.test.method == "mcnemar-exact"
+    assert mc.both_right + mc.model_only + mc.comparator_only + mc.both_wrong == by_id["C2"].n
+    assert by_id["C2"].judgement.verdict == "INFO"
+    assert by_id["C3"].kappa is not None
+    assert by_id["C3"].kappa.estimate is not None
+    curve = by_id["C4"].decision_curve
+    assert curve is not None
+    assert curve.treat_none == (0.0, 0.0)
+    assert all(c.n == r.flow.analysed for c in r.comparisons)
 
 
 # --- the command line ----------------------------------------------------------------------------

@@ -89,16 +89,44 @@ def test_reml_takes_the_global_maximum_when_likelihood_is_bimodal(name: str) -> 
     assert _reml_loglik_twin(tau2, y, v) >= ll.max() - 1e-9
 
 
+ZERO = json.loads((Path(__file__).parent / "reference" / "metafor_zero_variance.json").read_text())
+ZERO_IDS = [d["name"] for d in ZERO["datasets"]]
+
+
 @pytest.mark.req("REQ-STAT-HET")
 @pytest.mark.req("REQ-STAT-EDGE")
-def test_zero_variance_group_is_not_estimable_and_named() -> None:
-    res = heterogeneity([0.8, 1.0, 0.7], [0.01, 0.0, 0.02], labels=["A", "B", "C"])
-    assert not res.estimable
-    assert "B" in (res.reason or "")
-    assert "variance 0" in (res.reason or "")
-    assert math.isnan(res.tau2)
-    assert math.isnan(res.pooled.estimate)
-    assert not res.pooled.estimable
+@pytest.mark.parametrize("ds", ZERO["datasets"], ids=ZERO_IDS)
+def test_zero_variance_group_as_metafor(ds: dict) -> None:
+    """A group with sampling variance 0 (an AUC of 1, DeLong variance 0), as metafor 3.8 has it
+    (tests/reference/make_metafor_zero_variance.R): REML estimates tau2 > 0 and pools, without
+    Q / I² / H²; REML with tau2 = 0, DL and FE stop. Wrong version: "not estimable" whenever a
+    variance is 0 (what this module did before), or DL/Q computed with infinite weights."""
+    y, v = ds["yi"], ds["vi"]
+    labels = [f"S{i + 1}" for i in range(len(y))]
+    reml = heterogeneity(y, v, method="REML", labels=labels)
+    ref = ds["REML"]
+    if "error" in ref:
+        assert not reml.estimable
+        assert "REML estimate of tau² is 0" in (reml.reason or "")
+        assert "S1" in (reml.reason or "")
+    else:
+        assert reml.estimable
+        assert reml.tau2 == pytest.approx(ref["tau2"], abs=TOL_REML)
+        assert reml.pooled.estimate == pytest.approx(ref["estimate"], abs=TOL_REML)
+        assert reml.pooled.se == pytest.approx(ref["se"], abs=TOL_REML)
+        assert reml.pooled.ci_low == pytest.approx(ref["ci_low"], abs=1e-7)
+        assert reml.pooled.ci_high == pytest.approx(ref["ci_high"], abs=1e-7)
+        assert ref["q"] is None  # metafor does not compute Q, I² or H² here
+        assert ref["i2"] is None
+        for value in (reml.q, reml.p_value, reml.i2, reml.h2):
+            assert math.isnan(value)
+        assert "Q, I² and H² are not computed" in (reml.note or "")
+        assert not reml.fixed.estimable
+    assert "DL estimator cannot be used" in ds["DL"]["error"]
+    dl = heterogeneity(y, v, method="DL", labels=labels)
+    assert not dl.estimable
+    assert "DL estimator cannot be used" in (dl.reason or "")
+    assert "Division by zero" in ds["FE"]["error"]
 
 
 @pytest.mark.req("REQ-STAT-EDGE")

@@ -46,7 +46,7 @@ def test_auc_by_site_with_a_site_without_positives() -> None:
     c = table.row("C")
     assert (c.n, c.n_pos, c.n_neg) == (25, 0, 25)
     assert not c.estimate.estimable
-    assert c.estimate.reason == "not estimable: n_pos=0 < min_events 1"
+    assert c.estimate.reason == "0 positives < 1"
     assert math.isnan(c.estimate.estimate)
 
 
@@ -56,7 +56,7 @@ def test_min_size_rule_reason() -> None:
     y = np.tile([0, 1], 21)
     table = by_group(diagnostic, sites, y, y, min_size=20, min_events=0, key="sensitivity")
     assert table.metric == "diagnostic[sensitivity]"
-    assert table.row("small").estimate.reason == "not estimable: n=12 < min_size 20"
+    assert table.row("small").estimate.reason == "12 patients < 20"
     assert table.row("big").estimate.estimate == 1.0
 
 
@@ -109,7 +109,7 @@ def test_identity_scale_uses_delong_se_and_lists_excluded_groups() -> None:
     assert het.q == direct.q
     assert het.tau2 == direct.tau2
     assert het.groups == ("A", "B")
-    assert het.excluded == ("C: not estimable: n_pos=0 < min_events 1",)
+    assert het.excluded == ("C: 0 positives < 1",)
 
 
 @pytest.mark.req("REQ-STAT-EDGE")
@@ -120,7 +120,7 @@ def test_proportion_of_one_is_not_estimable_on_logit_scale_and_named() -> None:
     table = by_group(diagnostic, sites, y, calls, min_size=10, min_events=0, key="sensitivity")
     het = heterogeneity_across(table, scale="logit")
     assert not het.estimable
-    assert "group(s) A have a proportion of 0 or 1" in (het.reason or "")
+    assert "group(s) A have an estimate of 0 or 1" in (het.reason or "")
 
 
 @pytest.mark.req("REQ-STAT-EDGE")

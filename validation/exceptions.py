@@ -20,6 +20,7 @@ __all__ = [
     "OutputExistsError",
     "ProtocolError",
     "RegistrationError",
+    "ResultsError",
     "RunError",
     "TamperError",
     "TraceError",
@@ -90,6 +91,10 @@ class OutputExistsError(OutputError):
 
 class DossierError(HarnessError):
     """A dossier cannot be built, or does not verify / reproduce."""
+
+
+class ResultsError(HarnessError):
+    """A results.json does not conform to the typed results contract (``her2map.results/2``)."""
 
 
 class TraceError(HarnessError):

@@ -2,7 +2,9 @@
 
 The runner computes and renders nothing; the dossier renders and computes nothing (DESIGN.md).
 This module only sequences them, so that ``her2map validate run`` and the demo share one path,
-and makes the run appear whole or not at all (STYLE.md rule 21, REQ-ATOM-001):
+and makes the run appear whole or not at all (STYLE.md rule 21, REQ-ATOM-001). The dossier
+carries the run's inputs and provenance, so it re-runs from itself (:mod:`validation.reproduce`).
+
 
 1. **Check before work.** Every path name must be UTF-8; ``out`` must be absent or an empty
    folder, and its nearest existing parent a writable folder; the ledger must exist
@@ -43,7 +45,13 @@ from typing import Any
 from her2map.exceptions import Her2MapError
 from validation.atomic import fsync_dir, write_synced
 from validation.canonical import canonical_json, sha256_file
-from validation.dossier import BuildResult, VerifyResult, build_dossier, verify_dossier
+from validation.dossier import (
+    BuildResult,
+    DossierInputs,
+    VerifyResult,
+    build_dossier,
+    verify_dossier,
+)
 from validation.dossier.build import SEALED_EVENT
 from validation.exceptions import (
     DossierError,
@@ -52,8 +60,9 @@ from validation.exceptions import (
     OutputExistsError,
     RegistrationError,
 )
-from validation.ledger import Entry, Ledger
-from validation.runner import RUN_EVENT, RunResult, run_protocol
+from validation.ledger import Entry, Head, Ledger
+from validation.results import loads
+from validation.runner import RUN_EVENT, RunInputs, RunResult, run_protocol
 
 __all__ = ["DOSSIER_DIR", "PENDING_NAME", "SealedRun", "recover", "run_and_seal", "run_only"]
 
@@ -201,11 +210,16 @@ def _stage(
                 raise type(exc)(text) from None
             with Ledger.open(scratch, create=False) as book:
                 new = [e for e in book.entries() if e.seq > base]
+
+            def moved(value: Any) -> Any:  # staging paths -> their place under ``out``
+                value = _rewrite(value, str(work.absolute()), str(out.absolute()))
+                return _rewrite(value, str(work.resolve()), str(out.resolve()))
+
             entries = [
                 {
                     "event_type": e.event_type,
                     "actor": e.actor,
-                    "payload": _rewrite(e.payload, str(work.resolve()), str(out.resolve())),
+                    "payload": moved(e.payload),
                 }
                 for e in new
             ]
@@ -214,6 +228,16 @@ def _stage(
                 "entries": entries,
                 "results_sha256": run.results_sha256,
                 "verdicts": run.verdicts,
+                "head_before": str(run.head_before),
+                "inputs": {
+                    name: None if value is None else moved(str(value))
+                    for name, value in (
+                        ("protocol", run.inputs.protocol),
+                        ("predictions", run.inputs.predictions),
+                        ("labels", run.inputs.labels),
+                        ("predictions_exclusions", run.inputs.predictions_exclusions),
+                    )
+                },
             }
             write_synced(work / PENDING_NAME, canonical_json(journal))
             fsync_dir(work)
@@ -277,9 +301,16 @@ def _record(out: Path, ledger: Path) -> tuple[dict[str, Any], dict[str, Entry]]:
 
 def _result(out: Path, journal: dict[str, Any], recorded: dict[str, Entry], *, recovered: bool,
             dossier: bool) -> SealedRun:  # fmt: skip
+    path = out / "results.json"
+    given = journal["inputs"]
+    exclusions = given["predictions_exclusions"]
+    inputs = RunInputs(
+        Path(given["protocol"]), Path(given["predictions"]), Path(given["labels"]),
+        None if exclusions is None else Path(exclusions),
+    )  # fmt: skip
     run = RunResult(
-        out / "results.json", recorded[RUN_EVENT], dict(journal["verdicts"]),
-        journal["results_sha256"],
+        path, recorded[RUN_EVENT], dict(journal["verdicts"]), journal["results_sha256"],
+        loads(path.read_bytes(), source=str(path)), Head.parse(journal["head_before"]), inputs,
     )  # fmt: skip
     if not dossier:
         return SealedRun(run, None, None, recovered)
@@ -359,7 +390,15 @@ def _execute(
         )  # fmt: skip
         if seal is None:
             return run, None
-        built = build_dossier(run.results_path, work / DOSSIER_DIR, ledger=scratch, **seal)
+        inputs = DossierInputs(
+            run.inputs.protocol,
+            run.inputs.predictions,
+            run.inputs.labels,
+            run.inputs.predictions_exclusions,
+        )
+        built = build_dossier(
+            run.results_path, work / DOSSIER_DIR, ledger=scratch, inputs=inputs, **seal
+        )
         verification = verify_dossier(built.directory)
         if not verification.ok:
             problems = "; ".join(f"{name}: {message}" for name, message in verification.problems)

@@ -2,10 +2,11 @@
 
 ``build`` writes the dossier directory and prints its seal (exit 0). ``verify`` prints ``OK``
 (exit 0) or every changed, missing or extra file (exit 1). ``reproduce`` re-runs the validation
-recorded in the ledger and prints ``REPRODUCED`` (exit 0) or the differing files (exit 1).
+from the inputs the dossier carries (the folder alone suffices) and prints ``REPRODUCED`` (exit 0)
+or the differing files (exit 1); with ``--ledger`` it also checks that the run is recorded there.
 Deliberate errors (missing file, unknown run) exit 2. The work is done by
 :func:`validation.dossier.build_dossier`, :func:`~validation.dossier.verify_dossier` and
-:func:`~validation.dossier.reproduce_dossier`.
+:func:`validation.reproduce.reproduce_dossier`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from validation.dossier import build_dossier, reproduce_dossier, sealed_entries, verify_dossier
+from validation.dossier import build_dossier, sealed_entries, verify_dossier
 
 __all__ = ["register"]
 
@@ -43,9 +44,11 @@ def register(subparsers: Any) -> None:
     check.add_argument("--ledger", help="also require a dossier.sealed entry with this seal")
     check.set_defaults(func=_verify)
 
-    again = actions.add_parser("reproduce", help="re-run the recorded validation; compare bytes")
+    again = actions.add_parser(
+        "reproduce", help="re-run the validation from the dossier's own inputs; compare bytes"
+    )
     again.add_argument("directory", metavar="DIR")
-    again.add_argument("--ledger", required=True, help="ledger holding the validation.run entry")
+    again.add_argument("--ledger", help="also check that the run is recorded in this ledger")
     again.set_defaults(func=_reproduce)
 
 
@@ -77,6 +80,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    from validation.reproduce import reproduce_dossier  # above runner and dossier
+
     report = reproduce_dossier(args.directory, ledger=args.ledger)
     print(report)
     return 0 if report.ok else 1

@@ -1,4 +1,15 @@
-"""Build a dossier directory: render, write atomically, manifest, seal, ledger entry.
+"""Build a dossier directory: render, carry the sealed inputs and provenance, write atomically,
+manifest, seal, ledger entry.
+
+Besides what :func:`~validation.dossier.render.render_dossier` renders, a dossier carries, byte for
+byte, so that it can be re-run from itself (:mod:`validation.reproduce`):
+
+* ``inputs/protocol/<file>``, ``inputs/predictions/<file>`` (with ``her2map predict``'s
+  ``<stem>.exclusions.csv`` beside it, if the run had one) and ``inputs/labels/<file>`` -- the
+  files the run read, each checked against the hash the results record before it is copied;
+* ``provenance.json`` -- the run's provenance from the ledger: the ledger head before the run and
+  the run's ``validation.run`` entry (:data:`PROVENANCE_FORMAT`). results.json holds no ledger
+  state; this file does, and the seal covers it through the manifest.
 
 The directory is written as a hidden sibling (``.<name>.XXXX.partial``), every file fsynced,
 MANIFEST.json and SEAL written last, then renamed into place, so a crash leaves either the whole
@@ -19,17 +30,111 @@ from pathlib import Path
 from typing import Any
 
 from validation.atomic import building_folder, fsync_dir, write_synced
-from validation.canonical import sha256_hex
+from validation.canonical import canonical_json, sha256_file, sha256_hex
 from validation.dossier.manifest import MANIFEST_NAME, SEAL_NAME, make_manifest, seal_of
 from validation.dossier.render import parse_results, render_dossier
 from validation.dossier.trace import load_trace_inputs
-from validation.exceptions import DossierError
+from validation.exceptions import DossierError, ProtocolError
 from validation.ledger import Entry, Ledger
+from validation.protocol import Protocol
+from validation.results import Results
 
-__all__ = ["SEALED_EVENT", "BuildResult", "build_dossier", "sealed_entries", "write_dossier"]
+__all__ = [
+    "INPUTS_DIR",
+    "PROVENANCE_FORMAT",
+    "PROVENANCE_NAME",
+    "RUN_EVENT",
+    "SEALED_EVENT",
+    "BuildResult",
+    "DossierInputs",
+    "build_dossier",
+    "carried_inputs",
+    "provenance_bytes",
+    "run_entry",
+    "sealed_entries",
+    "write_dossier",
+]
 
 #: Ledger event recording a dossier's seal: payload {protocol_id, seal, results_sha256}.
 SEALED_EVENT = "dossier.sealed"
+#: The runner's ledger event (named here so that the dossier need not import the runner).
+RUN_EVENT = "validation.run"
+PROVENANCE_NAME = "provenance.json"
+PROVENANCE_FORMAT = "her2map.provenance/1"
+INPUTS_DIR = "inputs"
+
+
+@dataclass(frozen=True, slots=True)
+class DossierInputs:
+    """The files a run read, to be carried in the dossier (``predictions_exclusions`` optional)."""
+
+    protocol: Path
+    predictions: Path
+    labels: Path
+    predictions_exclusions: Path | None = None
+
+
+def carried_inputs(inputs: DossierInputs, results: Results) -> dict[str, bytes]:
+    """``{dossier path: bytes}`` of the run's input files, each checked first against the hash
+    results.json records (tables: sha256 of the bytes; protocol: its canonical hash)."""
+    ident = results.identity
+    checks = (
+        ("predictions", inputs.predictions, ident.data.predictions.sha256),
+        ("labels", inputs.labels, ident.data.labels.sha256),
+    )
+    for name, path, digest in checks:
+        if not Path(path).is_file() or sha256_file(path) != digest:
+            raise DossierError(
+                f"input {name} {path}: missing or sha256 differs from {digest} recorded in the "
+                "results; pass the file the run read."
+            )
+    try:
+        protocol_hash = Protocol.from_yaml(inputs.protocol).protocol_hash
+    except ProtocolError as exc:
+        raise DossierError(f"input protocol: {exc}") from None
+    if protocol_hash != ident.protocol.hash:
+        raise DossierError(
+            f"input protocol {inputs.protocol}: canonical hash {protocol_hash}, the results record "
+            f"{ident.protocol.hash}; pass the protocol file the run read."
+        )
+    files = {
+        f"{INPUTS_DIR}/protocol/{Path(inputs.protocol).name}": Path(inputs.protocol).read_bytes(),
+        f"{INPUTS_DIR}/predictions/{Path(inputs.predictions).name}": Path(
+            inputs.predictions
+        ).read_bytes(),
+        f"{INPUTS_DIR}/labels/{Path(inputs.labels).name}": Path(inputs.labels).read_bytes(),
+    }
+    if inputs.predictions_exclusions is not None:
+        extra = Path(inputs.predictions_exclusions)
+        files[f"{INPUTS_DIR}/predictions/{extra.name}"] = extra.read_bytes()
+    return files
+
+
+def run_entry(ledger: str | Path, results_sha256: str) -> Entry | None:
+    """The first ``validation.run`` entry of ``ledger`` that wrote results with this sha256."""
+    with Ledger.open(ledger, create=False) as book:
+        found = list(book.entries(event_type=RUN_EVENT, where={"results_sha256": results_sha256}))
+    return found[0] if found else None
+
+
+def provenance_bytes(entry: Entry) -> bytes:
+    """``provenance.json``: the ledger head before the run (the entry's predecessor) and the run's
+    entry, canonical JSON."""
+    return canonical_json(
+        {
+            "format": PROVENANCE_FORMAT,
+            "ledger_head_before_run": {"seq": entry.seq - 1, "entry_hash": entry.prev_hash},
+            "run_entry": {
+                "seq": entry.seq,
+                "entry_hash": entry.entry_hash,
+                "prev_hash": entry.prev_hash,
+                "time_utc": entry.time_utc,
+                "actor": entry.actor,
+                "event_type": entry.event_type,
+                "payload": entry.payload,
+            },
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +161,12 @@ def write_dossier(
     out: str | Path,
     *,
     trace_inputs: Mapping[str, Any] | None = None,
+    carried: Mapping[str, bytes] | None = None,
     force: bool = False,
     templates: str | Path | None = None,
 ) -> tuple[str, int]:
-    """Render and atomically write a dossier to ``out``; returns ``(seal, number of files)``."""
+    """Render and atomically write a dossier to ``out`` with the ``carried`` files (inputs,
+    provenance; module docstring) beside the rendered ones; returns ``(seal, number of files)``."""
     out = Path(out)
     if out.exists() and not force:
         raise DossierError(
@@ -71,6 +178,10 @@ def write_dossier(
             f"{out}: exists and is not a directory; remove it or choose another --out."
         )
     files = render_dossier(results_bytes, trace_inputs=trace_inputs, templates=templates)
+    for rel in carried or {}:
+        if rel in files or not (rel == PROVENANCE_NAME or rel.startswith(f"{INPUTS_DIR}/")):
+            raise DossierError(f"carried file {rel!r}: not a provenance or input file, or clashes")
+    files = dict(sorted({**files, **(carried or {})}.items()))
     results = parse_results(results_bytes)
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -106,13 +217,16 @@ def build_dossier(
     tests_dir: str | Path | None = None,
     force: bool = False,
     actor: str = "dossier",
+    inputs: DossierInputs | None = None,
 ) -> BuildResult:
     """Build the dossier of ``results`` (a results.json) in ``out``.
 
     ``trace`` (``traceability.yaml``) adds the traceability matrix, with each tagged test's outcome
-    when ``junit`` (a pytest JUnit XML) is given; its sha256 goes into MANIFEST.json. With
-    ``ledger``, a ``dossier.sealed`` entry ``{protocol_id, seal, results_sha256}`` is appended
-    after the directory is in place.
+    when ``junit`` (a pytest JUnit XML) is given; its sha256 goes into MANIFEST.json. ``inputs``
+    (the files the run read) are carried so that the dossier re-runs from itself. With ``ledger``,
+    the run's ``validation.run`` entry (found by the results' sha256) becomes ``provenance.json``,
+    and a ``dossier.sealed`` entry ``{protocol_id, seal, results_sha256}`` is appended after the
+    directory is in place.
     """
     results_path = Path(results)
     try:
@@ -132,11 +246,18 @@ def build_dossier(
     trace_inputs = (
         load_trace_inputs(trace, tests_dir=tests_dir, junit=junit) if trace is not None else None
     )
-    seal, n_files = write_dossier(results_bytes, out, trace_inputs=trace_inputs, force=force)
     digest = sha256_hex(results_bytes)
+    carried = carried_inputs(inputs, parsed) if inputs is not None else {}
+    if ledger is not None:
+        ran = run_entry(ledger, digest)
+        if ran is not None:
+            carried[PROVENANCE_NAME] = provenance_bytes(ran)
+    seal, n_files = write_dossier(
+        results_bytes, out, trace_inputs=trace_inputs, carried=carried, force=force
+    )
     entry = None
     if ledger is not None:
-        protocol_id = ((parsed.get("identity") or {}).get("protocol") or {}).get("id")
+        protocol_id = parsed.identity.protocol.id
         with Ledger.open(ledger, create=False) as book:
             entry = book.append(
                 SEALED_EVENT,

@@ -40,7 +40,7 @@ STARD_2015: dict[str, str] = {
     "21b": "Distribution of alternative diagnoses in those without it",
     "22": "Time interval and interventions between index test and reference standard",
     "23": "Cross tabulation of index test results by reference standard results",
-    "24": "Estimates of diagnostic accuracy and their precision (95% CI)",
+    "24": "Estimates of diagnostic accuracy and their precision (such as confidence intervals)",
     "25": "Adverse events from the index test or reference standard",
     "26": "Study limitations",
     "27": "Implications for practice",

@@ -1,6 +1,7 @@
 """The dossier's figures as deterministic SVG (matplotlib's SVG backend, no pyplot state).
 
-Every figure draws values computed by the runner; nothing is estimated here. Determinism: fixed
+Every figure draws values computed by the runner (:class:`validation.results.Results`); nothing is
+estimated here, and every interval level in a legend or caption is the run's own. Determinism: fixed
 ``svg.hashsalt`` (one per figure, so that the ids of figures inlined into one HTML page never
 collide), ``svg.fonttype = "none"`` (text stays text, no glyph ids), metadata without a date and
 with a fixed creator; the same results give the same SVG bytes (REQ-REPRO-001).
@@ -12,7 +13,7 @@ import io
 import itertools
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,16 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
 from validation.dossier.formatting import fmt_num
+from validation.results import (
+    Calibration,
+    DecisionCurve,
+    Discrimination,
+    Histogram,
+    Results,
+    RiskCoverage,
+    Subgroup,
+)
+from validation.results.words import level
 
 __all__ = ["FigureSVG", "build_figures", "inline_svg"]
 
@@ -98,42 +109,27 @@ def inline_svg(svg: bytes) -> str:
     return text.strip()
 
 
-def _roc(d: Mapping[str, Any]) -> Callable[[Figure], None]:
+def _roc(d: Discrimination, ci: str, point_label: str) -> Callable[[Figure], None]:
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        band = d.get("band") or {}
-        if band.get("specificity"):
-            x = [1 - s for s in _nums(band["specificity"])]
+        if d.band is not None:
             ax.fill_between(
-                x,
-                _nums(band.get("sens_low")),
-                _nums(band.get("sens_high")),
+                [1 - s for s in d.band.specificity],
+                _nums(d.band.sens_low),
+                _nums(d.band.sens_high),
                 color=_BLUE,
                 alpha=0.18,
                 step=None,
                 linewidth=0,
-                label="95% CI band (sensitivity)",
+                label=f"{level(d.band.confidence)} CI band (sensitivity)",
             )
-        roc = d.get("roc") or {}
-        ax.plot(
-            _nums(roc.get("fpr")),
-            _nums(roc.get("tpr")),
-            color=_BLUE,
-            lw=1.6,
-            drawstyle="default",
-            label="ROC curve",
-        )
+        if d.roc is not None:
+            ax.plot(list(d.roc.fpr), list(d.roc.tpr), color=_BLUE, lw=1.6, label="ROC curve")
         ax.plot([0, 1], [0, 1], ls=":", color=_GREY, lw=1)
-        op = d.get("operating_point")
-        if op:
-            ax.plot(
-                [_num(op.get("fpr"))],
-                [_num(op.get("tpr"))],
-                "o",
-                color=_ORANGE,
-                ms=7,
-                label=f"locked threshold {fmt_num(op.get('threshold'), 3)}",
-            )
+        op = d.operating_point
+        if op is not None:
+            ax.plot([op.fpr], [op.tpr], "o", color=_ORANGE, ms=7,
+                    label=f"{point_label} {fmt_num(op.threshold, 3)}")  # fmt: skip
         ax.set(
             xlim=(0, 1),
             ylim=(0, 1.01),
@@ -146,39 +142,25 @@ def _roc(d: Mapping[str, Any]) -> Callable[[Figure], None]:
     return draw
 
 
-def _calibration(cal: Mapping[str, Any]) -> Callable[[Figure], None]:
+def _calibration(cal: Calibration, ci: str) -> Callable[[Figure], None]:
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
         ax.plot([0, 1], [0, 1], ls=":", color=_GREY, lw=1, label="ideal")
         xs, ys, lo, hi = [], [], [], []
-        for b in cal.get("bins") or []:
-            obs = b.get("observed") or {}
-            if obs.get("estimate") is None or b.get("mean_predicted") is None:
+        for b in cal.bins:
+            obs = b.observed
+            if obs.estimate is None or b.mean_predicted is None:
                 continue
-            y = _num(obs["estimate"])
-            xs.append(_num(b["mean_predicted"]))
+            y = obs.estimate
+            xs.append(b.mean_predicted)
             ys.append(y)
-            lo.append(
-                max(0.0, y - _num(obs.get("ci_low"))) if obs.get("ci_low") is not None else 0.0
-            )
-            hi.append(
-                max(0.0, _num(obs.get("ci_high")) - y) if obs.get("ci_high") is not None else 0.0
-            )
+            lo.append(max(0.0, y - obs.ci_low) if obs.ci_low is not None else 0.0)
+            hi.append(max(0.0, obs.ci_high - y) if obs.ci_high is not None else 0.0)
         if xs:
-            ax.errorbar(
-                xs,
-                ys,
-                yerr=[lo, hi],
-                fmt="o",
-                color=_BLUE,
-                ms=4,
-                capsize=2,
-                lw=1,
-                label="observed by bin (95% CI)",
-            )
-        lw = cal.get("lowess") or {}
-        if lw.get("x"):
-            ax.plot(_nums(lw["x"]), _nums(lw.get("y")), color=_ORANGE, lw=1.6, label="lowess")
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", color=_BLUE, ms=4, capsize=2, lw=1,
+                        label=f"observed by bin ({ci})")  # fmt: skip
+        if cal.lowess.x:
+            ax.plot(_nums(cal.lowess.x), _nums(cal.lowess.y), color=_ORANGE, lw=1.6, label="lowess")
         ax.set(
             xlim=(0, 1),
             ylim=(0, 1),
@@ -191,10 +173,10 @@ def _calibration(cal: Mapping[str, Any]) -> Callable[[Figure], None]:
     return draw
 
 
-def _risk_coverage(rc: Mapping[str, Any]) -> Callable[[Figure], None]:
+def _risk_coverage(rc: RiskCoverage) -> Callable[[Figure], None]:
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        ax.plot(_nums(rc.get("coverage")), _nums(rc.get("risk")), color=_BLUE, lw=1.6)
+        ax.plot(list(rc.coverage), list(rc.risk), color=_BLUE, lw=1.6)
         ax.set(
             xlim=(0, 1),
             ylim=(0, None),
@@ -205,180 +187,137 @@ def _risk_coverage(rc: Mapping[str, Any]) -> Callable[[Figure], None]:
     return draw
 
 
-def _histogram(h: Mapping[str, Any]) -> Callable[[Figure], None]:
+def _histogram(h: Histogram) -> Callable[[Figure], None]:
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        edges = _nums(h.get("edges"))
-        correct, wrong = _nums(h.get("correct")), _nums(h.get("incorrect"))
+        edges = list(h.edges)
+        correct, wrong = [float(v) for v in h.correct], [float(v) for v in h.incorrect]
         if len(edges) >= 2 and len(correct) == len(edges) - 1 == len(wrong):
             lefts = edges[:-1]
             widths = [b - a for a, b in itertools.pairwise(edges)]
-            ax.bar(
-                lefts,
-                correct,
-                width=widths,
-                align="edge",
-                color=_BLUE,
-                alpha=0.75,
-                edgecolor="white",
-                label="correct",
-            )
-            ax.bar(
-                lefts,
-                wrong,
-                width=widths,
-                align="edge",
-                bottom=correct,
-                color=_FAIL,
-                alpha=0.85,
-                edgecolor="white",
-                label="incorrect",
-            )
+            ax.bar(lefts, correct, width=widths, align="edge", color=_BLUE, alpha=0.75,
+                   edgecolor="white", label="correct")  # fmt: skip
+            ax.bar(lefts, wrong, width=widths, align="edge", bottom=correct, color=_FAIL,
+                   alpha=0.85, edgecolor="white", label="incorrect")  # fmt: skip
         ax.set(xlabel="Confidence of the call", ylabel="Patients")
         ax.legend(loc="upper left", frameon=False, fontsize=8)
 
     return draw
 
 
-def _forest(sub: Mapping[str, Any]) -> Callable[[Figure], None]:
+def _forest(sub: Subgroup, ci: str) -> Callable[[Figure], None]:
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        rows = list(sub.get("rows") or [])
+        rows = list(sub.rows)
         labels: list[str] = []
         y = len(rows) + 1
         for r in rows:
-            res = r.get("result") or {}
-            label = f"{r.get('group')} (n={r.get('n')})"
-            if res.get("estimate") is None:
-                ax.text(
-                    0.5,
-                    y,
-                    "not estimable",
-                    transform=ax.get_yaxis_transform(),
-                    va="center",
-                    ha="center",
-                    color=_GREY,
-                    fontsize=8,
-                )
+            res = r.result
+            est = getattr(res, "estimate", None)
+            if est is None:
+                reason = getattr(res, "reason", None)
+                ax.text(0.5, y, f"not estimable ({reason})" if reason else "not estimable",
+                        transform=ax.get_yaxis_transform(), va="center", ha="center",
+                        color=_GREY, fontsize=8)  # fmt: skip
             else:
-                est = _num(res["estimate"])
-                lo, hi = _num(res.get("ci_low")), _num(res.get("ci_high"))
+                lo, hi = _num(getattr(res, "ci_low", None)), _num(getattr(res, "ci_high", None))
                 if not (math.isnan(lo) or math.isnan(hi)):
                     ax.plot([lo, hi], [y, y], color="black", lw=1.2)
                 ax.plot([est], [y], "s", color=_BLUE, ms=6)
-            labels.append(label)
+            labels.append(f"{r.group} (n={r.n})")
             y -= 1
         ticks: list[float] = [float(t) for t in range(len(rows) + 1, 1, -1)]
-        pooled = (sub.get("heterogeneity") or {}).get("pooled") or {}
-        if pooled.get("estimate") is not None:
-            est = _num(pooled["estimate"])
-            lo, hi = _num(pooled.get("ci_low")), _num(pooled.get("ci_high"))
+        het = sub.heterogeneity
+        if het is not None and het.pooled_back.estimate is not None:
+            p = het.pooled_back
+            est, lo, hi = float(het.pooled_back.estimate), _num(p.ci_low), _num(p.ci_high)
             ax.fill([lo, est, hi, est], [0.6, 0.85, 0.6, 0.35], color=_ORANGE)
             ax.axvline(est, ls="--", color=_ORANGE, lw=0.8)
             ticks.append(0.6)
-            labels.append("pooled (random effects)")
+            labels.append(f"pooled (random effects, {het.scale} scale)")
         ax.set_yticks(ticks, labels)
         ax.set_ylim(0, len(rows) + 2)
-        ax.set_xlabel(str(sub.get("metric", "estimate")).upper() + " (95% CI)")
+        ax.set_xlabel(f"{sub.metric.upper()} ({ci})")
         ax.spines["left"].set_visible(False)
         ax.tick_params(axis="y", length=0)
 
     return draw
 
 
-def _decision(dc: Mapping[str, Any]) -> Callable[[Figure], None]:
+def _decision(dc: DecisionCurve, comparator: str) -> Callable[[Figure], None]:
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        t = _nums(dc.get("thresholds"))
-        for key, color, style in (
-            ("model", _BLUE, "-"),
-            ("biopsy", _ORANGE, "-"),
-            ("treat_all", _GREY, "--"),
-            ("treat_none", "black", ":"),
+        t = list(dc.thresholds)
+        for values, color, style, label in (
+            (dc.model, _BLUE, "-", "model"),
+            (dc.comparator, _ORANGE, "-", comparator),
+            (dc.treat_all, _GREY, "--", "treat all"),
+            (dc.treat_none, "black", ":", "treat none"),
         ):
-            if dc.get(key):
-                ax.plot(t, _nums(dc[key]), style, color=color, lw=1.5, label=key.replace("_", " "))
+            if values:
+                ax.plot(t, _nums(values), style, color=color, lw=1.5, label=label)
         ax.set(xlabel="Threshold probability", ylabel="Net benefit")
         ax.legend(loc="upper right", frameon=False, fontsize=8)
 
     return draw
 
 
-def build_figures(results: Mapping[str, Any]) -> list[FigureSVG]:
+def build_figures(results: Results) -> list[FigureSVG]:
     """Every figure the results call for, in dossier order; sections absent give no figure."""
+    ci = f"{level(results.settings.confidence)} CI"
+    point = (
+        "lock threshold" if results.settings.threshold_source == "lock" else "protocol threshold"
+    )
     specs: list[tuple[str, str, str, Callable[[Figure], None], tuple[float, float]]] = []
-    d = results.get("discrimination")
-    if d and (d.get("roc") or {}).get("fpr"):
+    d = results.discrimination
+    if d is not None and d.roc is not None:
+        band = f"its {level(d.band.confidence)} bootstrap band" if d.band is not None else "no band"
         specs.append(
-            (
-                "roc",
-                "discrimination",
-                "ROC curve with its 95% bootstrap band and the locked operating point.",
-                _roc(d),
-                (4.6, 4.4),
-            )
-        )
-    cal = results.get("calibration")
-    if cal:
+            ("roc", "discrimination",
+             f"ROC curve with {band} and the operating point ({point}).",
+             _roc(d, ci, point), (4.6, 4.4))
+        )  # fmt: skip
+    cal = results.calibration
+    if cal is not None:
         specs.append(
-            (
-                "calibration",
-                "calibration",
-                "Calibration: observed proportion by bin of predicted probability (95% "
-                "CI) and the lowess curve.",
-                _calibration(cal),
-                (4.6, 4.4),
-            )
-        )
-    ea = results.get("error_analysis")
-    if ea:
-        if (ea.get("risk_coverage") or {}).get("coverage"):
+            ("calibration", "calibration",
+             f"Calibration: observed proportion by bin of predicted probability ({ci}) and the "
+             "lowess curve.", _calibration(cal, ci), (4.6, 4.4))
+        )  # fmt: skip
+    ea = results.error_analysis
+    if ea is not None:
+        if ea.risk_coverage.coverage:
             specs.append(
-                (
-                    "risk_coverage",
-                    "errors",
-                    "Risk–coverage: error rate among the calls kept when the least "
-                    "confident are set aside.",
-                    _risk_coverage(ea["risk_coverage"]),
-                    (4.6, 3.4),
-                )
-            )
-        if ea.get("histogram"):
-            specs.append(
-                (
-                    "confidence_histogram",
-                    "errors",
-                    "Confidence of the calls, correct and incorrect.",
-                    _histogram(ea["histogram"]),
-                    (4.6, 3.4),
-                )
-            )
-    for sub in results.get("subgroups") or []:
-        sid = re.sub(r"[^a-z0-9]+", "_", str(sub.get("id")).lower()).strip("_")
-        n = len(sub.get("rows") or [])
+                ("risk_coverage", "errors",
+                 "Risk–coverage: error rate among the calls kept when the least confident are "
+                 "set aside.", _risk_coverage(ea.risk_coverage), (4.6, 3.4))
+            )  # fmt: skip
         specs.append(
-            (
-                f"forest_{sid}",
-                "subgroups",
-                f"Forest plot: {sub.get('metric')} by {sub.get('column')} with the "
-                "pooled random-effects estimate where computed.",
-                _forest(sub),
-                (6.2, 1.2 + 0.38 * (n + 2)),
-            )
+            ("confidence_histogram", "errors", "Confidence of the calls, correct and incorrect.",
+             _histogram(ea.histogram), (4.6, 3.4))
+        )  # fmt: skip
+    for sub in results.subgroups:
+        sid = re.sub(r"[^a-z0-9]+", "_", sub.id.lower()).strip("_")
+        n = len(sub.rows)
+        pooled = (
+            f" and the pooled random-effects estimate ({sub.heterogeneity.interval})"
+            if sub.heterogeneity is not None and sub.heterogeneity.pooled_back.estimate is not None
+            else ""
         )
-    for comp in results.get("comparisons") or []:
-        if comp.get("decision_curve"):
-            cid = re.sub(r"[^a-z0-9]+", "_", str(comp.get("id")).lower()).strip("_")
+        specs.append(
+            (f"forest_{sid}", "subgroups",
+             f"Forest plot: {sub.metric} by {sub.column} ({ci}){pooled}.",
+             _forest(sub, ci), (6.2, 1.2 + 0.38 * (n + 2)))
+        )  # fmt: skip
+    for comp in results.comparisons:
+        if comp.decision_curve is not None:
+            cid = re.sub(r"[^a-z0-9]+", "_", comp.id.lower()).strip("_")
             specs.append(
-                (
-                    f"decision_curve_{cid}",
-                    "comparisons",
-                    f"Decision curve ({comp.get('outcome')}): net benefit of model, "
-                    "biopsy, treat all and treat none.",
-                    _decision(comp["decision_curve"]),
-                    (5.2, 3.6),
-                )
-            )
+                (f"decision_curve_{cid}", "comparisons",
+                 f"Decision curve ({comp.outcome}): net benefit of model, {comp.comparator}, "
+                 "treat all and treat none.",
+                 _decision(comp.decision_curve, comp.comparator), (5.2, 3.6))
+            )  # fmt: skip
     return [
         FigureSVG(fid, section, caption, _render(fid, draw, size=size))
         for fid, section, caption, draw, size in specs

@@ -8,17 +8,21 @@ precision (:func:`csv_value`); the HTML shows
   (below 1e-9, floating-point dust, it does);
 * p-values with 3 decimals, or ``<`` scientific notation when below 0.001 (``1.2e-07``);
 * an interval as ``0.891 (0.841–0.941)``;
-* a null as ``not estimable: <reason>`` when the result carries a reason, otherwise an em dash.
+* a not-estimable result as ``not estimable (<reason>)``, otherwise a null as an em dash;
+* an interval level from its confidence (``{{ confidence | percent }}``: 0.999 -> ``99.9%``).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from markupsafe import Markup, escape
+
+from validation.results import DifferenceValue, EstimateValue, TestValue
+from validation.results.words import level
 
 __all__ = [
     "csv_value",
@@ -32,7 +36,7 @@ __all__ = [
 ]
 
 _DASH = "\u2014"
-_NE = "not estimable: "
+_NE = "not estimable"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -83,19 +87,21 @@ def fmt_percent(value: Any) -> str:
 
 
 def fmt_estimate(value: Any) -> str:
-    """An Estimate mapping as ``est (low–high)``; a null estimate as ``not estimable: reason``."""
+    """An estimate as ``est (low–high)``; a not-estimable one as ``not estimable (reason)``; a
+    test as its statistic (or ``not estimable (reason)``); text as it is; a number formatted."""
     if isinstance(value, str):
         return value
-    if not isinstance(value, Mapping):
+    if isinstance(value, TestValue):
+        if value.reason is not None:
+            return f"{_NE} ({value.reason})"
+        return fmt_num(value.statistic)
+    if not isinstance(value, EstimateValue | DifferenceValue):
         return fmt_num(value)
-    estimate = _finite(value.get("estimate"))
+    estimate = _finite(value.estimate)
     if estimate is None:
-        reason = str(value.get("reason") or "no value and no reason given")
-        while reason.startswith(_NE):  # the runner's reasons may carry the prefix already
-            reason = reason[len(_NE) :]
-        return f"{_NE}{reason}"
+        return f"{_NE} ({value.reason or 'no value and no reason given'})"
     text = fmt_num(estimate)
-    low, high = _finite(value.get("ci_low")), _finite(value.get("ci_high"))
+    low, high = _finite(value.ci_low), _finite(value.ci_high)
     if low is not None and high is not None:
         text += f" ({fmt_num(low)}\u2013{fmt_num(high)})"
     return text
@@ -166,6 +172,7 @@ def filters() -> dict[str, Callable[..., Any]]:
         "pct": fmt_pct,
         "est": fmt_estimate,
         "badge": _badge,
+        "percent": level,
         "cell": _cell,
         "verdict_class": verdict_class,
     }

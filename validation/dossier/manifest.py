@@ -19,7 +19,7 @@ SEAL
             "format": "her2map.dossier-seal/1",
             "manifest_sha256": sha256(bytes of MANIFEST.json),
             "protocol_hash": results.identity.protocol.hash,
-            "model_lock_hash": results.identity.model.lock_hash   (null without a model),
+            "model_lock_hash": results.identity.model.lock_hash   (null when none is known),
             "data_sha256": {name: results.identity.data[name].sha256 for each data file},
         }))
 
@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from validation.canonical import canonical_json, sha256_file, sha256_hex
-from validation.exceptions import DossierError
+from validation.exceptions import DossierError, ResultsError
+from validation.results import Results, loads
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -67,7 +68,7 @@ SEAL_FORMULA = """seal = sha256( canonical_json({
     "format":          "her2map.dossier-seal/1",
     "manifest_sha256": sha256(bytes of MANIFEST.json),
     "protocol_hash":   results.identity.protocol.hash,
-    "model_lock_hash": results.identity.model.lock_hash   (null without a model),
+    "model_lock_hash": results.identity.model.lock_hash   (null when none is known),
     "data_sha256":     {name: results.identity.data[name].sha256 for each data file}
 }) )
 canonical_json = RFC 8785 (JSON Canonicalization Scheme), UTF-8.
@@ -102,26 +103,20 @@ def make_manifest(root: Path, inputs: Mapping[str, str | None]) -> bytes:
     return canonical_json({"format": MANIFEST_FORMAT, "files": files, "inputs": dict(inputs)})
 
 
-def seal_of(manifest_bytes: bytes, results: Mapping[str, Any]) -> str:
+def seal_of(manifest_bytes: bytes, results: Results) -> str:
     """The seal (see the module docstring for the formula) of a manifest and its results."""
-    try:
-        ident = results["identity"]
-        protocol_hash = ident["protocol"]["hash"]
-        model = ident.get("model")
-        data = {name: entry["sha256"] for name, entry in sorted(ident["data"].items())}
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise DossierError(
-            f"results.json: identity block lacks {exc} (expected identity.protocol.hash and "
-            "identity.data.<name>.sha256 as in RESULTS_SCHEMA.md); rebuild from a runner result."
-        ) from None
+    ident = results.identity
     return sha256_hex(
         canonical_json(
             {
                 "format": SEAL_FORMAT,
                 "manifest_sha256": sha256_hex(manifest_bytes),
-                "protocol_hash": protocol_hash,
-                "model_lock_hash": model.get("lock_hash") if isinstance(model, Mapping) else None,
-                "data_sha256": data,
+                "protocol_hash": ident.protocol.hash,
+                "model_lock_hash": ident.model.lock_hash,
+                "data_sha256": {
+                    "labels": ident.data.labels.sha256,
+                    "predictions": ident.data.predictions.sha256,
+                },
             }
         )
     )
@@ -226,9 +221,9 @@ def verify_dossier(directory: str | Path) -> VerifyResult:
         problems.append((SEAL_NAME, "malformed (expected 64 lower-case hex digits and a newline)"))
     if seal is not None and manifest is not None:
         try:
-            results = json.loads((root / "results.json").read_bytes().decode("utf-8"))
+            results = loads((root / "results.json").read_bytes())
             expected: str | None = seal_of(raw, results)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, DossierError) as exc:
+        except (OSError, ResultsError) as exc:
             expected = None
             problems.append(("results.json", f"cannot recompute the seal from it ({exc})"))
         if expected is not None and expected != seal:

@@ -1,17 +1,17 @@
 """results.json (+ trace inputs) -> the dossier's files as bytes, in memory, deterministically.
 
-:func:`render_dossier` is pure: it reads the templates in ``reports/`` and nothing else, no clock
-and no random state, so the same inputs and software give the same bytes. Writing, manifest and
-seal are :mod:`validation.dossier.build`'s.
+:func:`render_dossier` is pure: it reads results.json through the typed contract
+(:func:`validation.results.loads`, schema-checked), the templates in ``reports/`` and nothing else,
+no clock and no random state, so the same inputs and software give the same bytes. Writing,
+manifest and seal are :mod:`validation.dossier.build`'s.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import platform
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,13 @@ from validation.dossier.formatting import filters
 from validation.dossier.manifest import SEAL_FORMULA
 from validation.dossier.tables import Table, build_tables, html_cells, make_table, table_csv
 from validation.dossier.trace import requirements_table, trace_problems, trace_table
-from validation.exceptions import DossierError
+from validation.exceptions import DossierError, ResultsError
+from validation.results import FORMAT, Results, loads
 
 __all__ = ["RESULTS_SCHEMA", "TEMPLATES_DIR", "parse_results", "render_dossier"]
 
-RESULTS_SCHEMA = "her2map.results/1"
+#: The results format the dossier renders (:data:`validation.results.FORMAT`).
+RESULTS_SCHEMA = FORMAT
 #: Templates and CSS of the dossier: ``reports/`` at the repository root, reached through the
 #: symbolic link ``validation/dossier/templates`` so that they ship as package data (a wheel holds
 #: the files themselves).
@@ -38,21 +40,13 @@ _VERDICT_ORDER = ("PASS", "FAIL", "NOT EVALUABLE", "INFO")
 _RENDERER = ("jinja2", "markupsafe", "matplotlib", "numpy")
 
 
-def parse_results(data: bytes, *, source: str = "results.json") -> dict[str, Any]:
-    """Parse results.json bytes and check its schema tag; :class:`DossierError` otherwise."""
+def parse_results(data: bytes, *, source: str = "results.json") -> Results:
+    """results.json bytes as typed :class:`Results` (format tag, JSON Schema, types checked);
+    :class:`DossierError` naming the file and key path otherwise."""
     try:
-        results = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DossierError(
-            f"{source}: not UTF-8 JSON ({exc}); pass the results.json written by the runner."
-        ) from None
-    if not isinstance(results, dict) or results.get("schema") != RESULTS_SCHEMA:
-        got = results.get("schema") if isinstance(results, dict) else type(results).__name__
-        raise DossierError(
-            f"{source}: key 'schema' must be {RESULTS_SCHEMA!r}; got {got!r}. Pass the "
-            "results.json written by `her2map validate` (RESULTS_SCHEMA.md)."
-        )
-    return results
+        return loads(data, source=source)
+    except ResultsError as exc:
+        raise DossierError(str(exc)) from None
 
 
 def _renderer_table() -> Table:
@@ -83,13 +77,19 @@ def _environment(templates: Path) -> jinja2.Environment:
     return env
 
 
-def _verdict_counts(results: Mapping[str, Any]) -> list[tuple[str, int]]:
-    verdicts = [e.get("verdict") for e in results.get("endpoints") or []]
-    verdicts += [
-        v.get("verdict") for c in results.get("comparisons") or [] for v in c.get("verdicts") or []
-    ]
-    counts = Counter(v for v in verdicts if v)
+def _verdict_counts(verdicts: Iterable[str]) -> list[tuple[str, int]]:
+    counts = Counter(verdicts)
     return [(v, counts[v]) for v in _VERDICT_ORDER if counts[v]]
+
+
+def _counts_by_role(results: Results) -> dict[str, list[tuple[str, int]]]:
+    """Verdict counts of the primary and of the secondary analyses, kept apart."""
+    verdicts = results.verdicts()
+    primary = results.summary.primary
+    return {
+        "primary": _verdict_counts(verdicts[i] for i in primary),
+        "secondary": _verdict_counts(verdicts[i] for i in results.summary.secondary),
+    }
 
 
 def render_dossier(
@@ -116,7 +116,7 @@ def render_dossier(
     files: dict[str, bytes] = {"results.json": results_bytes}
     matrix = problems = requirements = None
     if trace_inputs is not None:
-        requirements = requirements_table(trace_inputs)
+        requirements = requirements_table(trace_inputs, results)
         matrix = trace_table(trace_inputs, results)
         problems = trace_problems(trace_inputs, results)
         files["inputs/trace.json"] = canonical_json(dict(trace_inputs))
@@ -167,14 +167,19 @@ def render_dossier(
             "report_items": "STARD 2015 and TRIPOD+AI (map of all items)",
         },
     )
-    ident = results.get("identity") or {}
-    model = ident.get("model") or {}
+    ident = results.identity
+    model = ident.model
     env = _environment(templates)
     html = env.get_template("dossier.html.j2").render(
-        protocol=ident.get("protocol") or {},
-        model_label=(f"{model.get('name')} {model.get('version')}" if model else "external"),
-        flow=results.get("flow") or {},
-        verdict_counts=_verdict_counts(results),
+        results=results,
+        protocol=ident.protocol,
+        confidence=results.settings.confidence,
+        model_label=(
+            f"{model.name} {model.version} (locked)" if model.kind == "locked" else "external model"
+        ),
+        flow=results.flow,
+        summary=results.summary,
+        verdict_counts=_counts_by_role(results),
         sections=sections,
         tables=tables,
         figures=by_section,

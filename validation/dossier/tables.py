@@ -1,10 +1,11 @@
-"""results.json -> the dossier's tables, one :class:`Table` serving both the HTML and the CSV.
+"""Typed results -> the dossier's tables, one :class:`Table` serving both the HTML and the CSV.
 
-Each builder lays out values that the runner computed; nothing is calculated here except counts
-that are sums of given counts (the 2x2 margins). A column's ``kind`` tells the template how to
-show a cell (``formatting._cell``) and the CSV writer how to spell it: an ``est`` column (an
-Estimate) becomes four CSV columns ``<key>``, ``<key>_ci_low``, ``<key>_ci_high``,
-``<key>_reason``; every number is written at full precision.
+Each builder lays out values that the runner computed (:class:`validation.results.Results`);
+nothing is calculated here except counts that are sums of given counts (the 2x2 margins). Every
+interval's level in a header is the run's own (``settings.confidence``). A column's ``kind`` tells
+the template how to show a cell (``formatting._cell``) and the CSV writer how to spell it: an
+``est`` column (an estimate) becomes four CSV columns ``<key>``, ``<key>_ci_low``,
+``<key>_ci_high``, ``<key>_reason``; every number is written at full precision.
 """
 
 from __future__ import annotations
@@ -12,13 +13,29 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from validation.dossier.formatting import csv_value, fmt_num
+from validation.results import (
+    DifferenceValue,
+    EstimateValue,
+    Judgement,
+    Results,
+    TestValue,
+)
+from validation.results.words import criterion_words, level
 
-__all__ = ["Column", "Table", "build_tables", "html_cells", "make_table", "table_csv"]
+__all__ = [
+    "Column",
+    "Table",
+    "build_tables",
+    "html_cells",
+    "make_table",
+    "table_csv",
+    "threshold_words",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +94,11 @@ def table_csv(table: Table) -> bytes:
         cells: list[str] = []
         for col, value in zip(table.columns, row, strict=True):
             if col.kind == "est":
-                est = value if isinstance(value, Mapping) else {"estimate": value}
-                cells += [
-                    csv_value(est.get(k)) for k in ("estimate", "ci_low", "ci_high", "reason")
-                ]
+                if isinstance(value, EstimateValue | DifferenceValue):
+                    parts = (value.estimate, value.ci_low, value.ci_high, value.reason)
+                else:
+                    parts = (value, None, None, None)
+                cells += [csv_value(v) for v in parts]
             else:
                 cells.append(csv_value(value))
         writer.writerow(cells)
@@ -91,51 +109,64 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_") or "x"
 
 
-def _get(mapping: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(mapping, Mapping):
-            return None
-        mapping = mapping.get(key)
-    return mapping
+def _ci(results: Results) -> str:
+    return f"{level(results.settings.confidence)} CI"
 
 
-def identity_tables(results: Mapping[str, Any]) -> list[Table]:
-    ident = results.get("identity") or {}
-    p, m, led = ident.get("protocol") or {}, ident.get("model") or {}, ident.get("ledger") or {}
+def threshold_words(results: Results) -> str:
+    """Where the decision threshold came from, in words (the model lock, or the protocol)."""
+    settings, model = results.settings, results.identity.model
+    if settings.threshold_source == "lock":
+        return f"the threshold of model lock {model.name} {model.version}"
+    if model.kind == "external":
+        return "the threshold fixed by the protocol (external model)"
+    return "the threshold fixed by the protocol"
+
+
+def identity_tables(results: Results) -> list[Table]:
+    ident = results.identity
+    p, m, settings = ident.protocol, ident.model, results.settings
     rows: list[tuple[str, str, Any]] = [
-        ("protocol", "Protocol id", p.get("id")),
-        ("protocol", "Version", p.get("version")),
-        ("protocol", "Title", p.get("title")),
-        ("protocol", "File", p.get("file_name")),
-        ("protocol", "Canonical hash (sha256)", p.get("hash")),
-        ("protocol", "Registration: ledger entry", _get(p, "registration", "seq")),
-        ("protocol", "Registration: entry hash", _get(p, "registration", "entry_hash")),
+        ("protocol", "Protocol id", p.id),
+        ("protocol", "Version", p.version),
+        ("protocol", "Title", p.title),
+        ("protocol", "File", p.file_name),
+        ("protocol", "Canonical hash (sha256)", p.hash),
+        ("protocol", "Registration: ledger entry", p.registration.seq),
+        ("protocol", "Registration: entry hash", p.registration.entry_hash),
     ]
-    for a in p.get("amendments") or []:
-        rows.append(("protocol", f"Amendment: ledger entry {a.get('seq')}", a.get("entry_hash")))
-    if m:
+    for a in p.amendments:
+        rows.append(("protocol", f"Amendment: ledger entry {a.seq}", a.entry_hash))
+    if m.kind == "locked":
         rows += [
-            ("model", "Model", f"{m.get('name')} {m.get('version')}"),
-            ("model", "Lock hash (sha256)", m.get("lock_hash")),
-            ("model", "Decision threshold (locked)", m.get("threshold")),
+            ("model", "Model (locked, lock verified at load)", f"{m.name} {m.version}"),
+            ("model", "Lock hash (sha256)", m.lock_hash),
+            ("model", "Decision threshold in the lock", m.lock_threshold),
         ]
     else:
-        rows.append(("model", "Model", "no locked model identity in the results"))
-    for name, entry in sorted((ident.get("data") or {}).items()):
-        rows.append(("data", f"{name}: file", entry.get("name")))
-        rows.append(("data", f"{name}: rows", entry.get("rows")))
-        rows.append(("data", f"{name}: sha256", entry.get("sha256")))
+        rows += [
+            ("model", "Model", "external (predictions table only; no lock verified)"),
+            ("model", "Lock hash stated by the predictions table", m.lock_hash),
+        ]
+    for name, entry in (("predictions", ident.data.predictions), ("labels", ident.data.labels)):
+        rows.append(("data", f"{name}: file", entry.name))
+        rows.append(("data", f"{name}: rows", entry.rows))
+        rows.append(("data", f"{name}: sha256", entry.sha256))
     rows += [
-        ("ledger", "Ledger head before this run: entry", led.get("head_seq")),
-        ("ledger", "Ledger head before this run: hash", led.get("head_hash")),
+        ("settings", "Confidence (two-sided interval level)", settings.confidence),
+        ("settings", "One-sided level of each criterion (alpha)", settings.alpha),
+        ("settings", "Decision threshold used", settings.threshold),
+        ("settings", "Threshold origin", threshold_words(results)),
+        ("settings", "Reference standard", settings.reference),
+        ("settings", "Unit of analysis", settings.unit),
     ]
-    settings = results.get("settings") or {}
-    for key in ("confidence", "threshold", "threshold_source", "reference", "unit"):
-        rows.append(("settings", key.replace("_", " ").capitalize(), settings.get(key)))
-    boot = settings.get("bootstrap") or {}
-    for key in sorted(boot):
-        rows.append(("settings", f"Bootstrap {key}", boot[key]))
-    software = ident.get("software") or {}
+    boot = settings.bootstrap
+    rows += [
+        ("settings", "Bootstrap replicates", boot.replicates),
+        ("settings", "Bootstrap seed", boot.seed),
+        ("settings", "Bootstrap cluster", boot.cluster),
+        ("settings", "Bootstrap method", boot.method),
+    ]
     return [
         make_table(
             "identity",
@@ -147,30 +178,43 @@ def identity_tables(results: Mapping[str, Any]) -> list[Table]:
             "software",
             "Software versions (as stamped by the runner)",
             [("package", "Package", "text"), ("version", "Version", "code")],
-            sorted(software.items()),
+            [(s.name, s.version) for s in ident.software],
         ),
     ]
 
 
-def endpoint_table(results: Mapping[str, Any]) -> Table:
+def _decided_by(j: Judgement) -> str:
+    """What decided the verdict, in words: the p-value's test, or the point estimate."""
+    if j.criterion is None:
+        return "no criterion (descriptive)"
+    if j.multiplicity.test is not None:
+        return j.multiplicity.test
+    return "the point estimate against the criterion (no p-value)"
+
+
+def endpoint_table(results: Results) -> Table:
+    conf = results.settings.confidence
     rows = []
-    for e in results.get("endpoints") or []:
-        mult = e.get("multiplicity") or {}
+    for e in results.endpoints:
+        j = e.judgement
+        mult = j.multiplicity
         rows.append(
             (
-                e.get("id"),
-                e.get("description"),
-                e.get("metric"),
-                e.get("result"),
-                e.get("criterion"),
-                e.get("verdict"),
-                e.get("hierarchy"),
-                e.get("family"),
-                mult.get("procedure"),
-                mult.get("p_value"),
-                mult.get("adjusted_p"),
-                mult.get("outcome"),
-                e.get("reason"),
+                e.id,
+                e.description,
+                e.metric,
+                j.role,
+                e.result if not isinstance(e.result, TestValue) else e.result.p_value,
+                None if j.criterion is None else criterion_words(j.criterion, conf),
+                j.verdict,
+                j.hierarchy,
+                j.family,
+                mult.procedure,
+                _decided_by(j),
+                mult.p_value,
+                mult.adjusted_p,
+                mult.outcome,
+                j.reason,
             )
         )
     return make_table(
@@ -180,29 +224,37 @@ def endpoint_table(results: Mapping[str, Any]) -> Table:
             ("id", "Endpoint", "code"),
             ("description", "Description", "text"),
             ("metric", "Metric", "code", False),
-            ("result", "Estimate (95% CI)", "est"),
-            ("criterion", "Criterion", "code"),
+            ("role", "Role", "text"),
+            ("result", f"Estimate ({_ci(results)})", "est"),
+            ("criterion", "Criterion", "text"),
             ("verdict", "Verdict", "verdict"),
             ("hierarchy", "Order", "text"),
             ("family", "Family", "text"),
             ("procedure", "Multiplicity", "text"),
-            ("p_value", "p (one-sided)", "p"),
+            ("test", "Decided by", "text", False),
+            ("p_value", "p (decided the verdict)", "p"),
             ("adjusted_p", "Adjusted p", "p"),
             ("outcome", "Hypothesis", "text"),
             ("reason", "Reason", "text"),
         ],
         rows,
+        note=(
+            f"Each criterion reads a bound of a two-sided {level(conf)} interval, i.e. a one-sided "
+            f"test at alpha = {fmt_num(results.settings.alpha, 4)}; the p-value shown is that "
+            "one-sided test's (test named in the CSV column 'test'), empty where the criterion "
+            "reads a point estimate."
+        ),
     )
 
 
-def flow_tables(results: Mapping[str, Any]) -> list[Table]:
-    flow = results.get("flow") or {}
+def flow_tables(results: Results) -> list[Table]:
+    flow = results.flow
     return [
         make_table(
             "flow_exclusions",
             "Exclusions by reason",
             [("reason", "Reason", "text"), ("n", "Patients", "int")],
-            [(x.get("reason"), x.get("n")) for x in flow.get("exclusions") or []],
+            [(x.reason, x.n) for x in flow.exclusions],
         ),
         make_table(
             "flow_sites",
@@ -215,31 +267,21 @@ def flow_tables(results: Mapping[str, Any]) -> list[Table]:
                 ("n_pos", "HER2-positive", "int"),
                 ("n_neg", "HER2-negative", "int"),
             ],
-            [
-                (
-                    s.get("site"),
-                    s.get("assessed"),
-                    s.get("excluded"),
-                    s.get("analysed"),
-                    s.get("n_pos"),
-                    s.get("n_neg"),
-                )
-                for s in flow.get("by_site") or []
-            ],
+            [(s.site, s.assessed, s.excluded, s.analysed, s.n_pos, s.n_neg) for s in flow.by_site],
         ),
     ]
 
 
-def accuracy_tables(results: Mapping[str, Any]) -> list[Table]:
+def accuracy_tables(results: Results) -> list[Table]:
     tables = []
-    c = results.get("confusion")
-    if c:
-        tp, fp, fn, tn = (c.get(k) for k in ("tp", "fp", "fn", "tn"))
-        ints = all(isinstance(v, int) for v in (tp, fp, fn, tn))
+    c = results.confusion
+    at = threshold_words(results)
+    if c is not None:
+        tp, fp, fn, tn = c.tp, c.fp, c.fn, c.tn
         tables.append(
             make_table(
                 "confusion_2x2",
-                "2×2 table at the locked threshold",
+                "2×2 table at the operating point",
                 [
                     ("index_test", "Model call", "text"),
                     ("reference_pos", "Reference positive", "int"),
@@ -247,54 +289,54 @@ def accuracy_tables(results: Mapping[str, Any]) -> list[Table]:
                     ("total", "Total", "int"),
                 ],
                 [
-                    ("Model positive", tp, fp, tp + fp if ints else None),
-                    ("Model negative", fn, tn, fn + tn if ints else None),
-                    (
-                        "Total",
-                        tp + fn if ints else None,
-                        fp + tn if ints else None,
-                        tp + fp + fn + tn if ints else None,
-                    ),
+                    ("Model positive", tp, fp, tp + fp),
+                    ("Model negative", fn, tn, fn + tn),
+                    ("Total", tp + fn, fp + tn, tp + fp + fn + tn),
                 ],
-                note=f"Called positive when score ≥ {fmt_num(c.get('threshold'), 4)} (exact value in the identity section).",
+                note=f"Called positive when score ≥ {fmt_num(c.threshold, 4)}, {at} (exact value "
+                "in the identity section).",
             )
         )
-    diag = results.get("diagnostic")
-    if diag:
+    diag = results.diagnostic
+    if diag is not None:
+        named = [
+            (k, getattr(diag, k)) for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy")
+        ]
         tables.append(
             make_table(
                 "diagnostic",
-                "Diagnostic accuracy at the locked threshold",
+                "Diagnostic accuracy at the operating point",
                 [
                     ("measure", "Measure", "text"),
-                    ("result", "Estimate (95% CI)", "est"),
+                    ("result", f"Estimate ({_ci(results)})", "est"),
                     ("n", "n", "int"),
                     ("method", "Interval", "text"),
                 ],
-                [(k, v, _get(v, "n"), _get(v, "method")) for k, v in diag.items()],
+                [(k, v, v.n, v.method) for k, v in named],
             )
         )
     return tables
 
 
-def discrimination_tables(results: Mapping[str, Any]) -> list[Table]:
-    d = results.get("discrimination")
-    if not d:
+def discrimination_tables(results: Results) -> list[Table]:
+    d = results.discrimination
+    if d is None:
         return []
-    op = d.get("operating_point") or {}
-    rows = [
-        ("AUC", d.get("auc"), _get(d, "auc", "method")),
-        ("Operating point: false-positive rate", op.get("fpr"), None),
-        ("Operating point: true-positive rate", op.get("tpr"), None),
-        ("Operating point: threshold", op.get("threshold"), None),
-    ]
+    rows: list[tuple[Any, ...]] = [("AUC", d.auc, d.auc.method)]
+    op = d.operating_point
+    if op is not None:
+        rows += [
+            ("Operating point: false-positive rate", op.fpr, None),
+            ("Operating point: true-positive rate", op.tpr, None),
+            ("Operating point: threshold", op.threshold, threshold_words(results)),
+        ]
     return [
         make_table(
             "discrimination",
             "Discrimination",
             [
                 ("measure", "Measure", "text"),
-                ("value", "Estimate (95% CI)", "est"),
+                ("value", f"Estimate ({_ci(results)})", "est"),
                 ("method", "Method", "text"),
             ],
             rows,
@@ -302,42 +344,31 @@ def discrimination_tables(results: Mapping[str, Any]) -> list[Table]:
     ]
 
 
-def calibration_tables(results: Mapping[str, Any]) -> list[Table]:
-    cal = results.get("calibration")
-    if not cal:
+def calibration_tables(results: Results) -> list[Table]:
+    cal = results.calibration
+    if cal is None:
         return []
-    hl = cal.get("hosmer_lemeshow") or {}
-    rows = [
-        ("Calibration intercept (in the large)", cal.get("intercept")),
-        ("Calibration slope", cal.get("slope")),
-    ]
-    rows += [
-        (label, cal.get(key))
-        for key, label in (
-            ("brier", "Brier score"),
-            ("ece", "Expected calibration error (10 bins)"),
-            ("ici", "Integrated calibration index"),
-            ("e50", "E50"),
-            ("e90", "E90"),
-            ("emax", "Emax"),
-            ("spiegelhalter_z", "Spiegelhalter z"),
-            ("spiegelhalter_p", "Spiegelhalter p"),
-        )
-    ]
-    rows += [
-        ("Hosmer–Lemeshow statistic", hl.get("statistic")),
-        ("Hosmer–Lemeshow df", hl.get("df")),
-        ("Hosmer–Lemeshow p", hl.get("p_value")),
-    ]
-    bins = [
-        (b.get("lower"), b.get("upper"), b.get("n"), b.get("mean_predicted"), b.get("observed"))
-        for b in cal.get("bins") or []
+    hl = cal.hosmer_lemeshow
+    rows: list[tuple[str, Any]] = [
+        ("Calibration intercept (in the large)", cal.intercept),
+        ("Calibration slope", cal.slope),
+        ("Brier score", cal.brier),
+        ("Expected calibration error (10 bins)", cal.ece),
+        ("Integrated calibration index", cal.ici),
+        ("E50", cal.e50),
+        ("E90", cal.e90),
+        ("Emax", cal.emax),
+        ("Spiegelhalter z", cal.spiegelhalter_z),
+        ("Spiegelhalter p", cal.spiegelhalter_p),
+        ("Hosmer–Lemeshow statistic", hl.statistic),
+        ("Hosmer–Lemeshow df", hl.df),
+        ("Hosmer–Lemeshow p", hl.p_value),
     ]
     return [
         make_table(
             "calibration",
             "Calibration",
-            [("measure", "Measure", "text"), ("value", "Estimate (95% CI)", "est")],
+            [("measure", "Measure", "text"), ("value", f"Estimate ({_ci(results)})", "est")],
             rows,
         ),
         make_table(
@@ -348,38 +379,39 @@ def calibration_tables(results: Mapping[str, Any]) -> list[Table]:
                 ("upper", "To", "num"),
                 ("n", "n", "int"),
                 ("mean_predicted", "Mean predicted", "num"),
-                ("observed", "Observed (95% CI)", "est"),
+                ("observed", f"Observed ({_ci(results)})", "est"),
             ],
-            bins,
+            [(b.lower, b.upper, b.n, b.mean_predicted, b.observed) for b in cal.bins],
         ),
     ]
 
 
-def error_tables(results: Mapping[str, Any]) -> list[Table]:
-    ea = results.get("error_analysis")
-    if not ea:
+def error_tables(results: Results) -> list[Table]:
+    ea = results.error_analysis
+    if ea is None:
         return []
-    hc = ea.get("high_confidence") or {}
-    rc = ea.get("risk_coverage") or {}
-    summary = [
-        ("Error rate (all calls)", ea.get("error_rate")),
-        ("Confidence-weighted error rate", ea.get("confidence_weighted_error_rate")),
-        (
-            f"Error rate when confidence ≥ {ea.get('high_confidence_threshold')}",
-            hc.get("error_rate"),
-        ),
-        ("High-confidence calls", hc.get("n")),
-        ("High-confidence errors", hc.get("errors")),
-        ("AURC (area under risk–coverage)", rc.get("aurc")),
-        ("Excess AURC (E-AURC)", rc.get("eaurc")),
+    hc, rc, ci = ea.high_confidence, ea.risk_coverage, _ci(results)
+    origin = (
+        "set by the protocol"
+        if hc.threshold_source == "protocol"
+        else "default; the protocol sets none"
+    )
+    summary: list[tuple[str, Any]] = [
+        ("Error rate (all calls)", ea.error_rate),
+        ("Confidence-weighted error rate", ea.confidence_weighted_error_rate),
+        (f"Error rate when confidence ≥ {fmt_num(hc.threshold)} ({origin})", hc.error_rate),
+        ("High-confidence calls", hc.n),
+        ("High-confidence errors", hc.errors),
+        ("AURC (area under risk–coverage)", rc.aurc),
+        ("Excess AURC (E-AURC)", rc.eaurc),
     ]
-    tables = [
+    return [
         make_table(
             "error_summary",
             "Confidence-weighted error analysis",
-            [("measure", "Measure", "text"), ("value", "Estimate (95% CI)", "est")],
+            [("measure", "Measure", "text"), ("value", f"Estimate ({ci})", "est")],
             summary,
-            note=f"Confidence: {ea.get('confidence_definition')}",
+            note=f"Confidence: {ea.confidence_definition}",
         ),
         make_table(
             "error_bins",
@@ -389,18 +421,15 @@ def error_tables(results: Mapping[str, Any]) -> list[Table]:
                 ("upper", "to", "num"),
                 ("n", "n", "int"),
                 ("errors", "Errors", "int"),
-                ("error_rate", "Error rate (95% CI)", "est"),
+                ("error_rate", f"Error rate ({ci})", "est"),
             ],
-            [
-                (b.get("lower"), b.get("upper"), b.get("n"), b.get("errors"), b.get("error_rate"))
-                for b in ea.get("bins") or []
-            ],
+            [(b.lower, b.upper, b.n, b.errors, b.error_rate) for b in ea.bins],
         ),
         make_table(
             "high_confidence_errors",
             "High-confidence errors (pseudonymous ids)",
             [("patient_id", "Patient (pseudonymous id)", "code")],
-            [(pid,) for pid in hc.get("ids") or []],
+            [(pid,) for pid in hc.ids],
         ),
         make_table(
             "referral",
@@ -408,93 +437,74 @@ def error_tables(results: Mapping[str, Any]) -> list[Table]:
             [
                 ("fraction", "Referred fraction", "pct"),
                 ("n_referred", "Referred", "int"),
-                ("sensitivity", "Sensitivity (95% CI)", "est"),
-                ("specificity", "Specificity (95% CI)", "est"),
-                ("error_rate", "Error rate (95% CI)", "est"),
+                ("sensitivity", f"Sensitivity ({ci})", "est"),
+                ("specificity", f"Specificity ({ci})", "est"),
+                ("error_rate", f"Error rate ({ci})", "est"),
             ],
             [
-                (
-                    r.get("fraction"),
-                    r.get("n_referred"),
-                    r.get("sensitivity"),
-                    r.get("specificity"),
-                    r.get("error_rate"),
-                )
-                for r in ea.get("referral") or []
+                (r.fraction, r.n_referred, r.sensitivity, r.specificity, r.error_rate)
+                for r in ea.referral
             ],
-            note=ea.get("referral_reason"),
+            note=ea.referral_reason,
         ),
     ]
-    return tables
 
 
-def subgroup_tables(results: Mapping[str, Any]) -> list[Table]:
+def _row_result(result: Any, verdict: str) -> tuple[Any, str | None]:
+    """A subgroup row's estimate, and its verdict only where there is an estimate to judge."""
+    if isinstance(result, EstimateValue | DifferenceValue) and result.estimate is None:
+        return result, None
+    return result, verdict
+
+
+def subgroup_tables(results: Results) -> list[Table]:
     tables = []
-    het_rows = []
-    for sub in results.get("subgroups") or []:
-        sid = str(sub.get("id"))
+    het_rows: list[tuple[Any, ...]] = []
+    ci = _ci(results)
+    conf = results.settings.confidence
+    for sub in results.subgroups:
+        rows = []
+        for r in sub.rows:
+            value, verdict = _row_result(r.result, r.verdict)
+            rows.append(
+                (r.group, r.n, r.n_pos, r.n_neg, value, verdict, r.reason if verdict else None)
+            )
+        crit = (
+            "none (descriptive)" if sub.criterion is None else criterion_words(sub.criterion, conf)
+        )
         tables.append(
             make_table(
-                f"subgroup_{_slug(sid)}",
-                f"Subgroups by {sub.get('column')}: {sub.get('metric')}",
+                f"subgroup_{_slug(sub.id)}",
+                f"Subgroups by {sub.column}: {sub.metric}",
                 [
                     ("group", "Group", "text"),
                     ("n", "n", "int"),
                     ("n_pos", "Positive", "int"),
                     ("n_neg", "Negative", "int"),
-                    ("result", "Estimate (95% CI)", "est"),
+                    ("result", f"Estimate ({ci})", "est"),
                     ("verdict", "Verdict", "verdict"),
                     ("reason", "Reason", "text"),
                 ],
-                [
-                    (
-                        r.get("group"),
-                        r.get("n"),
-                        r.get("n_pos"),
-                        r.get("n_neg"),
-                        r.get("result"),
-                        r.get("verdict"),
-                        r.get("reason"),
-                    )
-                    for r in sub.get("rows") or []
-                ],
+                rows,
                 note=(
-                    f"{sid}: criterion {sub.get('criterion') or 'none (descriptive)'} in every "
-                    f"group; analysis verdict {sub.get('verdict', 'INFO')}"
-                    + (f" ({sub['verdict_reason']})" if sub.get("verdict_reason") else "")
-                    + f". Groups smaller than {sub.get('min_size')} patients are not estimated."
+                    f"{sub.id}: criterion {crit} in every group; analysis verdict {sub.verdict}"
+                    + (f" ({sub.verdict_reason})" if sub.verdict_reason else "")
+                    + f". A group with fewer than {sub.min_size} patients, or fewer than "
+                    f"{sub.min_events} positives or negatives, is not estimated and has no verdict."
                 ),
             )
         )
-        h = sub.get("heterogeneity")
-        if h:
+        h = sub.heterogeneity
+        if h is not None:
             het_rows.append(
-                (
-                    sid,
-                    h.get("method"),
-                    h.get("pooled"),
-                    h.get("q"),
-                    h.get("df"),
-                    h.get("p_value"),
-                    h.get("i2"),
-                    h.get("tau2"),
-                    h.get("reason"),
-                )
-            )
+                (sub.id, f"{h.method}, {h.scale} scale", h.pooled_back, h.q, h.df, h.p_value,
+                 h.i2, h.tau2, h.reason or h.interval)
+            )  # fmt: skip
         else:
             het_rows.append(
-                (
-                    sid,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    "no heterogeneity analysis in the protocol for this subgroup",
-                )
-            )
+                (sub.id, None, None, None, None, None, None, None,
+                 "no heterogeneity analysis in the protocol for this subgroup")
+            )  # fmt: skip
     if tables:
         tables.append(
             make_table(
@@ -503,13 +513,13 @@ def subgroup_tables(results: Mapping[str, Any]) -> list[Table]:
                 [
                     ("subgroup", "Subgroups", "code"),
                     ("method", "Method", "text"),
-                    ("pooled", "Pooled (95% CI)", "est"),
+                    ("pooled", f"Pooled ({ci})", "est"),
                     ("q", "Q", "num"),
                     ("df", "df", "int"),
                     ("p_value", "p", "p"),
                     ("i2", "I² (%)", "percent"),
-                    ("tau2", "τ²", "num"),
-                    ("reason", "Note", "text"),
+                    ("tau2", "τ² (pooling scale)", "num"),
+                    ("reason", "How the interval was made", "text"),
                 ],
                 het_rows,
             )
@@ -517,81 +527,96 @@ def subgroup_tables(results: Mapping[str, Any]) -> list[Table]:
     return tables
 
 
-def comparison_tables(results: Mapping[str, Any]) -> list[Table]:
-    comps = results.get("comparisons") or []
+def comparison_tables(results: Results) -> list[Table]:
+    comps = results.comparisons
     if not comps:
         return []
-    rows, verdicts = [], []
+    ci, conf = _ci(results), results.settings.confidence
+    rows: list[tuple[Any, ...]] = []
+    verdicts: list[tuple[Any, ...]] = []
     for c in comps:
-        cid, outcome = c.get("id"), c.get("outcome")
-        diff, mc, kappa = c.get("auc_difference"), c.get("mcnemar"), c.get("kappa")
-        if diff:
+        j = c.judgement
+        decided = _decided_by(j)
+        p_shown, p_words = j.multiplicity.p_value, decided
+        if c.auc_difference is not None:
+            d = c.auc_difference
             rows.append(
-                (
-                    cid,
-                    outcome,
-                    "AUC difference (model − biopsy)",
-                    diff,
-                    diff.get("statistic"),
-                    diff.get("p_value"),
-                    diff.get("method"),
-                )
+                (c.id, c.outcome, "AUC of the model", d.estimate_a, None, None, None, d.method)
             )
-        if mc:
             rows.append(
                 (
-                    cid,
-                    outcome,
-                    "McNemar (paired correct calls)",
-                    {"estimate": None, "reason": mc.get("reason")} if mc.get("reason") else None,
-                    mc.get("statistic"),
-                    mc.get("p_value"),
-                    mc.get("method"),
-                )
-            )
-        if kappa:
-            rows.append(
-                (
-                    cid,
-                    outcome,
-                    "Agreement of the calls (kappa)",
-                    kappa,
+                    c.id,
+                    c.outcome,
+                    f"AUC of {c.comparator}",
+                    d.estimate_b,
                     None,
                     None,
-                    kappa.get("method"),
+                    None,
+                    d.method,
                 )
             )
-        if c.get("decision_curve"):
             rows.append(
-                (cid, outcome, "Decision curve (net benefit)", "see the figure", None, None, None)
-            )
-        verdicts += [
-            (cid, c.get("description"), v.get("criterion"), v.get("verdict"), v.get("reason"))
-            for v in c.get("verdicts") or []
-        ]
+                (c.id, c.outcome, f"AUC difference (model − {c.comparator})", d, d.statistic,
+                 p_shown, p_words, d.method)
+            )  # fmt: skip
+        if c.mcnemar is not None:
+            mc = c.mcnemar
+            if j.criterion is None:
+                p_shown = mc.test.p_value
+                p_words = "exact McNemar test, two-sided (descriptive: no criterion)"
+            rows.append(
+                (c.id, c.outcome,
+                 f"McNemar: model right, {c.comparator} wrong {mc.model_only}; {c.comparator} "
+                 f"right, model wrong {mc.comparator_only} (both right {mc.both_right}, both "
+                 f"wrong {mc.both_wrong})",
+                 None, mc.test.statistic, p_shown, p_words, mc.test.method)
+            )  # fmt: skip
+        if c.kappa is not None:
+            rows.append(
+                (c.id, c.outcome, f"Agreement of the calls (kappa, model vs {c.comparator})",
+                 c.kappa, None, p_shown, p_words, c.kappa.method)
+            )  # fmt: skip
+        if c.decision_curve is not None:
+            rows.append(
+                (c.id, c.outcome, "Decision curve (net benefit)", "see the figure", None, None,
+                 None, None)
+            )  # fmt: skip
+        if c.reason is not None and all(
+            v is None for v in (c.auc_difference, c.mcnemar, c.kappa, c.decision_curve)
+        ):
+            rows.append((c.id, c.outcome, c.method, c.reason, None, None, None, None))
+        verdicts.append(
+            (c.id, c.description, j.role,
+             None if j.criterion is None else criterion_words(j.criterion, conf),
+             j.verdict, j.multiplicity.p_value, decided, j.reason)
+        )  # fmt: skip
     return [
         make_table(
             "comparisons",
-            "Model versus biopsy",
+            "Model versus comparator",
             [
                 ("comparison", "Comparison", "code"),
                 ("outcome", "Outcome", "code"),
                 ("measure", "Measure", "text"),
-                ("estimate", "Estimate (95% CI)", "est"),
+                ("estimate", f"Estimate ({ci})", "est"),
                 ("statistic", "Statistic", "num"),
-                ("p_value", "p (two-sided)", "p"),
+                ("p_value", "p", "p"),
+                ("p_test", "p from", "text"),
                 ("method", "Method", "text"),
             ],
             rows,
         ),
         make_table(
             "comparison_verdicts",
-            "Model versus biopsy: pre-registered criteria",
+            "Model versus comparator: pre-registered criteria",
             [
                 ("comparison", "Comparison", "code"),
                 ("description", "Description", "text"),
-                ("criterion", "Criterion", "code"),
+                ("role", "Role", "text"),
+                ("criterion", "Criterion", "text"),
                 ("verdict", "Verdict", "verdict"),
+                ("p_value", "p (decided the verdict)", "p"),
+                ("p_test", "p from", "text"),
                 ("reason", "Reason", "text"),
             ],
             verdicts,
@@ -599,7 +624,7 @@ def comparison_tables(results: Mapping[str, Any]) -> list[Table]:
     ]
 
 
-def deviation_table(results: Mapping[str, Any]) -> Table:
+def deviation_table(results: Results) -> Table:
     return make_table(
         "deviations",
         "Protocol deviations and amendments",
@@ -609,14 +634,11 @@ def deviation_table(results: Mapping[str, Any]) -> Table:
             ("reason", "Reason", "text"),
             ("protocol_hash", "Protocol hash after", "hash"),
         ],
-        [
-            (d.get("kind"), d.get("seq"), d.get("reason"), d.get("protocol_hash"))
-            for d in results.get("deviations") or []
-        ],
+        [(d.kind, d.seq, d.reason, d.protocol_hash) for d in results.deviations],
     )
 
 
-def build_tables(results: Mapping[str, Any]) -> dict[str, list[Table]]:
+def build_tables(results: Results) -> dict[str, list[Table]]:
     """Every table of the results, grouped by the dossier section that shows it."""
     return {
         "identity": identity_tables(results),

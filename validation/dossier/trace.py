@@ -11,12 +11,14 @@ elsewhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from validation.canonical import sha256_file
 from validation.dossier.tables import Table, make_table
 from validation.exceptions import DossierError
+from validation.results import Results, StatValue
 from validation.trace import (
     Traceability,
     check,
@@ -25,7 +27,13 @@ from validation.trace import (
     load_traceability,
 )
 
-__all__ = ["load_trace_inputs", "requirements_table", "trace_problems", "trace_table"]
+__all__ = [
+    "load_trace_inputs",
+    "requirement_status",
+    "requirements_table",
+    "trace_problems",
+    "trace_table",
+]
 
 _OUTCOME_VERDICT = {"passed": "PASS", "failed": "FAIL", "skipped": "NOT EVALUABLE"}
 
@@ -90,83 +98,94 @@ def _spec(inputs: Mapping[str, Any]) -> Traceability:
     )
 
 
-#: Where a comparison's headline result sits in results.json, by method.
-_COMPARISON_RESULTS = ("auc_difference", "kappa", "mcnemar")
+@dataclass(frozen=True, slots=True)
+class _Own:
+    """An analysis of these results as the matrix shows it."""
+
+    result: StatValue | str | None
+    verdict: str
 
 
-def _own_endpoints(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    pid = ((results.get("identity") or {}).get("protocol") or {}).get("id")
-    found: dict[str, Mapping[str, Any]] = {}
-    for e in results.get("endpoints") or []:
-        found[f"{pid}/{e.get('id')}"] = e
-    for c in results.get("comparisons") or []:
-        result = next((c[k] for k in _COMPARISON_RESULTS if c.get(k) is not None), None)
-        for v in c.get("verdicts") or []:
-            found[f"{pid}/{v.get('id')}"] = {"result": result, **v}
-    for g in results.get("subgroups") or []:
-        summary = {"estimate": None, "reason": g.get("verdict_reason") or g.get("reason")}
-        found[f"{pid}/{g.get('id')}"] = {"result": summary, "verdict": g.get("verdict")}
+def _own_endpoints(results: Results) -> dict[str, _Own]:
+    pid = results.identity.protocol.id
+    found: dict[str, _Own] = {}
+    for e in results.endpoints:
+        found[f"{pid}/{e.id}"] = _Own(e.result, e.judgement.verdict)
+    for c in results.comparisons:
+        result: StatValue | str | None = c.auc_difference or c.kappa
+        if result is None and c.mcnemar is not None:
+            result = c.mcnemar.test
+        found[f"{pid}/{c.id}"] = _Own(result or c.reason, c.judgement.verdict)
+    for g in results.subgroups:
+        found[f"{pid}/{g.id}"] = _Own(g.verdict_reason or g.reason, g.verdict)
     return found
 
 
-def trace_problems(inputs: Mapping[str, Any], results: Mapping[str, Any]) -> list[str]:
+def trace_problems(inputs: Mapping[str, Any], results: Results) -> list[str]:
     """Gaps found by :func:`validation.trace.check`; other protocols' endpoints count as known."""
-    pid = ((results.get("identity") or {}).get("protocol") or {}).get("id")
+    pid = results.identity.protocol.id
     referenced = {ep for r in inputs["requirements"] for ep in r["endpoints"]}
     known = set(_own_endpoints(results)) | {ep for ep in referenced if not ep.startswith(f"{pid}/")}
     tagged = {k: tuple(v) for k, v in inputs["tagged_tests"].items()}
     return list(check(_spec(inputs), tagged, known).problems)
 
 
-def trace_table(inputs: Mapping[str, Any], results: Mapping[str, Any]) -> Table:
-    """One row per (requirement, verification): endpoint results and test outcomes."""
-    own = _own_endpoints(results)
-    pid = ((results.get("identity") or {}).get("protocol") or {}).get("id")
-    outcomes = inputs.get("junit_outcomes")
-    claimed: dict[str, list[str]] = {}
+def _claimed(inputs: Mapping[str, Any]) -> dict[str, set[str]]:
+    claimed: dict[str, set[str]] = {}
     for test_id, reqs in inputs["tagged_tests"].items():
         for req in reqs:
-            claimed.setdefault(req, []).append(test_id)
+            claimed.setdefault(req, set()).add(test_id)
+    return claimed
+
+
+def _verifications(
+    r: Mapping[str, Any], inputs: Mapping[str, Any], results: Results, claimed: set[str]
+) -> list[tuple[str, str | None, Any, str]]:
+    """(kind, endpoint or test id, result, verdict) of each verification of requirement ``r``."""
+    own = _own_endpoints(results)
+    pid = results.identity.protocol.id
+    outcomes = inputs.get("junit_outcomes")
+    out: list[tuple[str, str | None, Any, str]] = []
+    for ep in r["endpoints"]:
+        if ep in own:
+            out.append(("endpoint", ep, own[ep].result, own[ep].verdict))
+        elif ep.startswith(f"{pid}/"):
+            out.append(("endpoint", ep, "endpoint not in these results", "NOT EVALUABLE"))
+        else:
+            out.append(("endpoint", ep, "verified in that protocol's dossier", "INFO"))
+    for test_id in sorted(set(r["tests"]) | claimed):
+        if outcomes is None:
+            result, verdict = "no JUnit XML given", "INFO"
+        elif test_id in outcomes:
+            result, verdict = outcomes[test_id], _OUTCOME_VERDICT[outcomes[test_id]]
+        else:
+            result, verdict = "not in the JUnit XML", "NOT EVALUABLE"
+        out.append(("test", test_id, result, verdict))
+    if not out:
+        out.append(("none", None, "no verification", "FAIL"))
+    return out
+
+
+def requirement_status(verdicts: list[str]) -> str:
+    """A requirement is ``not met`` when any verification FAILED, ``met`` when every one here
+    PASSED, ``not shown here`` otherwise (verified elsewhere, not evaluable or not run)."""
+    if "FAIL" in verdicts:
+        return "not met"
+    if verdicts and all(v == "PASS" for v in verdicts):
+        return "met"
+    return "not shown here"
+
+
+def trace_table(inputs: Mapping[str, Any], results: Results) -> Table:
+    """One row per (requirement, verification): endpoint results and test outcomes."""
+    claimed = _claimed(inputs)
     rows: list[tuple[Any, ...]] = []
     for r in inputs["requirements"]:
-        for ep in r["endpoints"]:
-            if ep in own:
-                e = own[ep]
-                rows.append(
-                    (r["id"], r["statement"], "endpoint", ep, e.get("result"), e.get("verdict"))
-                )
-            elif ep.startswith(f"{pid}/"):
-                rows.append(
-                    (
-                        r["id"],
-                        r["statement"],
-                        "endpoint",
-                        ep,
-                        {"estimate": None, "reason": "endpoint not in these results"},
-                        "NOT EVALUABLE",
-                    )
-                )
-            else:
-                rows.append(
-                    (
-                        r["id"],
-                        r["statement"],
-                        "endpoint",
-                        ep,
-                        "verified in that protocol's dossier",
-                        "INFO",
-                    )
-                )
-        for test_id in sorted(set(r["tests"]) | set(claimed.get(r["id"], []))):
-            if outcomes is None:
-                result, verdict = "no JUnit XML given", "INFO"
-            elif test_id in outcomes:
-                result, verdict = outcomes[test_id], _OUTCOME_VERDICT[outcomes[test_id]]
-            else:
-                result, verdict = "not in the JUnit XML", "NOT EVALUABLE"
-            rows.append((r["id"], r["statement"], "test", test_id, result, verdict))
-        if not (r["endpoints"] or r["tests"] or claimed.get(r["id"])):
-            rows.append((r["id"], r["statement"], "none", None, "no verification", "FAIL"))
+        for kind, ref, result, verdict in _verifications(
+            r, inputs, results, claimed.get(r["id"], set())
+        ):
+            rows.append((r["id"], r["statement"], kind, ref, result, verdict))
+    outcomes = inputs.get("junit_outcomes")
     note = (
         f"Test outcomes from {inputs['junit_file']} (sha256 {inputs['junit_sha256']})."
         if outcomes is not None
@@ -188,36 +207,28 @@ def trace_table(inputs: Mapping[str, Any], results: Mapping[str, Any]) -> Table:
     )
 
 
-def requirements_table(inputs: Mapping[str, Any]) -> Table:
-    """The requirements with how many endpoints and tests verify each, and the tests' outcomes.
-
-    Counts only: the verdict of each verification is in :func:`trace_table`.
-    """
-    claimed: dict[str, set[str]] = {}
-    for test_id, reqs in inputs["tagged_tests"].items():
-        for req in reqs:
-            claimed.setdefault(req, set()).add(test_id)
+def requirements_table(inputs: Mapping[str, Any], results: Results) -> Table:
+    """The requirements, whether each is met by what this dossier shows (an endpoint that FAILED
+    or a test that failed makes it ``not met``), and the counts behind that."""
+    claimed = _claimed(inputs)
     outcomes = inputs.get("junit_outcomes")
     rows = []
     for r in inputs["requirements"]:
-        tests = set(r["tests"]) | claimed.get(r["id"], set())
-        if outcomes is None:
-            passed = failed = other = None
-        else:
-            got = [outcomes.get(t) for t in tests]
-            passed, failed = got.count("passed"), got.count("failed")
-            other = len(got) - passed - failed
+        found = _verifications(r, inputs, results, claimed.get(r["id"], set()))
+        eps = [v for k, _, _, v in found if k == "endpoint"]
+        tests = [v for k, _, _, v in found if k == "test"]
         rows.append(
             (
                 r["id"],
                 r["statement"],
                 "; ".join(r["source"]),
                 r.get("risk"),
-                len(r["endpoints"]),
+                requirement_status([v for *_, v in found]),
+                len(eps),
+                eps.count("FAIL"),
                 len(tests),
-                passed,
-                failed,
-                other,
+                None if outcomes is None else tests.count("PASS"),
+                None if outcomes is None else tests.count("FAIL"),
             )
         )
     return make_table(
@@ -228,11 +239,12 @@ def requirements_table(inputs: Mapping[str, Any]) -> Table:
             ("statement", "Statement", "text"),
             ("source", "Source", "text"),
             ("risk", "Risk", "text"),
+            ("status", "Status", "text"),
             ("n_endpoints", "Endpoints", "int"),
+            ("endpoints_failed", "Endpoints failed", "int"),
             ("n_tests", "Tests", "int"),
-            ("tests_passed", "Passed", "int"),
-            ("tests_failed", "Failed", "int"),
-            ("tests_other", "Skipped / not run", "int"),
+            ("tests_passed", "Tests passed", "int"),
+            ("tests_failed", "Tests failed", "int"),
         ],
         rows,
     )

@@ -22,7 +22,8 @@ Schema (``*`` = required; defaults in brackets; see ``protocols/*.yaml`` for ful
       - {id*, metric* (registry name), criterion* ("ci_low >= 0.80"), params: {...},
          description, hierarchy: 1 | family: name}   # fixed-sequence position, or Holm family
     subgroups:
-      - {id*, by* (column), metric*, min_size*, criterion, params, heterogeneity: false, description}
+      - {id*, by* (column), metric*, min_size*, min_events: 5, criterion, params, heterogeneity: false,
+         description}
     comparisons:                      # model versus comparator (biopsy)
       - {id*, method* (compare_auc | mcnemar | kappa | decision_curve), outcome [pcr; none for
          kappa], comparator [biopsy_her2], score [score], criterion, thresholds (decision_curve
@@ -44,12 +45,14 @@ from validation.protocol.criteria import Criterion
 from validation.protocol.metrics import METRICS, get_metric
 from validation.protocol.model import (
     COLUMN_OPS,
+    DEFAULT_MIN_EVENTS,
     AnalysisUnit,
     Bootstrap,
     ColumnRule,
     ComparisonMethod,
     ComparisonSpec,
     Endpoint,
+    InterimSpec,
     ModalityRule,
     OperatingPoint,
     Population,
@@ -318,7 +321,7 @@ def _subgroup(value: Any, path: str) -> SubgroupSpec:
         value,
         path,
         ("id", "by", "metric", "min_size"),
-        ("criterion", "params", "heterogeneity", "description"),
+        ("criterion", "params", "heterogeneity", "description", "min_events"),
     )
     metric = _metric(data["metric"], _join(path, "metric"))
     criterion = data.get("criterion")
@@ -327,6 +330,9 @@ def _subgroup(value: Any, path: str) -> SubgroupSpec:
         by=_str(data["by"], _join(path, "by")),
         metric=metric,
         min_size=_int(data["min_size"], _join(path, "min_size"), minimum=1),
+        min_events=_int(
+            data.get("min_events", DEFAULT_MIN_EVENTS), _join(path, "min_events"), minimum=0
+        ),
         criterion=None
         if criterion is None
         else _criterion(criterion, _join(path, "criterion"), metric),
@@ -474,7 +480,31 @@ _TOP_REQUIRED = (
     "bootstrap",
     "endpoints",
 )
-_TOP_OPTIONAL = ("analysis_unit", "confidence", "subgroups", "comparisons")
+_TOP_OPTIONAL = ("analysis_unit", "confidence", "subgroups", "comparisons", "interim")
+
+
+def _interim(value: Any, path: str, analyses: Mapping[str, Any]) -> InterimSpec:
+    """``interim: {design, efficacy: [ids], futility: [ids]}``; each id names a comparison or
+    endpoint of this protocol with a criterion."""
+    data = _mapping(value, path, ("design", "efficacy"), ("futility",))
+    lists = {}
+    for key in ("efficacy", "futility"):
+        ids = [
+            _str(v, _join(_join(path, key), i))
+            for i, v in enumerate(_list(data.get(key, []), _join(path, key)))
+        ]
+        for i, aid in enumerate(ids):
+            if aid not in analyses or getattr(analyses[aid], "criterion", None) is None:
+                raise _fail(
+                    _join(_join(path, key), i),
+                    "the id of an endpoint or comparison of this protocol with a criterion",
+                    aid,
+                )
+        lists[key] = tuple(ids)
+    if not lists["efficacy"]:
+        raise _fail(_join(path, "efficacy"), "at least one boundary analysis id", [])
+    return InterimSpec(_str(data["design"], _join(path, "design")), lists["efficacy"],
+                       lists["futility"])  # fmt: skip
 
 
 def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
@@ -493,6 +523,8 @@ def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
         + [(f"subgroups[{i}]", s) for i, s in enumerate(subgroups)]
         + [(f"comparisons[{i}]", c) for i, c in enumerate(comparisons)]
     )
+    by_id = {a.id: a for a in (*endpoints, *comparisons)}
+    interim = _interim(top["interim"], "interim", by_id) if top.get("interim") is not None else None
     unit = _str(
         top.get("analysis_unit", "patient"),
         "analysis_unit",
@@ -514,6 +546,7 @@ def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
         endpoints=endpoints,
         subgroups=subgroups,
         comparisons=comparisons,
+        interim=interim,
         source=source,
     )
 

@@ -18,12 +18,14 @@ from validation.canonical import canonical_hash
 from validation.protocol.criteria import Criterion
 
 __all__ = [
+    "DEFAULT_MIN_EVENTS",
     "AnalysisUnit",
     "Bootstrap",
     "ColumnRule",
     "ComparisonMethod",
     "ComparisonSpec",
     "Endpoint",
+    "InterimSpec",
     "ModalityRule",
     "OperatingPoint",
     "Population",
@@ -173,14 +175,20 @@ class Endpoint:
         }
 
 
+#: A subgroup level with fewer positives, or fewer negatives, than this is not estimated.
+DEFAULT_MIN_EVENTS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class SubgroupSpec:
-    """Metric per level of column ``by``; levels under ``min_size`` patients are NOT EVALUABLE."""
+    """Metric per level of column ``by``; levels under ``min_size`` patients, or with fewer than
+    ``min_events`` positives or negatives, are NOT EVALUABLE (an AUC on one positive is 0 or 1)."""
 
     id: str
     by: str
     metric: str
     min_size: int
+    min_events: int = DEFAULT_MIN_EVENTS
     criterion: Criterion | None = None
     params: Params = ()
     heterogeneity: bool = False
@@ -198,6 +206,7 @@ class SubgroupSpec:
             "metric": self.metric,
             "params": self.params_dict,
             "min_size": self.min_size,
+            "min_events": self.min_events,
             "criterion": None if self.criterion is None else str(self.criterion),
             "heterogeneity": self.heterogeneity,
         }
@@ -237,6 +246,23 @@ class ComparisonSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class InterimSpec:
+    """An interim look of a group-sequential design (e.g. Haybittle-Peto): which analyses are its
+    efficacy and futility boundaries (``validation.runner.interim`` decides from their verdicts)."""
+
+    design: str
+    efficacy: tuple[str, ...]
+    futility: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "design": self.design,
+            "efficacy": list(self.efficacy),
+            "futility": list(self.futility),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Protocol:
     """A validated, pre-registrable protocol. ``source`` (the file) is not part of the hash."""
 
@@ -253,6 +279,7 @@ class Protocol:
     endpoints: tuple[Endpoint, ...]
     subgroups: tuple[SubgroupSpec, ...] = ()
     comparisons: tuple[ComparisonSpec, ...] = ()
+    interim: InterimSpec | None = None
     source: str | None = field(default=None, compare=False)
 
     @classmethod
@@ -285,6 +312,7 @@ class Protocol:
             "endpoints": [e.to_dict() for e in self.endpoints],
             "subgroups": [s.to_dict() for s in self.subgroups],
             "comparisons": [c.to_dict() for c in self.comparisons],
+            "interim": None if self.interim is None else self.interim.to_dict(),
         }
 
     @property

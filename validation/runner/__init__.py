@@ -5,18 +5,30 @@
 ...                       labels="clinical.csv", ledger="ledger.db", out_dir="run/")
 >>> result.verdicts                                                             # doctest: +SKIP
 
-See :mod:`validation.runner.run` for the order of operations and RESULTS_SCHEMA.md for the output.
+See :mod:`validation.runner.run` for the order of operations; the output is the typed results
+contract :mod:`validation.results` (JSON Schema ``validation/results/schema/results-2.json``).
 """
 
-from validation.runner.run import RUN_EVENT, SCHEMA, RunResult, run_protocol
+from validation.runner.run import (
+    RUN_EVENT,
+    SCHEMA,
+    RunInputs,
+    RunResult,
+    compute_results,
+    model_identity,
+    run_protocol,
+)
 from validation.runner.tables import RowProblem, Table, read_labels, read_predictions
 
 __all__ = [
     "RUN_EVENT",
     "SCHEMA",
     "RowProblem",
+    "RunInputs",
     "RunResult",
     "Table",
+    "compute_results",
+    "model_identity",
     "read_labels",
     "read_predictions",
     "run_protocol",

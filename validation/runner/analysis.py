@@ -26,11 +26,25 @@ from validation.protocol import (
     compute_metric,
     get_metric,
 )
+from validation.results import DecisionCurve, Heterogeneity, McNemar, Subgroup, SubgroupRow
+from validation.runner.convert import (
+    difference_value,
+    estimate_value,
+    num,
+    nums,
+    stat_value,
+    test_value,
+)
 from validation.runner.verdicts import Judged, judge
-from validation.serialize import to_jsonable
 from validation.stats import Estimate
 
-__all__ = ["Analysed", "compute_comparison", "compute_endpoint", "compute_subgroup"]
+__all__ = [
+    "Analysed",
+    "compute_comparison",
+    "compute_endpoint",
+    "compute_subgroup",
+    "subgroup_verdict",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +57,7 @@ class Analysed:
     score: np.ndarray
     threshold: float
     confidence: float
+    reference: str = "reference_her2"
 
     @classmethod
     def from_table(
@@ -55,6 +70,7 @@ class Analysed:
             table["score"].to_numpy(dtype=float),
             threshold,
             confidence,
+            reference,
         )
 
     def column(self, name: str) -> np.ndarray | None:
@@ -118,16 +134,16 @@ def compute_endpoint(endpoint: Endpoint, data: Analysed) -> tuple[Any, Judged]:
     return result, judged
 
 
-def subgroup_verdict(rows: list[dict[str, Any]], criterion: object) -> tuple[str, str | None]:
+def subgroup_verdict(rows: list[SubgroupRow], criterion: object) -> tuple[str, str | None]:
     """The analysis's verdict: its criterion must hold in *every* group (e.g. "each site reaches
     AUC >= 0.80"). FAIL if any group fails; PASS if every evaluable group passes (groups below the
-    minimum size are named, not counted); NOT EVALUABLE if no group is evaluable; INFO without a
-    criterion."""
+    minimum size or events are named, not counted); NOT EVALUABLE if no group is evaluable; INFO
+    without a criterion."""
     if criterion is None:
         return "INFO", None
-    failed = [r["group"] for r in rows if r["verdict"] == "FAIL"]
-    passed = [r["group"] for r in rows if r["verdict"] == "PASS"]
-    other = [r["group"] for r in rows if r["verdict"] not in ("PASS", "FAIL")]
+    failed = [r.group for r in rows if r.verdict == "FAIL"]
+    passed = [r.group for r in rows if r.verdict == "PASS"]
+    other = [r.group for r in rows if r.verdict not in ("PASS", "FAIL")]
     skipped = f"; not evaluable: {', '.join(other)}" if other else ""
     if failed:
         return "FAIL", f"fails in {', '.join(failed)}{skipped}"
@@ -136,28 +152,69 @@ def subgroup_verdict(rows: list[dict[str, Any]], criterion: object) -> tuple[str
     return "NOT EVALUABLE", "no group is evaluable" + (f" ({', '.join(other)})" if other else "")
 
 
-def compute_subgroup(sub: SubgroupSpec, data: Analysed) -> dict[str, Any]:
-    """Metric per level of ``sub.by`` (min size, at least one positive and one negative) and,
-    when asked, heterogeneity across the estimable levels (REML, ``metafor::rma``)."""
-    out: dict[str, Any] = {
-        "id": sub.id,
-        "description": sub.description,
-        "column": sub.by,
-        "metric": sub.metric,
-        "min_size": sub.min_size,
-        "criterion": None if sub.criterion is None else str(sub.criterion),
-        "rows": [],
-        "heterogeneity": None,
-        "reason": None,
-        "verdict": "NOT EVALUABLE" if sub.criterion is not None else "INFO",
-        "verdict_reason": None,
-    }
+#: Pooling scale by metric: AUC on the logit scale with its DeLong se (delta method); every other
+#: registry metric is a proportion, pooled on the logit scale with its binomial variance.
+_POOL_SCALE = {"auc": "logit-se"}
+
+
+def _heterogeneity(table: stats.SubgroupTable, metric: str, confidence: float) -> Heterogeneity:
+    scale = _POOL_SCALE.get(metric, "logit")
+    het = stats.heterogeneity_across(table, scale=scale, method="REML", confidence=confidence)
+    back = stats.back_transform(het.pooled, scale=scale)
+    how = f"Wald interval of the random-effects ({het.method}) estimate on the {scale} scale"
+    if scale != "identity":
+        how += ", mapped back through expit (bounds stay in (0, 1))"
+    if het.note:
+        how += f"; {het.note}"
+    return Heterogeneity(
+        het.method,
+        scale,
+        num(het.q),
+        int(het.df),
+        num(het.p_value),
+        num(het.i2),
+        num(het.tau2),
+        estimate_value(het.pooled),
+        estimate_value(back),
+        how,
+        tuple(het.groups),
+        tuple(het.excluded),
+        het.reason,
+    )
+
+
+def compute_subgroup(sub: SubgroupSpec, data: Analysed) -> Subgroup:
+    """Metric per level of ``sub.by`` (minimum size and events from the protocol) and, when asked,
+    heterogeneity across the estimable levels (REML, ``metafor::rma``; AUC pooled on the logit
+    scale)."""
+
+    def made(
+        rows: tuple[SubgroupRow, ...] = (),
+        het: Heterogeneity | None = None,
+        reason: str | None = None,
+    ) -> Subgroup:
+        verdict, why = subgroup_verdict(list(rows), sub.criterion)
+        if reason is not None and sub.criterion is not None:
+            verdict, why = "NOT EVALUABLE", reason
+        return Subgroup(
+            sub.id,
+            sub.description,
+            sub.by,
+            sub.metric,
+            sub.min_size,
+            sub.min_events,
+            None if sub.criterion is None else str(sub.criterion),
+            rows,
+            het,
+            reason,
+            verdict,  # type: ignore[arg-type]
+            why,
+        )
+
     if sub.by not in data.table.columns:
-        out["reason"] = f"the analysed table has no column {sub.by!r}"
-        return out
+        return made(reason=f"the analysed table has no column {sub.by!r}")
     if len(data.y) == 0:
-        out["reason"] = "no analysed patients"
-        return out
+        return made(reason="no analysed patients")
     groups = data.table[sub.by].astype("string").fillna("missing").to_numpy(dtype=object)
 
     def metric(y: np.ndarray, s: np.ndarray, ids: np.ndarray, b: np.ndarray) -> Estimate:
@@ -183,41 +240,32 @@ def compute_subgroup(sub: SubgroupSpec, data: Analysed) -> dict[str, Any]:
         data.ids,
         np.full(len(data.y), np.nan) if biopsy is None else biopsy,
         min_size=sub.min_size,
-        min_events=1,
+        min_events=sub.min_events,
     )
+    rows = []
     for row in table.rows:
         judged = judge(f"{sub.id}:{row.group}", row.estimate, sub.criterion)
-        out["rows"].append(
-            {
-                "group": row.group,
-                "n": row.n,
-                "n_pos": row.n_pos,
-                "n_neg": row.n_neg,
-                "result": to_jsonable(row.estimate),
-                "verdict": judged.verdict,
-                "reason": judged.reason,
-            }
+        rows.append(
+            SubgroupRow(
+                row.group,
+                row.n,
+                row.n_pos,
+                row.n_neg,
+                stat_value(row.estimate),
+                judged.verdict,  # type: ignore[arg-type]
+                judged.reason,
+            )
         )
-    out["verdict"], out["verdict_reason"] = subgroup_verdict(out["rows"], sub.criterion)
-    if sub.heterogeneity:
-        scale = "identity" if sub.metric == "auc" else "logit"
-        het = stats.heterogeneity_across(
-            table, scale=scale, method="REML", confidence=data.confidence
-        )
-        out["heterogeneity"] = {
-            "method": het.method,
-            "scale": scale,
-            "q": to_jsonable(het.q),
-            "df": het.df,
-            "p_value": to_jsonable(het.p_value),
-            "i2": to_jsonable(het.i2),
-            "tau2": to_jsonable(het.tau2),
-            "pooled": to_jsonable(het.pooled),
-            "groups": list(het.groups),
-            "excluded": list(het.excluded),
-            "reason": het.reason,
-        }
-    return out
+    het = _heterogeneity(table, sub.metric, data.confidence) if sub.heterogeneity else None
+    return made(tuple(rows), het)
+
+
+def _mcnemar(model_right: np.ndarray, comparator_right: np.ndarray) -> tuple[Any, McNemar]:
+    """Exact McNemar test and the 2x2 of who was right (counts of the paired calls)."""
+    test = stats.mcnemar(model_right.astype(np.int8), comparator_right.astype(np.int8), exact=True)
+    m, c = model_right.astype(bool), comparator_right.astype(bool)
+    counts = (np.sum(m & c), np.sum(m & ~c), np.sum(~m & c), np.sum(~m & ~c))
+    return test, McNemar(test_value(test), *(int(k) for k in counts))
 
 
 def compute_comparison(spec: ComparisonSpec, data: Analysed) -> tuple[dict[str, Any], Judged]:
@@ -227,12 +275,16 @@ def compute_comparison(spec: ComparisonSpec, data: Analysed) -> tuple[dict[str, 
     mcnemar: exact McNemar of correct calls against ``outcome``; kappa: Cohen's kappa of model call
     and comparator call; decision_curve: net benefit for ``outcome`` of the model score, the
     comparator's calls, treat all and treat none.
+
+    Returns the fields of :class:`validation.results.Comparison` but its judgement (decided after
+    multiplicity) and the criterion's judgement.
     """
+    conf = data.confidence
     out: dict[str, Any] = {
         "id": spec.id,
         "description": spec.description,
         "method": spec.method.value,
-        "outcome": spec.outcome,
+        "outcome": spec.outcome or data.reference,
         "comparator": spec.comparator,
         "score": spec.score,
         "n": 0,
@@ -240,8 +292,8 @@ def compute_comparison(spec: ComparisonSpec, data: Analysed) -> tuple[dict[str, 
         "mcnemar": None,
         "kappa": None,
         "decision_curve": None,
+        "reason": None,
     }
-    conf = data.confidence
     comparator = data.column(spec.comparator)
     score = data.column(spec.score)
     outcome = data.y if spec.outcome is None else data.column(spec.outcome)
@@ -256,54 +308,47 @@ def compute_comparison(spec: ComparisonSpec, data: Analysed) -> tuple[dict[str, 
         if arr is None
     ]
     if missing or comparator is None or score is None or outcome is None:
-        result = _not_estimable(
-            f"the analysed table has no column(s) {', '.join(missing)}", conf, spec.method.value, 0
-        )
+        out["reason"] = f"the analysed table has no column(s) {', '.join(missing)}"
     else:
         keep = ~(np.isnan(comparator) | np.isnan(score) | np.isnan(outcome))
         y, s, c = outcome[keep], score[keep], comparator[keep]
         out["n"] = int(keep.sum())
         model_calls = stats.calls(s, data.threshold)
         if len(y) == 0:
-            result = _not_estimable("no patient has both values", conf, spec.method.value, 0)
+            out["reason"] = "no patient has both values"
         elif spec.method is ComparisonMethod.COMPARE_AUC:
             result = stats.compare_auc(y, s, c, confidence=conf)
-            out["auc_difference"] = to_jsonable(result)
+            out["auc_difference"] = difference_value(result)
+            out["reason"] = result.reason
         elif spec.method is ComparisonMethod.MCNEMAR:
-            result = stats.mcnemar(
-                (model_calls == y).astype(np.int8), (c == y).astype(np.int8), exact=True
-            )
-            out["mcnemar"] = to_jsonable(result)
+            result, mc = _mcnemar(model_calls == y, c == y)
+            out["mcnemar"] = mc
+            out["reason"] = mc.test.reason
         elif spec.method is ComparisonMethod.KAPPA:
             result = stats.cohen_kappa(model_calls, c.astype(np.int8), confidence=conf)
-            out["kappa"] = to_jsonable(result)
+            out["kappa"] = estimate_value(result)
+            out["reason"] = result.reason
         else:
             curve = stats.decision_curve(y, s, list(spec.thresholds), calls={"biopsy": c})
-            out["decision_curve"] = {
-                "thresholds": to_jsonable(curve.thresholds),
-                "model": to_jsonable(curve.model),
-                "biopsy": to_jsonable(dict(curve.calls)["biopsy"]),
-                "treat_all": to_jsonable(curve.treat_all),
-                "treat_none": to_jsonable(curve.treat_none),
-                "prevalence": to_jsonable(curve.prevalence),
-            }
-    judged = (
-        judge(spec.id, result, spec.criterion, hierarchy=spec.hierarchy, family=spec.family)
-        if result is not None
-        else judge(spec.id, 0.0, None, hierarchy=spec.hierarchy, family=spec.family)
+            out["decision_curve"] = DecisionCurve(
+                tuple(float(t) for t in curve.thresholds),
+                nums(curve.model),
+                nums(dict(curve.calls)["biopsy"]),
+                nums(curve.treat_all),
+                nums(curve.treat_none),
+                num(curve.prevalence),
+            )
+    if out["reason"] is not None and result is None:
+        result = _not_estimable(out["reason"], conf, spec.method.value, out["n"])
+    judged = judge(
+        spec.id,
+        result if result is not None else 0.0,
+        spec.criterion,
+        hierarchy=spec.hierarchy,
+        family=spec.family,
     )
-    if (
-        result is not None
-        and getattr(result, "reason", None) is not None
-        and spec.criterion is None
-    ):
+    if out["reason"] is not None and spec.criterion is None:
         judged = Judged(
-            spec.id,
-            None,
-            "NOT EVALUABLE",
-            f"not estimable: {result.reason}",
-            spec.hierarchy,
-            spec.family,
-            None,
+            spec.id, None, "NOT EVALUABLE", out["reason"], spec.hierarchy, spec.family, None
         )
     return out, judged

@@ -20,12 +20,13 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from validation.protocol import Population, apply_population
+from validation.results import Exclusion, SiteFlow
+from validation.results import Flow as FlowSection
 from validation.runner.tables import Table
 
 __all__ = ["Flow", "build_flow"]
@@ -33,10 +34,10 @@ __all__ = ["Flow", "build_flow"]
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """The analysed table and the participant-flow section of results.json (``as_dict``)."""
+    """The analysed table and the participant-flow section of results.json (``flow``)."""
 
     analysed: pd.DataFrame
-    as_dict: dict[str, Any]
+    flow: FlowSection
 
 
 def _ingest_reasons(predictions_path: Path) -> dict[str, str]:
@@ -122,21 +123,21 @@ def build_flow(
         members = [pid for pid in assessed if sites.get(pid, "unknown") == site]
         in_site = analysed_sites == site
         by_site.append(
-            {
-                "site": site,
-                "assessed": len(members),
-                "excluded": sum(1 for pid in members if pid in reason),
-                "analysed": int(in_site.sum()),
-                "n_pos": int(np.sum(y[in_site] == 1)),
-                "n_neg": int(np.sum(y[in_site] == 0)),
-            }
+            SiteFlow(
+                site,
+                len(members),
+                sum(1 for pid in members if pid in reason),
+                int(in_site.sum()),
+                int(np.sum(y[in_site] == 1)),
+                int(np.sum(y[in_site] == 0)),
+            )
         )
     n_excluded = sum(1 for pid in assessed if pid in reason)
-    as_dict = {
-        "assessed": len(assessed),
-        "excluded": n_excluded,
-        "analysed": len(analysed),
-        "exclusions": [{"reason": r, "n": counts[r]} for r in sorted(counts)],
-        "by_site": by_site,
-    }
-    return Flow(analysed.reset_index(drop=True), as_dict)
+    section = FlowSection(
+        len(assessed),
+        n_excluded,
+        len(analysed),
+        tuple(Exclusion(r, counts[r]) for r in sorted(counts)),
+        tuple(by_site),
+    )
+    return Flow(analysed.reset_index(drop=True), section)

@@ -1,7 +1,10 @@
-"""The ``identity`` block of results.json: protocol, model, data files, software, ledger head.
+"""The ``identity`` block of results.json: protocol and its registration, model, data files,
+software.
 
-Only file NAMES and hashes go in (no absolute paths, no wall-clock time), so the same inputs give
-the same bytes (REQ-REPRO-001). Software versions come from :mod:`importlib.metadata`.
+Only file NAMES and hashes go in (no absolute paths, no wall-clock time, no ledger head), so the
+same inputs give the same bytes whatever else the ledger holds (REQ-REPRO-001). The registration
+record (the ledger entries that registered and amended the protocol) is read from the ledger by
+:func:`registration_record`. Software versions come from :mod:`importlib.metadata`.
 """
 
 from __future__ import annotations
@@ -9,13 +12,28 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 from pathlib import Path
-from typing import Any
 
-from validation.ledger import Head, LedgerView
+from validation.ledger import LedgerView
 from validation.protocol import Protocol, RegistrationStatus
+from validation.results import (
+    Amendment,
+    DataFile,
+    DataFiles,
+    Identity,
+    ModelIdentity,
+    ProtocolIdentity,
+    Registration,
+    Software,
+)
 from validation.runner.tables import Table
 
-__all__ = ["SOFTWARE", "ModelIdentity", "identity", "software_versions"]
+__all__ = [
+    "SOFTWARE",
+    "RegistrationRecord",
+    "identity",
+    "registration_record",
+    "software_versions",
+]
 
 #: Distributions whose versions are stamped on every result (besides Python).
 SOFTWARE: tuple[str, ...] = (
@@ -30,60 +48,63 @@ SOFTWARE: tuple[str, ...] = (
     "torch",
 )
 
-ModelIdentity = dict[str, Any]
+RegistrationRecord = tuple[Registration, tuple[Amendment, ...]]
 
 
-def software_versions() -> dict[str, str | None]:
-    """Installed versions of :data:`SOFTWARE` (None when not installed) and Python's."""
+def software_versions() -> tuple[Software, ...]:
+    """Installed versions of :data:`SOFTWARE` (None when not installed) and Python's, by name."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in SOFTWARE:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
-    return dict(sorted(out.items()))
+    return tuple(Software(k, v) for k, v in sorted(out.items()))
 
 
-def _file(table: Table) -> dict[str, Any]:
-    return {"name": Path(table.path).name, "sha256": table.sha256, "rows": table.rows}
+def registration_record(registration: RegistrationStatus, ledger: LedgerView) -> RegistrationRecord:
+    """The registration entry and each amendment (with its entry hash) of the protocol in force."""
+    amendments = tuple(
+        Amendment(
+            a.seq,
+            ledger.entry(a.seq).entry_hash,
+            a.protocol_hash,
+            a.previous_hash,
+            a.reason,
+        )
+        for a in registration.amendments
+    )
+    reg = Registration(registration.registration_seq, registration.registration_entry_hash)
+    return reg, amendments
+
+
+def _file(table: Table) -> DataFile:
+    return DataFile(Path(table.path).name, table.sha256, int(table.rows))
 
 
 def identity(
     protocol: Protocol,
-    protocol_path: Path,
-    registration: RegistrationStatus,
-    ledger: LedgerView,
-    head: Head,
+    protocol_file_name: str,
+    record: RegistrationRecord,
     *,
-    model: ModelIdentity | None,
+    model: ModelIdentity,
     predictions: Table,
     labels: Table,
-) -> dict[str, Any]:
-    """The identity block (RESULTS_SCHEMA.md), with amendment entry hashes read from the ledger."""
-    amendments = [
-        {
-            "seq": a.seq,
-            "entry_hash": ledger.entry(a.seq).entry_hash,
-            "protocol_hash": a.protocol_hash,
-            "reason": a.reason,
-        }
-        for a in registration.amendments
-    ]
-    return {
-        "protocol": {
-            "id": protocol.id,
-            "version": protocol.version,
-            "title": protocol.title,
-            "hash": protocol.protocol_hash,
-            "file_name": protocol_path.name,
-            "registration": {
-                "seq": registration.registration_seq,
-                "entry_hash": registration.registration_entry_hash,
-            },
-            "amendments": amendments,
-        },
-        "model": model,
-        "data": {"predictions": _file(predictions), "labels": _file(labels)},
-        "software": software_versions(),
-        "ledger": {"head_seq": head.seq, "head_hash": head.entry_hash},
-    }
+    software: tuple[Software, ...],
+) -> Identity:
+    """The identity block (:class:`validation.results.Identity`)."""
+    registration, amendments = record
+    return Identity(
+        ProtocolIdentity(
+            protocol.id,
+            protocol.version,
+            protocol.title,
+            protocol.protocol_hash,
+            protocol_file_name,
+            registration,
+            amendments,
+        ),
+        model,
+        DataFiles(_file(predictions), _file(labels)),
+        software,
+    )

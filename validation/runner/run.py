@@ -11,13 +11,16 @@ Order of operations (DESIGN.md "Pre-registered means first"):
    ``model_lock`` is the lock's hash (``lock``, or the shipped lock when none is given), the same
    firewall is applied to the predictions' patient ids;
 3. the sealed labels table -- only now;
-4. join, population, participant flow (:mod:`.flow`);
-5. endpoints, subgroups, comparisons, sections; verdicts and multiplicity (:mod:`.analysis`,
-   :mod:`.sections`, :mod:`.verdicts`);
-6. ``out_dir/results.json`` written atomically as RFC 8785 canonical JSON (same inputs and ledger
-   state, same bytes: REQ-REPRO-001);
-7. a ``validation.run`` ledger entry with the hashes of protocol, predictions, labels, results and
-   the input paths (absolute; the dossier's ``reproduce`` uses them).
+4. :func:`compute_results`, a pure function of the protocol (and its registration record), the two
+   tables, the model identity and the software versions: join, population, participant flow
+   (:mod:`.flow`), endpoints, subgroups, comparisons, sections, verdicts and multiplicity
+   (:mod:`.analysis`, :mod:`.sections`, :mod:`.verdicts`), the summary (:mod:`.summary`);
+5. ``out_dir/results.json`` written atomically as canonical JSON of the typed contract
+   (:func:`validation.results.dumps`; no ledger head, no path, no clock: the same inputs give the
+   same bytes whatever else the ledger holds, REQ-REPRO-001);
+6. a ``validation.run`` ledger entry with the hashes of protocol, predictions, labels and results
+   and the input file names. The ledger head before the run and this entry are the run's
+   *provenance* (:class:`RunResult`), which the dossier seals in a file of its own.
 """
 
 from __future__ import annotations
@@ -27,18 +30,37 @@ from pathlib import Path
 from typing import Any
 
 from validation.atomic import atomic_write
-from validation.canonical import canonical_json, sha256_hex
-from validation.exceptions import LedgerError, RegistrationError, RunError
+from validation.canonical import sha256_hex
+from validation.exceptions import RegistrationError, RunError
 from validation.ledger import Entry, Head, Ledger
-from validation.protocol import Protocol, RegistrationStatus, require_registered
+from validation.protocol import Protocol, require_registered
+from validation.results import (
+    FORMAT,
+    BootstrapSettings,
+    Comparison,
+    Deviation,
+    Endpoint,
+    ModelIdentity,
+    Results,
+    Settings,
+    Software,
+    dumps,
+)
 from validation.runner.analysis import (
     Analysed,
     compute_comparison,
     compute_endpoint,
     compute_subgroup,
 )
+from validation.runner.convert import stat_value
 from validation.runner.flow import build_flow
-from validation.runner.identity import identity
+from validation.runner.identity import (
+    RegistrationRecord,
+    identity,
+    registration_record,
+    software_versions,
+)
+from validation.runner.interim import interim_decision
 from validation.runner.sections import (
     calibration_section,
     confusion_section,
@@ -47,24 +69,48 @@ from validation.runner.sections import (
     error_analysis_section,
     sections_asked,
 )
+from validation.runner.summary import summarize
 from validation.runner.tables import Table, read_labels, read_predictions
-from validation.runner.verdicts import apply_multiplicity
-from validation.serialize import to_jsonable
+from validation.runner.verdicts import apply_multiplicity, one_sided_alpha
 
-__all__ = ["RUN_EVENT", "SCHEMA", "RunResult", "run_protocol"]
+__all__ = [
+    "RUN_EVENT",
+    "SCHEMA",
+    "RunInputs",
+    "RunResult",
+    "compute_results",
+    "model_identity",
+    "run_protocol",
+]
 
-SCHEMA = "her2map.results/1"
+#: The results format this runner writes (:data:`validation.results.FORMAT`).
+SCHEMA = FORMAT
 RUN_EVENT = "validation.run"
 
 
 @dataclass(frozen=True, slots=True)
+class RunInputs:
+    """The files a run read: protocol, predictions table (with ``her2map predict``'s exclusions
+    file beside it, if any) and labels table -- what a dossier carries to be re-run alone."""
+
+    protocol: Path
+    predictions: Path
+    labels: Path
+    predictions_exclusions: Path | None
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
-    """Where the results went, the ledger entry recording the run, and each verdict by id."""
+    """Where the results went, the typed results, each verdict by id, the results hash, and the
+    run's provenance: the ledger head before the run and the ``validation.run`` entry."""
 
     results_path: Path
     ledger_entry: Entry
     verdicts: dict[str, str]
     results_sha256: str
+    results: Results
+    head_before: Head
+    inputs: RunInputs
 
 
 def _load_model(lock: Path | None, required: bool) -> Any:
@@ -80,13 +126,15 @@ def _load_model(lock: Path | None, required: bool) -> Any:
         return None
 
 
-def _model_identity(model: Any) -> dict[str, Any]:
-    return {
-        "name": model.name,
-        "version": model.version,
-        "lock_hash": model.lock_hash,
-        "threshold": model.threshold,
-    }
+def model_identity(model: Any, table: Table) -> ModelIdentity:
+    """The contract's model identity: the verified lock's, or an external model's (the
+    predictions table's ``model_lock`` as stated, not verified)."""
+    if model is not None:
+        return ModelIdentity(
+            "locked", str(model.name), str(model.version), str(model.lock_hash),
+            float(model.threshold),
+        )  # fmt: skip
+    return ModelIdentity("external", "external", None, table.model_lock, None)
 
 
 def _predictions(
@@ -144,14 +192,8 @@ def run_protocol(
     cohort: str | Path | None = None,
     lock: str | Path | None = None,
     actor: str = "harness",
-    ledger_head: Head | None = None,
 ) -> RunResult:
     """Run the registered protocol at ``protocol_path`` (module docstring gives the order).
-
-    ``ledger_head`` (for re-running a recorded run, e.g. the dossier's ``reproduce``): stamp this
-    earlier head of ``ledger`` into ``identity.ledger`` instead of the current one -- the head the
-    original run recorded -- so that the re-run can give the same bytes. It must be an entry of this
-    ledger at or after the protocol's registration and amendments (:class:`RunError` otherwise).
 
     Raises
     ------
@@ -174,9 +216,8 @@ def run_protocol(
         )
     with Ledger.open(ledger_path, create=False) as book:
         registration = require_registered(protocol, book)  # before any label is read
-        head = (
-            book.head() if ledger_head is None else _earlier_head(book, ledger_head, registration)
-        )
+        record = registration_record(registration, book)
+        head = book.head()
         out.mkdir(parents=True, exist_ok=True)
         pred_path = None if predictions is None else Path(predictions)
         cohort_path = None if cohort is None else Path(cohort)
@@ -184,10 +225,18 @@ def run_protocol(
         pred, model = _predictions(pred_path, cohort_path, lock_path, out)
         threshold, source = _threshold(protocol, model, pred)
         lab = read_labels(labels_path)  # the sealed labels: only now
-        results = _results(
-            protocol, protocol_path, registration, book, head, pred, lab, model, threshold, source
+        results = compute_results(
+            protocol,
+            protocol_path.name,
+            record,
+            pred,
+            lab,
+            model=model_identity(model, pred),
+            threshold=threshold,
+            threshold_source=source,
+            software=software_versions(),
         )
-        data = canonical_json(results)
+        data = dumps(results)
         results_path = out / "results.json"
         atomic_write(results_path, data)
         digest = sha256_hex(data)
@@ -195,45 +244,23 @@ def run_protocol(
             "protocol_id": protocol.id,
             "protocol_hash": protocol.protocol_hash,
             "results_sha256": digest,
-            "model_lock": None if model is None else model.lock_hash,
+            "model_lock": results.identity.model.lock_hash,
             "predictions_sha256": pred.sha256,
             "labels_sha256": lab.sha256,
             "inputs": {
-                "protocol": str(protocol_path.resolve()),
-                "predictions": str(Path(pred.path).resolve()),
-                "labels": str(labels_path.resolve()),
-                "cohort": None if cohort_path is None else str(cohort_path.resolve()),
-                "lock": None if lock_path is None else str(lock_path.resolve()),
+                "protocol": protocol_path.name,
+                "predictions": Path(pred.path).name,
+                "labels": labels_path.name,
+                "cohort": None if cohort_path is None else cohort_path.name,
+                "lock": None if lock_path is None else lock_path.name,
             },
-            "out_dir": str(out.resolve()),
         }
-        if model is None and pred.model_lock is not None:
-            payload["model_lock"] = pred.model_lock
         entry = book.append(RUN_EVENT, payload, actor=actor)
-    verdicts = {e["id"]: e["verdict"] for e in results["endpoints"]}
-    for comparison in results["comparisons"]:
-        verdicts.update({v["id"]: v["verdict"] for v in comparison["verdicts"]})
-    return RunResult(results_path, entry, verdicts, digest)
-
-
-def _earlier_head(book: Ledger, head: Head, registration: RegistrationStatus) -> Head:
-    """Check that ``head`` is an entry of ``book`` that already held the registration in force."""
-    try:
-        found = book.entry(head.seq).entry_hash
-    except LedgerError:
-        found = None
-    if found != head.entry_hash:
-        raise RunError(
-            f"ledger {book.path}: entry {head.seq} has hash {found!r}, not {head.entry_hash!r}; "
-            "give a head that this ledger holds (seq and entry hash of an earlier run's identity)."
-        )
-    last = max([registration.registration_seq or 0, *(a.seq for a in registration.amendments)])
-    if head.seq < last:
-        raise RunError(
-            f"ledger head {head.seq} is older than the registration/amendment in force (seq {last}); "
-            "the protocol was not registered as it is now at that head."
-        )
-    return head
+    exclusions = Path(pred.path).with_name(f"{Path(pred.path).stem}.exclusions.csv")
+    inputs = RunInputs(
+        protocol_path, Path(pred.path), labels_path, exclusions if exclusions.is_file() else None
+    )
+    return RunResult(results_path, entry, results.verdicts(), digest, results, head, inputs)
 
 
 def _clusters(data: Analysed, column: str | None) -> Any:
@@ -247,112 +274,101 @@ def _clusters(data: Analysed, column: str | None) -> Any:
     return data.table[column].astype("string").fillna("missing").to_numpy(dtype=object)
 
 
-def _results(
+def compute_results(
     protocol: Protocol,
-    protocol_path: Path,
-    registration: RegistrationStatus,
-    book: Ledger,
-    head: Head,
+    protocol_file_name: str,
+    record: RegistrationRecord,
     pred: Table,
     lab: Table,
-    model: Any,
+    *,
+    model: ModelIdentity,
     threshold: float,
-    source: str,
-) -> dict[str, Any]:
-    """Steps 4-5: flow, analyses, verdicts -> the results.json object (JSON-ready)."""
+    threshold_source: str,
+    software: tuple[Software, ...],
+) -> Results:
+    """Everything the run computes, as a pure function of its arguments (no ledger, no clock).
+
+    ``record`` is the protocol's registration record (:func:`.identity.registration_record`);
+    ``threshold_source`` is ``"lock"`` or ``"protocol"``.
+    """
     reference = protocol.reference_standard
     conf = protocol.confidence
+    alpha = one_sided_alpha(conf)
     flow = build_flow(pred, lab, protocol.population, reference=reference)
     data = Analysed.from_table(
         flow.analysed, reference=reference, threshold=threshold, confidence=conf
     )
-    if model is not None:
-        model_id = _model_identity(model)
-    else:
-        model_id = {
-            "name": "external",
-            "version": None,
-            "lock_hash": pred.model_lock,
-            "threshold": threshold,
-        }
 
-    endpoints, judged = [], []
+    raw_endpoints, judged = [], []
     for endpoint in protocol.endpoints:
         result, j = compute_endpoint(endpoint, data)
-        endpoints.append((endpoint, result))
+        raw_endpoints.append((endpoint, result))
         judged.append(j)
-    comparisons = []
+    raw_comparisons = []
     for spec in protocol.comparisons:
         body, j = compute_comparison(spec, data)
-        comparisons.append(body)
+        raw_comparisons.append(body)
         judged.append(j)
     final = apply_multiplicity(judged, confidence=conf)
-    for body in comparisons:
-        j = final[body["id"]]
-        body["verdicts"] = [
-            {
-                "id": j.id,
-                "criterion": None if j.criterion is None else str(j.criterion),
-                "verdict": j.verdict,
-                "reason": j.reason,
-                "hierarchy": j.hierarchy,
-                "family": j.family,
-                "multiplicity": j.multiplicity(),
-            }
-        ]
+    endpoints = tuple(
+        Endpoint(
+            e.id,
+            e.description,
+            e.metric,
+            dict(e.params_dict),
+            stat_value(result),
+            final[e.id].judgement(alpha=alpha),
+        )
+        for e, result in raw_endpoints
+    )
+    comparisons = tuple(
+        Comparison(**body, judgement=final[body["id"]].judgement(alpha=alpha))
+        for body in raw_comparisons
+    )
+    subgroups = tuple(compute_subgroup(sub, data) for sub in protocol.subgroups)
+    analyses = [(e.id, e.description or e.metric, e.judgement) for e in endpoints]
+    analyses += [(c.id, c.description or c.method, c.judgement) for c in comparisons]
+    summary = summarize(
+        analyses,
+        [s.id for s in subgroups],
+        protocol_id=protocol.id,
+        confidence=conf,
+        interim=interim_decision(protocol, {a[0]: a[2] for a in analyses}),
+    )
 
     asked = sections_asked(protocol)
     y, s = data.y, data.score
     estimable = len(y) > 0
     bootstrap = protocol.bootstrap
-    return {
-        "schema": SCHEMA,
-        "identity": identity(
+    amendments = record[1]
+    return Results(
+        FORMAT,
+        identity(
             protocol,
-            protocol_path,
-            registration,
-            book,
-            head,
-            model=model_id,
+            protocol_file_name,
+            record,
+            model=model,
             predictions=pred,
             labels=lab,
+            software=software,
         ),
-        "settings": {
-            "confidence": conf,
-            "threshold": threshold,
-            "threshold_source": source,
-            "reference": reference,
-            "unit": protocol.analysis_unit.value,
-            "bootstrap": {
-                "replicates": bootstrap.replicates,
-                "seed": bootstrap.seed,
-                "cluster": bootstrap.cluster,
-            },
-        },
-        "flow": flow.as_dict,
-        "endpoints": [
-            {
-                "id": e.id,
-                "metric": e.metric,
-                "description": e.description,
-                "params": to_jsonable(e.params_dict),
-                "result": to_jsonable(result),
-                "criterion": str(e.criterion),
-                "verdict": final[e.id].verdict,
-                "reason": final[e.id].reason,
-                "hierarchy": e.hierarchy,
-                "family": e.family,
-                "multiplicity": final[e.id].multiplicity(),
-            }
-            for e, result in endpoints
-        ],
-        "confusion": confusion_section(y, s, threshold)
-        if "diagnostic" in asked and estimable
-        else None,
-        "diagnostic": diagnostic_section(y, s, threshold, conf)
-        if "diagnostic" in asked and estimable
-        else None,
-        "discrimination": discrimination_section(
+        Settings(
+            conf,
+            alpha,
+            threshold,
+            threshold_source,  # type: ignore[arg-type]
+            reference,
+            protocol.analysis_unit.value,
+            BootstrapSettings(
+                bootstrap.replicates, bootstrap.seed, bootstrap.cluster, bootstrap.method
+            ),
+        ),
+        summary,
+        flow.flow,
+        endpoints,
+        confusion_section(y, s, threshold) if "diagnostic" in asked and estimable else None,
+        diagnostic_section(y, s, threshold, conf) if "diagnostic" in asked and estimable else None,
+        discrimination_section(
             y,
             s,
             threshold,
@@ -363,24 +379,16 @@ def _results(
         )
         if "discrimination" in asked and estimable
         else None,
-        "calibration": calibration_section(y, s, conf)
-        if "calibration" in asked and estimable
-        else None,
-        "error_analysis": error_analysis_section(
+        calibration_section(y, s, conf) if "calibration" in asked and estimable else None,
+        error_analysis_section(
             protocol, y, s, data.ids, data.column("biopsy_her2"), threshold, conf
         )
         if "error_analysis" in asked and estimable
         else None,
-        "subgroups": [compute_subgroup(sub, data) for sub in protocol.subgroups],
-        "comparisons": comparisons,
-        "deviations": [
-            {
-                "kind": "amendment",
-                "seq": a.seq,
-                "reason": a.reason,
-                "protocol_hash": a.protocol_hash,
-                "previous_hash": a.previous_hash,
-            }
-            for a in registration.amendments
-        ],
-    }
+        subgroups,
+        comparisons,
+        tuple(
+            Deviation("amendment", a.seq, a.entry_hash, a.reason, a.protocol_hash, a.previous_hash)
+            for a in amendments
+        ),
+    )

@@ -1,6 +1,6 @@
 """The descriptive sections of results.json: confusion, diagnostic, discrimination, calibration,
-error analysis (RESULTS_SCHEMA.md). Every number comes from :mod:`validation.stats`; this module
-only chooses the inputs and lays the results out. A section is computed when the protocol has an
+error analysis (typed as :mod:`validation.results.model`). Every number comes from
+:mod:`validation.stats`; this module only chooses the inputs and lays the results out. A section is computed when the protocol has an
 endpoint whose metric belongs to it (:data:`SECTION_OF`); otherwise it is ``None``.
 """
 
@@ -13,13 +13,31 @@ import numpy as np
 from numpy.typing import NDArray
 
 from validation import stats
-from validation.protocol import Protocol
-from validation.serialize import to_jsonable
-from validation.stats.confidence import DEFAULT_BIN_EDGES
+from validation.protocol import Protocol, get_metric
+from validation.results import (
+    Band,
+    Calibration,
+    CalibrationBin,
+    Confusion,
+    Diagnostic,
+    Discrimination,
+    ErrorAnalysis,
+    ErrorBin,
+    HighConfidence,
+    Histogram,
+    HosmerLemeshow,
+    Lowess,
+    OperatingPoint,
+    Referral,
+    RiskCoverage,
+    Roc,
+)
+from validation.runner.convert import estimate_value, num, nums
 from validation.stats.roc import roc_curve, weighted_sensitivity_at_specificity
 
 __all__ = [
     "BAND_SPECIFICITIES",
+    "DEFAULT_HIGH_CONFIDENCE",
     "HISTOGRAM_EDGES",
     "SECTION_OF",
     "calibration_section",
@@ -62,7 +80,11 @@ SECTION_OF: dict[str, str] = {
 BAND_SPECIFICITIES: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 20))
 #: Edges of the confidence histogram (10 equal bins over [0.5, 1]).
 HISTOGRAM_EDGES: tuple[float, ...] = tuple(0.5 + 0.05 * k for k in range(11))
-_DEFAULT_HIGH_CONFIDENCE = 0.9
+#: The high-confidence cut when no endpoint of the protocol sets one (shown as "default"): the
+#: metric registry's default, so that the section and an endpoint without the parameter agree.
+DEFAULT_HIGH_CONFIDENCE = float(
+    get_metric("high_confidence_error_rate").default_params["high_confidence"]
+)
 _DEFAULT_FRACTIONS = (0.1, 0.2)
 
 Arr = NDArray[np.float64]
@@ -73,16 +95,18 @@ def sections_asked(protocol: Protocol) -> frozenset[str]:
     return frozenset(SECTION_OF[e.metric] for e in protocol.endpoints if e.metric in SECTION_OF)
 
 
-def confusion_section(y: Arr, score: Arr, threshold: float) -> dict[str, Any]:
+def confusion_section(y: Arr, score: Arr, threshold: float) -> Confusion:
     """Counts of the 2x2 table at the operating point (:func:`validation.stats.confusion`)."""
     c = stats.confusion(y, stats.calls(score, threshold))
-    return {"threshold": threshold, "tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn}
+    return Confusion(float(threshold), int(c.tp), int(c.fp), int(c.fn), int(c.tn))
 
 
-def diagnostic_section(y: Arr, score: Arr, threshold: float, confidence: float) -> dict[str, Any]:
+def diagnostic_section(y: Arr, score: Arr, threshold: float, confidence: float) -> Diagnostic:
     """Sensitivity, specificity, PPV, NPV, accuracy with Wilson intervals."""
     dx = stats.diagnostic(y, stats.calls(score, threshold), method="wilson", confidence=confidence)
-    return {k: to_jsonable(dx[k]) for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy")}
+    return Diagnostic(
+        *(estimate_value(dx[k]) for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy"))
+    )
 
 
 def discrimination_section(
@@ -94,7 +118,7 @@ def discrimination_section(
     replicates: int,
     seed: int,
     clusters: NDArray[Any] | None = None,
-) -> dict[str, Any]:
+) -> Discrimination:
     """AUC (DeLong), the full ROC curve, its bootstrap band and the operating point.
 
     The band is the percentile bootstrap interval of the sensitivity at each of
@@ -104,14 +128,11 @@ def discrimination_section(
     the classes). Every specificity uses the same resamples (same seed). The band is percentile
     whatever the protocol's ``bootstrap.method`` (pROC's choice for ROC bands).
     """
-    estimate = stats.auc(y, score, confidence=confidence)
-    out: dict[str, Any] = {"auc": to_jsonable(estimate), "roc": None, "band": None}
+    auc = estimate_value(stats.auc(y, score, confidence=confidence))
     n_pos = int(np.sum(y == 1))
     if n_pos == 0 or n_pos == len(y):
-        out["operating_point"] = None
-        return out
+        return Discrimination(auc, None, None, None)
     fpr, tpr, _ = roc_curve(y, score)
-    out["roc"] = {"fpr": to_jsonable(fpr), "tpr": to_jsonable(tpr)}
     low, high = [], []
     for spec in BAND_SPECIFICITIES:
 
@@ -132,62 +153,54 @@ def discrimination_section(
         )
         low.append(band.ci_low)
         high.append(band.ci_high)
-    out["band"] = {
-        "specificity": list(BAND_SPECIFICITIES),
-        "sens_low": to_jsonable(low),
-        "sens_high": to_jsonable(high),
-        "method": ("stratified" if clusters is None else "cluster")
-        + " percentile bootstrap of sensitivity at fixed specificity (step ROC)",
-    }
     c = stats.confusion(y, stats.calls(score, threshold))
-    out["operating_point"] = {
-        "fpr": c.fp / (c.fp + c.tn),
-        "tpr": c.tp / (c.tp + c.fn),
-        "threshold": threshold,
-    }
-    return out
+    return Discrimination(
+        auc,
+        Roc(tuple(float(v) for v in fpr), tuple(float(v) for v in tpr)),
+        Band(
+            BAND_SPECIFICITIES,
+            nums(low),
+            nums(high),
+            float(confidence),
+            ("stratified" if clusters is None else "cluster")
+            + " percentile bootstrap of sensitivity at fixed specificity (step ROC)",
+        ),
+        OperatingPoint(c.fp / (c.fp + c.tn), c.tp / (c.tp + c.fn), float(threshold)),
+    )
 
 
-def calibration_section(y: Arr, score: Arr, confidence: float) -> dict[str, Any]:
+def calibration_section(y: Arr, score: Arr, confidence: float) -> Calibration:
     """rms::val.prob-style statistics, 10 equal-width bins and the lowess curve."""
     cal = stats.calibration(y, score, confidence=confidence)
     hl = cal.hosmer_lemeshow
     x, curve = stats.calibration_curve_lowess(y, score)
     bins = stats.calibration_bins(y, score, n_bins=10, method="wilson", confidence=confidence)
-    return {
-        "intercept": to_jsonable(cal.intercept),
-        "slope": to_jsonable(cal.slope),
-        **{
-            k: to_jsonable(getattr(cal, k))
-            for k in (
-                "brier",
-                "ece",
-                "ici",
-                "e50",
-                "e90",
-                "emax",
-                "spiegelhalter_z",
-                "spiegelhalter_p",
+    return Calibration(
+        estimate_value(cal.intercept),
+        estimate_value(cal.slope),
+        num(cal.brier),
+        num(cal.ece),
+        num(cal.ici),
+        num(cal.e50),
+        num(cal.e90),
+        num(cal.emax),
+        num(cal.spiegelhalter_z),
+        num(cal.spiegelhalter_p),
+        HosmerLemeshow(
+            num(hl.statistic), None if hl.df is None else int(hl.df), num(hl.p_value), hl.reason
+        ),
+        tuple(
+            CalibrationBin(
+                float(b.lower),
+                float(b.upper),
+                int(b.n),
+                num(b.mean_predicted),
+                estimate_value(b.observed),
             )
-        },
-        "hosmer_lemeshow": {
-            "statistic": to_jsonable(hl.statistic),
-            "df": None if hl.df is None else int(hl.df),
-            "p_value": to_jsonable(hl.p_value),
-            "reason": hl.reason,
-        },
-        "bins": [
-            {
-                "lower": b.lower,
-                "upper": b.upper,
-                "n": b.n,
-                "mean_predicted": to_jsonable(b.mean_predicted),
-                "observed": to_jsonable(b.observed),
-            }
             for b in bins
-        ],
-        "lowess": {"x": to_jsonable(x), "y": to_jsonable(curve)},
-    }
+        ),
+        Lowess(nums(x), nums(curve)),
+    )
 
 
 def _params(protocol: Protocol, metrics: Iterable[str], key: str) -> list[Any]:
@@ -206,15 +219,16 @@ def error_analysis_section(
     biopsy: Arr | None,
     threshold: float,
     confidence: float,
-) -> dict[str, Any]:
+) -> ErrorAnalysis:
     """Confidence-weighted error analysis, risk-coverage, referral policy and histogram.
 
     The high-confidence cut and referral fractions are the protocol's endpoint parameters (defaults
-    0.9 and 0.1, 0.2 when no endpoint sets them). The referral policy needs a biopsy call for every
-    analysed patient; otherwise ``referral`` is empty and ``referral_reason`` says why.
+    :data:`DEFAULT_HIGH_CONFIDENCE` and 0.1, 0.2 when no endpoint sets them; the cut's source is
+    recorded). The referral policy needs a biopsy call for every analysed patient; otherwise
+    ``referral`` is empty and ``referral_reason`` says why.
     """
     cuts = _params(protocol, ("high_confidence_error_rate",), "high_confidence")
-    cut = float(cuts[0]) if cuts else _DEFAULT_HIGH_CONFIDENCE
+    cut = float(cuts[0]) if cuts else DEFAULT_HIGH_CONFIDENCE
     ea = stats.error_analysis(
         y, score, threshold=threshold, ids=ids, high_confidence=cut, confidence=confidence
     )
@@ -230,7 +244,7 @@ def error_analysis_section(
         }
         or set(_DEFAULT_FRACTIONS)
     )
-    referral: list[dict[str, Any]] = []
+    referral: list[Referral] = []
     referral_reason = None
     if biopsy is None or np.isnan(biopsy).any():
         referral_reason = "a biopsy call (biopsy_her2) is missing for some analysed patients"
@@ -238,35 +252,52 @@ def error_analysis_section(
         for r in stats.referral(
             y, score, biopsy, threshold=threshold, fractions=fractions, confidence=confidence
         ):
-            referral.append(to_jsonable(r))
+            referral.append(
+                Referral(
+                    float(r.fraction),
+                    int(r.n_referred),
+                    estimate_value(r.sensitivity),
+                    estimate_value(r.specificity),
+                    estimate_value(r.error_rate),
+                )
+            )
     conf = stats.call_confidence(score, threshold=threshold)
     wrong = stats.calls(score, threshold) != y
     edges = np.asarray(HISTOGRAM_EDGES)
     which = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, len(edges) - 2)
-    return {
-        "confidence_definition": ea.confidence_definition,
-        "high_confidence_threshold": cut,
-        "error_rate": to_jsonable(ea.error_rate),
-        "confidence_weighted_error_rate": to_jsonable(ea.confidence_weighted_error_rate),
-        "bins": [to_jsonable(b) for b in ea.bins],
-        "bin_edges": list(DEFAULT_BIN_EDGES),
-        "high_confidence": {
-            "error_rate": to_jsonable(ea.high_confidence_error_rate),
-            "n": ea.high_confidence_n,
-            "errors": ea.high_confidence_errors,
-            "ids": list(ea.high_confidence_ids),
-        },
-        "risk_coverage": {
-            "coverage": to_jsonable(rc.coverage),
-            "risk": to_jsonable(rc.risk),
-            "aurc": to_jsonable(rc.aurc),
-            "eaurc": to_jsonable(rc.eaurc),
-        },
-        "referral": referral,
-        "referral_reason": referral_reason,
-        "histogram": {
-            "edges": to_jsonable(edges),
-            "correct": np.bincount(which[~wrong], minlength=len(edges) - 1).tolist(),
-            "incorrect": np.bincount(which[wrong], minlength=len(edges) - 1).tolist(),
-        },
-    }
+    return ErrorAnalysis(
+        ea.confidence_definition,
+        estimate_value(ea.error_rate),
+        num(ea.confidence_weighted_error_rate),
+        tuple(
+            ErrorBin(
+                float(b.lower),
+                float(b.upper),
+                int(b.n),
+                int(b.errors),
+                estimate_value(b.error_rate),
+            )
+            for b in ea.bins
+        ),
+        HighConfidence(
+            cut,
+            "protocol" if cuts else "default",
+            estimate_value(ea.high_confidence_error_rate),
+            int(ea.high_confidence_n),
+            int(ea.high_confidence_errors),
+            tuple(str(i) for i in ea.high_confidence_ids),
+        ),
+        RiskCoverage(
+            tuple(float(v) for v in rc.coverage),
+            tuple(float(v) for v in rc.risk),
+            num(rc.aurc),
+            num(rc.eaurc),
+        ),
+        tuple(referral),
+        referral_reason,
+        Histogram(
+            tuple(float(v) for v in edges),
+            tuple(int(v) for v in np.bincount(which[~wrong], minlength=len(edges) - 1)),
+            tuple(int(v) for v in np.bincount(which[wrong], minlength=len(edges) - 1)),
+        ),
+    )

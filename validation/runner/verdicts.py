@@ -27,14 +27,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from scipy.stats import binom, norm
 
 from validation import stats
 from validation.protocol import Criterion, Quantity, Verdict, result_quantities
+from validation.results import Judgement, Multiplicity
 
-__all__ = ["Judged", "apply_multiplicity", "judge", "one_sided_p"]
+__all__ = [
+    "Judged",
+    "apply_multiplicity",
+    "judge",
+    "one_sided_alpha",
+    "one_sided_p",
+    "one_sided_test",
+]
 
 INFO = "INFO"
 
@@ -53,44 +61,70 @@ class Judged:
     procedure: str = "none"
     adjusted_p: float | None = None
     outcome: str | None = None
+    test: str | None = None
 
-    def multiplicity(self) -> dict[str, Any]:
-        return {
-            "procedure": self.procedure,
-            "p_value": _finite(self.p_value),
-            "adjusted_p": _finite(self.adjusted_p),
-            "outcome": self.outcome,
-        }
+    def judgement(self, *, alpha: float) -> Judgement:
+        """The contract's :class:`~validation.results.Judgement` of this analysis."""
+        primary = self.hierarchy is not None or self.family is not None
+        role: Literal["primary", "secondary"] = "primary" if primary else "secondary"
+        return Judgement(
+            None if self.criterion is None else str(self.criterion),
+            self.verdict,  # type: ignore[arg-type]
+            self.reason,
+            self.hierarchy,
+            self.family,
+            role,
+            Multiplicity(
+                self.procedure,
+                self.test,
+                _finite(self.p_value),
+                alpha,
+                _finite(self.adjusted_p),
+                self.outcome,
+            ),
+        )
 
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def one_sided_p(result: Any, criterion: Criterion | None) -> float | None:
-    """One-sided p-value of "the criterion fails" (module docstring), or None when undefined."""
+def one_sided_test(result: Any, criterion: Criterion | None) -> tuple[float | None, str | None]:
+    """One-sided p-value of "the criterion fails" (module docstring) and the test's description,
+    or ``(None, None)`` when the criterion has no such test (it reads a point estimate or a
+    p-value) or the result is not estimable."""
     if criterion is None or getattr(result, "reason", None) is not None:
-        return None
+        return None, None
     if criterion.quantity is Quantity.CI_LOW and criterion.op in (">=", ">"):
         sign = 1.0
     elif criterion.quantity is Quantity.CI_HIGH and criterion.op in ("<=", "<"):
         sign = -1.0
     else:
-        return None
+        return None, None
     est, bound = float(getattr(result, "estimate", math.nan)), criterion.value
     se = getattr(result, "se", None)
     method = str(getattr(result, "method", ""))
     n = int(getattr(result, "n", 0) or 0)
     if not math.isfinite(est):
-        return None
+        return None, None
+    null = f"H0: true value {'≤' if sign > 0 else '≥'} {bound:g}"
     if method == "wilson" and n > 0 and 0.0 < bound < 1.0:
-        return float(norm.sf(sign * (est - bound) / math.sqrt(bound * (1.0 - bound) / n)))
+        z = sign * (est - bound) / math.sqrt(bound * (1.0 - bound) / n)
+        return float(norm.sf(z)), f"one-sided score test (Wilson), {null}"
     if method == "clopper-pearson" and n > 0 and 0.0 < bound < 1.0:
         k = round(est * n)
-        return float(binom.sf(k - 1, n, bound) if sign > 0 else binom.cdf(k, n, bound))
+        p = binom.sf(k - 1, n, bound) if sign > 0 else binom.cdf(k, n, bound)
+        return float(p), f"one-sided exact binomial test, {null}"
     if se is not None and math.isfinite(se) and se > 0:
-        return float(norm.sf(sign * (est - bound) / se))
-    return None
+        return float(
+            norm.sf(sign * (est - bound) / se)
+        ), f"one-sided Wald z test ({method} se), {null}"
+    return None, None
+
+
+def one_sided_p(result: Any, criterion: Criterion | None) -> float | None:
+    """The p-value of :func:`one_sided_test`."""
+    return one_sided_test(result, criterion)[0]
 
 
 def judge(
@@ -106,6 +140,7 @@ def judge(
         return Judged(analysis_id, None, INFO, None, hierarchy, family, None)
     quantities, reason = result_quantities(result)
     evaluation = criterion.evaluate(quantities, reason=reason)
+    p_value, test = one_sided_test(result, criterion)
     return Judged(
         analysis_id,
         criterion,
@@ -113,7 +148,8 @@ def judge(
         evaluation.reason,
         hierarchy,
         family,
-        one_sided_p(result, criterion),
+        p_value,
+        test=test,
     )
 
 
@@ -180,9 +216,14 @@ def _holm(members: list[Judged], alpha: float) -> dict[str, Judged]:
     return out
 
 
+def one_sided_alpha(confidence: float) -> float:
+    """The one-sided level a two-sided ``confidence`` interval's bound tests: ``(1 - c) / 2``."""
+    return (1.0 - confidence) / 2.0
+
+
 def apply_multiplicity(judged: Sequence[Judged], *, confidence: float) -> dict[str, Judged]:
     """Apply the fixed sequence and Holm families to ``judged`` (ids unique); id -> final."""
-    alpha = (1.0 - confidence) / 2.0
+    alpha = one_sided_alpha(confidence)
     chain = sorted((j for j in judged if j.hierarchy is not None), key=lambda j: j.hierarchy or 0)
     out = _fixed_sequence(chain, alpha)
     families = sorted({j.family for j in judged if j.family is not None and j.hierarchy is None})

@@ -51,6 +51,7 @@ from validation.stats.roc import auc
 from validation.stats.subgroups import (
     SubgroupRow,
     SubgroupTable,
+    back_transform,
     by_group,
     heterogeneity_across,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "Test",
     "adjust",
     "auc",
+    "back_transform",
     "bootstrap",
     "by_group",
     "calibration",

@@ -24,15 +24,22 @@ grid (0 and 400 log-spaced values up to a bound no REML solution exceeds), the b
 refined by bounded Brent search between its neighbours, then polished by Fisher scoring — so the
 *global* maximum is returned.
 
-Undefined cases (documented results, not exceptions): ``k < 2``; a group with variance 0 (e.g. a
-proportion of 0 or 1 on the logit scale, an AUC of 1, perfect separation) — inverse-variance
-weights would be infinite, so the result is not estimable and the reason names the group(s).
+Undefined cases (documented results, not exceptions): ``k < 2``. A group with sampling variance 0
+(e.g. an AUC of 1 with DeLong variance 0) is handled as metafor 3.8 handles it (fixture
+``tests/reference/metafor_zero_variance.json`` from ``make_metafor_zero_variance.R``):
+
+* ``"REML"``: tau² is estimated over ``tau2 > 0`` (the weights ``1/(v_i + tau2)`` stay finite) and
+  pooled with those weights; Q, its p-value, I² and H² are not computed (``nan``, with ``note``
+  saying why) because the fixed-effect weights are infinite. When the REML estimate of tau² is 0
+  the zero-variance groups would get infinite weight: not estimable (metafor stops, "Division by
+  zero when computing the inverse variance weights"). The fixed-effect estimate is not estimable.
+* ``"DL"``: not estimable (metafor refuses the DL estimator with non-positive sampling variances).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +85,7 @@ class Heterogeneity:
     groups: tuple[str, ...]
     excluded: tuple[str, ...] = ()
     reason: str | None = None
+    note: str | None = None
 
     @property
     def estimable(self) -> bool:
@@ -126,11 +134,19 @@ def _fisher_step(tau2: float, y: NDArray[np.float64], v: NDArray[np.float64]) ->
 
 
 def _tau2_reml(y: NDArray[np.float64], v: NDArray[np.float64]) -> float:
-    """Global maximiser of the restricted log-likelihood over tau2 >= 0 (grid, Brent, scoring)."""
+    """Global maximiser of the restricted log-likelihood over tau2 >= 0 (grid, Brent, scoring).
+
+    With a zero variance the search runs over tau2 > 0 only; a maximiser at the bottom of the grid
+    is returned as 0 (the caller treats it as metafor does)."""
     upper = 2.0 * (float(np.ptp(y)) ** 2 + float(v.max())) + 1e-12
-    grid = np.concatenate([[0.0], np.geomspace(upper * 1e-12, upper, _GRID_POINTS)])
+    positive = bool(np.all(v > 0))
+    grid = np.geomspace(upper * 1e-12, upper, _GRID_POINTS)
+    if positive:
+        grid = np.concatenate([[0.0], grid])
     ll = np.array([_restricted_loglik(t, y, v) for t in grid])
     i = int(np.argmax(ll))
+    if not positive and i == 0:
+        return 0.0
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
     res = minimize_scalar(
         lambda t: -_restricted_loglik(t, y, v),
@@ -142,6 +158,8 @@ def _tau2_reml(y: NDArray[np.float64], v: NDArray[np.float64]) -> float:
     for _ in range(100):  # polish; never leave the mode found above
         step = _fisher_step(tau2, y, v)
         new = max(tau2 + step, 0.0)
+        if not positive and new <= 0.0:
+            break
         if _restricted_loglik(new, y, v) < _restricted_loglik(tau2, y, v) - 1e-15:
             break
         converged = abs(new - tau2) <= _POLISH_TOL * (1.0 + tau2)
@@ -210,10 +228,7 @@ def heterogeneity(
         return undefined(f"heterogeneity needs at least 2 groups; got k={k}")
     zero = [names[i] for i in np.flatnonzero(v == 0)]
     if zero:
-        return undefined(
-            f"group(s) {', '.join(zero)} have variance 0 (e.g. a proportion of 0 or 1, an AUC "
-            "of 1, or perfect separation): inverse-variance weights are infinite"
-        )
+        return _zero_variance(y, v, zero, method, names, confidence, tuple(excluded), undefined)
     w = 1.0 / v
     sw, sw2 = float(w.sum()), float(np.sum(w**2))
     mu_fe = float(np.dot(w, y)) / sw
@@ -236,4 +251,54 @@ def heterogeneity(
         k=k,
         groups=names,
         excluded=tuple(excluded),
+    )
+
+
+def _zero_variance(
+    y: NDArray[np.float64],
+    v: NDArray[np.float64],
+    zero: list[str],
+    method: str,
+    names: tuple[str, ...],
+    confidence: float,
+    excluded: tuple[str, ...],
+    undefined: Callable[[str], Heterogeneity],
+) -> Heterogeneity:
+    """Groups with sampling variance 0, as metafor 3.8 (module docstring)."""
+    which = f"group(s) {', '.join(zero)} have sampling variance 0"
+    if method == "DL":
+        return undefined(
+            f"{which}: the DL estimator cannot be used with non-positive sampling variances "
+            "(metafor refuses it too); use REML"
+        )
+    tau2 = _tau2_reml(y, v)
+    if tau2 <= 0.0:
+        return undefined(
+            f"{which} and the REML estimate of tau² is 0: their inverse-variance weights are "
+            "infinite (metafor stops: division by zero)"
+        )
+    k = len(y)
+    w_re = 1.0 / (v + tau2)
+    mu_re = float(np.dot(w_re, y)) / float(w_re.sum())
+    nan = math.nan
+    return Heterogeneity(
+        q=nan,
+        df=k - 1,
+        p_value=nan,
+        i2=nan,
+        tau2=tau2,
+        h2=nan,
+        pooled=_wald(mu_re, float(w_re.sum()) ** -0.5, confidence, f"random-effects-{method}-z", k),
+        fixed=Estimate.not_estimable(
+            f"{which}: fixed-effect weights are infinite",
+            confidence=confidence,
+            method="fixed-effect-z",
+            n=k,
+        ),
+        method=method,
+        k=k,
+        groups=names,
+        excluded=excluded,
+        note=f"{which}: Q, I² and H² are not computed (fixed-effect weights are infinite; as "
+        "metafor)",
     )

@@ -1,0 +1,53 @@
+"""The typed results contract ``her2map.results/2``: the JSON Schema in the repository is the one
+the classes generate; what the runner writes conforms to it (checked here with ``jsonschema``
+directly, not through our reader) and decodes back to the same objects; a wrong shape is named by
+its key path. Fixtures come from the runner (tests/conftest.py ``runner_run``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from validation.canonical import canonical_json
+from validation.exceptions import ResultsError
+from validation.results import FORMAT, Results, decode, dumps, encode, loads, shipped_schema
+from validation.results.schema import render_schema, schema_path
+
+
+@pytest.mark.req("REQ-RESULTS-001")
+def test_schema_file_in_the_repository_is_the_generated_one() -> None:
+    assert schema_path().read_text(encoding="utf-8") == render_schema()
+    assert shipped_schema() == json.loads(render_schema())
+    jsonschema.Draft202012Validator.check_schema(shipped_schema())
+
+
+@pytest.mark.req("REQ-RESULTS-001")
+@pytest.mark.parametrize("confidence", [0.95, 0.999])
+def test_runner_output_conforms_and_round_trips(runner_run: Any, confidence: float) -> None:
+    data = runner_run(confidence).results_path.read_bytes()
+    parsed = json.loads(data)
+    jsonschema.validate(parsed, shipped_schema(), cls=jsonschema.Draft202012Validator)
+    assert parsed["format"] == FORMAT
+    typed = loads(data)
+    assert isinstance(typed, Results)
+    assert decode(Results, encode(typed)) == typed
+    assert dumps(typed) == data == canonical_json(parsed)
+
+
+@pytest.mark.req("REQ-RESULTS-001")
+def test_a_wrong_shape_is_refused_naming_the_key_path(runner_run: Any, tmp_path: Path) -> None:
+    parsed = json.loads(runner_run(0.95).results_path.read_bytes())
+    parsed["subgroups"][0]["rows"][0]["n"] = "twelve"
+    with pytest.raises(
+        ResultsError, match=r"x.json: subgroups\[0\]\.rows\[0\]\.n: 'twelve' is not"
+    ):
+        loads(json.dumps(parsed).encode(), source="x.json")
+    del parsed["subgroups"]
+    with pytest.raises(jsonschema.ValidationError, match="'subgroups' is a required property"):
+        jsonschema.validate(parsed, shipped_schema())
+    with pytest.raises(ResultsError, match=r"key 'format' must be 'her2map.results/2'; got None"):
+        loads(b"{}")
