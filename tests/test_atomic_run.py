@@ -22,10 +22,10 @@ from test_runner_helpers import make_tables, protocol_dict, registered
 from validation import pipeline
 from validation.canonical import sha256_file
 from validation.cli import main
-from validation.dossier import sealed_entries, verify_dossier
+from validation.dossier import SEALED_EVENT, sealed_entries, verify_dossier
 from validation.exceptions import OutputError, OutputExistsError, RegistrationError
 from validation.ledger import Ledger, verify
-from validation.pipeline import PENDING_NAME, recover, run_and_seal
+from validation.pipeline import recover, run_and_seal
 from validation.runner import RUN_EVENT
 
 pytestmark = pytest.mark.req("REQ-ATOM-001")
@@ -49,35 +49,41 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-def _run_entries(ledger: Path, out: Path) -> list[Any]:
+def _counts(ledger: Path) -> tuple[int, int]:
+    """(validation.run entries, dossier.sealed entries) in the ledger."""
     with Ledger.open(ledger, create=False) as book:
-        return [
-            e
-            for e in book.entries(event_type=RUN_EVENT)
-            if e.payload["out_dir"] == str(out.resolve())
-        ]
+        return (
+            len(list(book.entries(event_type=RUN_EVENT))),
+            len(list(book.entries(event_type=SEALED_EVENT))),
+        )
 
 
-def _assert_complete(s: dict[str, Path], out: Path) -> None:
-    """The folder is whole, its dossier verifies, its run and seal are in the ledger once."""
-    assert not (out / PENDING_NAME).exists()
+def _assert_complete(s: dict[str, Path], out: Path, before: tuple[int, int]) -> None:
+    """The folder is whole, its dossier verifies, the ledger got one run and one seal entry."""
+    assert not list(out.parent.glob(f".{out.name}.*.partial"))
     check = verify_dossier(out / "dossier")
     assert check.ok, str(check)
-    assert len(sealed_entries(s["ledger"], str(check.seal))) == 1
-    runs = _run_entries(s["ledger"], out)
-    assert [e.payload["results_sha256"] for e in runs] == [sha256_file(out / "results.json")]
+    assert sealed_entries(s["ledger"], str(check.seal))
+    with Ledger.open(s["ledger"], create=False) as book:
+        last = list(book.entries(event_type=RUN_EVENT))[-1]
+    assert last.payload["results_sha256"] == sha256_file(out / "results.json")
+    assert _counts(s["ledger"]) == (before[0] + 1, before[1] + 1)
 
 
-def _state(s: dict[str, Path], out: Path) -> str:
-    """'nothing', 'complete' or 'pending' -- anything else fails the test."""
-    if not out.exists():
-        assert _run_entries(s["ledger"], out) == []  # no entry names a folder that is absent
+def _state(s: dict[str, Path], out: Path, before: tuple[int, int]) -> str:
+    """'nothing', 'complete' or 'pending' (the run recorded but not yet in place: its staging
+    folder keeps the journal for recovery) -- anything else fails the test."""
+    if out.exists():
+        _assert_complete(s, out, before)
+        return "complete"
+    now = _counts(s["ledger"])
+    if now == before:
         return "nothing"
-    if (out / PENDING_NAME).exists():
-        assert verify_dossier(out / "dossier").ok  # whole already; only entries may be missing
-        return "pending"
-    _assert_complete(s, out)
-    return "complete"
+    assert now[0] == before[0] + 1
+    assert now[1] in (before[1], before[1] + 1)
+    (stage,) = out.parent.glob(f".{out.name}.*.partial")
+    assert (stage / "journal.json").is_file()
+    return "pending"
 
 
 def _fork_run(s: dict[str, Path], out: Path, *, kill_after: float | None = None,
@@ -109,25 +115,26 @@ def test_kill_9_at_random_moments_leaves_nothing_or_a_complete_run(
     setup: dict[str, Path], tmp_path: Path
 ) -> None:
     """20 runs killed with SIGKILL at uniformly random moments of their duration (seeded)."""
+    before = _counts(setup["ledger"])
     start = time.monotonic()
     assert _fork_run(setup, tmp_path / "timing") == 0
     duration = time.monotonic() - start
-    _assert_complete(setup, tmp_path / "timing")
+    _assert_complete(setup, tmp_path / "timing", before)
     rng = random.Random(20261129)
     states = []
     for i in range(20):
         out = tmp_path / f"k{i:02d}"
+        before = _counts(setup["ledger"])
         _fork_run(setup, out, kill_after=rng.uniform(0.0, duration * 1.05))
-        state = _state(setup, out)
+        state = _state(setup, out, before)
         states.append(state)
         if state == "pending":
             assert recover(out, ledger=setup["ledger"]) is not None
-            _assert_complete(setup, out)
+            _assert_complete(setup, out, before)
         elif state == "nothing" and states.count("nothing") == 1:
             again = _run(setup, out)  # a re-run after the crash works and cleans up
             assert not again.recovered
-            _assert_complete(setup, out)
-            assert not list(tmp_path.glob(f".{out.name}.*.partial"))
+            _assert_complete(setup, out, before)
     assert "nothing" in states  # the kills did land during the run
     assert verify(setup["ledger"]).ok
 
@@ -136,11 +143,10 @@ def test_kill_9_at_random_moments_leaves_nothing_or_a_complete_run(
 @pytest.mark.parametrize(
     ("target", "nth", "expected"),
     [
-        ("rename", 1, "nothing"),  # the moment before the folder appears
-        # appends 1 and 2 go to the scratch copy of the ledger while staging
-        ("append", 3, "pending"),  # folder renamed, no entry recorded yet
-        ("append", 4, "pending"),  # validation.run recorded, dossier.sealed not yet
-        ("unlink", 1, "pending"),  # both recorded, journal not yet removed
+        ("rename", 1, "pending"),  # both recorded, the moment before the folder appears
+        # append 1 goes to the scratch copy of the ledger while staging
+        ("append", 2, "nothing"),  # the run entry not yet recorded: the staging folder goes
+        ("append", 3, "pending"),  # validation.run recorded, dossier.sealed not yet
     ],
 )
 def test_kill_9_at_each_commit_step_then_rerun_recovers(
@@ -162,19 +168,17 @@ def test_kill_9_at_each_commit_step_then_rerun_recovers(
 
         if target == "rename":
             pipeline.os.rename = wrap(os.rename)  # type: ignore[attr-defined]
-        elif target == "append":
-            Ledger.append = wrap(Ledger.append)  # type: ignore[method-assign]
         else:
-            Path.unlink = wrap(Path.unlink)  # type: ignore[method-assign]
+            Ledger.append = wrap(Ledger.append)  # type: ignore[method-assign]
 
+    before = _counts(setup["ledger"])
     status = _fork_run(setup, out, patch=patch)
     assert os.WIFSIGNALED(status)
     assert os.WTERMSIG(status) == signal.SIGKILL
-    assert _state(setup, out) == expected
+    assert _state(setup, out, before) == expected
     again = _run(setup, out)  # the same command again: recovers, never a second entry
     assert again.recovered == (expected == "pending")
-    _assert_complete(setup, out)
-    assert not list(tmp_path.glob(".run.*.partial"))
+    _assert_complete(setup, out, before)
     assert verify(setup["ledger"]).ok
 
 
@@ -199,17 +203,16 @@ def test_pending_run_of_other_inputs_is_completed_then_refused(
     setup: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    status = _fork_run(
-        setup, out, patch=lambda: setattr(pipeline, "_record", lambda *a: os._exit(9))
-    )
+    before = _counts(setup["ledger"])
+    status = _fork_run(setup, out, patch=lambda: setattr(pipeline, "_seal", lambda *a: os._exit(9)))
     assert os.WEXITSTATUS(status) == 9
-    assert _state(setup, out) == "pending"
+    assert _state(setup, out, before) == "pending"
     other = tmp_path / "other.csv"
     other.write_bytes(setup["pred"].read_bytes())
     with pytest.raises(OutputExistsError, match=r"held an interrupted run, now completed"):
         run_and_seal(setup["protocol"], predictions=other, labels=setup["labels"],
                      ledger=setup["ledger"], out_dir=out)  # fmt: skip
-    _assert_complete(setup, out)
+    _assert_complete(setup, out, before)
 
 
 @pytest.mark.parametrize("case", ["file", "under_file", "not_empty"])
@@ -262,11 +265,14 @@ def test_no_dossier_run_is_atomic_too(
     setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
+    before = _counts(setup["ledger"])
     args = ["validate", "run", str(setup["protocol"]), "--predictions", str(setup["pred"]),
             "--labels", str(setup["labels"]), "--ledger", str(setup["ledger"]), "--out",
             str(out), "--no-dossier"]  # fmt: skip
     assert main(args) == 0
     assert "E1: PASS" in capsys.readouterr().out
     assert _files(out) == {"results.json"}
-    runs = _run_entries(setup["ledger"], out)
-    assert [e.payload["results_sha256"] for e in runs] == [sha256_file(out / "results.json")]
+    assert _counts(setup["ledger"]) == (before[0] + 1, before[1])
+    with Ledger.open(setup["ledger"], create=False) as book:
+        last = list(book.entries(event_type=RUN_EVENT))[-1]
+    assert last.payload["results_sha256"] == sha256_file(out / "results.json")

@@ -3,29 +3,29 @@
 The runner computes and renders nothing; the dossier renders and computes nothing (DESIGN.md).
 This module only sequences them, so that ``her2map validate run`` and the demo share one path,
 and makes the run appear whole or not at all (STYLE.md rule 21, REQ-ATOM-001). The dossier
-carries the run's inputs and provenance, so it re-runs from itself (:mod:`validation.reproduce`).
-
+carries the run's inputs and provenance (its ``validation.run`` ledger entry), so it re-runs from
+itself (:mod:`validation.reproduce`).
 
 1. **Check before work.** Every path name must be UTF-8; ``out`` must be absent or an empty
    folder, and its nearest existing parent a writable folder; the ledger must exist
    (:class:`~validation.exceptions.OutputError`, :class:`~validation.exceptions.OutputExistsError`,
    :class:`~validation.exceptions.RegistrationError`). Nothing is created before these pass.
-2. **Stage.** A hidden sibling ``.<out>.XXXX.partial`` holds a scratch copy of the ledger (SQLite
-   backup) and the run's folder. The runner and the dossier work there against the scratch copy,
-   so the real ledger sees nothing yet; the run's ledger entries (``validation.run``,
-   ``dossier.sealed``) land in the scratch copy, whose head is the real head.
-3. **Journal, then rename.** The entries to record are written into the run folder as
-   ``.pending-ledger.json`` (paths rewritten from the staging folder to ``out``), the folder is
-   fsynced and renamed onto ``out`` in one ``rename(2)``.
-4. **Record, then clear the journal.** Each pending entry is appended to the real ledger unless an
-   identical one is already there (so a repeat is harmless), then the journal is removed.
+2. **Stage.** A hidden sibling ``.<out>.XXXX.partial`` (``flock``-ed while its process lives)
+   holds a scratch copy of the ledger (SQLite backup) and the run's folder ``work``. The runner
+   works there against the scratch copy, so the real ledger sees nothing yet.
+3. **Journal, record the run.** ``journal.json`` in the staging folder holds the
+   ``validation.run`` entry to record and the ledger head the run started from; then that entry is
+   appended to the real ledger (never twice: the same entry recorded after that head is reused).
+4. **Seal.** The dossier is built in ``work`` against the real ledger (its provenance is the real
+   entry) and verified; :func:`~validation.dossier.build_dossier` appends ``dossier.sealed``.
+5. **Rename.** ``work`` becomes ``out`` in one ``rename(2)``; the staging folder is removed.
 
-A kill at any moment leaves: nothing at ``out`` (stage 1-3; the hidden staging folder is removed
-by the next run into ``out``), or the complete folder. Between 3 and 4 the folder still carries
-its journal; the next ``run_and_seal`` into the same ``out`` finds it, checks the dossier, records
-what is missing and clears it (:func:`recover`), so every sealed dossier's seal ends in the ledger
-and no entry is recorded twice. A staging folder in use by a live process is locked
-(``flock``), so two runs into one ``out`` refuse rather than clobber each other.
+A kill at any moment leaves either nothing at ``out`` or the complete run. A kill after step 3
+leaves entries that name ``out`` before it exists; the staging folder keeps the journal, and the
+next run into ``out`` (or :func:`recover`) finishes that run -- builds or checks the dossier,
+records what is missing, renames -- instead of starting another. A staging folder without a
+recorded run is simply removed. So every sealed dossier's seal is in the ledger, and no entry is
+recorded twice.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +50,9 @@ from validation.dossier import (
     DossierInputs,
     VerifyResult,
     build_dossier,
+    sealed_entries,
     verify_dossier,
 )
-from validation.dossier.build import SEALED_EVENT
 from validation.exceptions import (
     DossierError,
     HarnessError,
@@ -64,14 +64,14 @@ from validation.ledger import Entry, Head, Ledger
 from validation.results import loads
 from validation.runner import RUN_EVENT, RunInputs, RunResult, run_protocol
 
-__all__ = ["DOSSIER_DIR", "PENDING_NAME", "SealedRun", "recover", "run_and_seal", "run_only"]
+__all__ = ["DOSSIER_DIR", "SealedRun", "recover", "run_and_seal", "run_only"]
 
 #: Name of the dossier folder inside a run's output folder.
 DOSSIER_DIR = "dossier"
-#: Journal of the ledger entries a renamed run folder still has to record.
-PENDING_NAME = ".pending-ledger.json"
-_PENDING_FORMAT = "her2map.pending-ledger/1"
+_JOURNAL = "journal.json"
+_JOURNAL_FORMAT = "her2map.run-journal/1"
 _STAGE_SUFFIX = ".partial"
+_WORK = "work"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,24 +146,13 @@ def _locked(folder: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def _clear_stale(out: Path) -> None:
-    """Remove staging folders of ``out`` left by killed runs; refuse if one is in use."""
-    parent = out.absolute().parent
-    if not parent.is_dir():
-        return
-    for stage in sorted(parent.glob(f".{out.name}.*{_STAGE_SUFFIX}")):
-        with _locked(stage) as free:
-            if not free:
-                raise OutputExistsError(
-                    f"--out {out}: another run into it is in progress (staging folder {stage}); "
-                    "wait for it to finish."
-                )
-            shutil.rmtree(stage)
+def _free(out: Path) -> bool:
+    return not out.exists() or (out.is_dir() and not out.is_symlink() and not any(out.iterdir()))
 
 
-# --- step 2: stage ---------------------------------------------------------------------------
-def _snapshot(ledger: Path, copy: Path) -> int:
-    """Copy the SQLite ledger consistently (backup API); return the copy's head sequence."""
+# --- steps 2-5 ---------------------------------------------------------------------------------
+def _snapshot(ledger: Path, copy: Path) -> None:
+    """Copy the SQLite ledger consistently (backup API)."""
     try:
         # read-write (nothing is written): closing it then removes the -wal/-shm files again
         src = sqlite3.connect(f"{ledger.resolve().as_uri()}?mode=rw", uri=True)
@@ -175,8 +164,6 @@ def _snapshot(ledger: Path, copy: Path) -> int:
             dst.close()
     except sqlite3.Error as exc:
         raise RegistrationError(f"ledger {ledger}: cannot be read ({exc}).") from None
-    with Ledger.open(copy, create=False) as book:
-        return book.head().seq
 
 
 def _rewrite(value: Any, old: str, new: str) -> Any:
@@ -190,10 +177,90 @@ def _rewrite(value: Any, old: str, new: str) -> Any:
     return value
 
 
-def _stage(
-    out: Path, ledger: Path, missing: list[Path], make: Any
-) -> tuple[RunResult, BuildResult | None]:
-    """Steps 2-3: run ``make(work, scratch)`` in a staging folder, journal, rename onto ``out``."""
+def _read_journal(stage: Path) -> dict[str, Any]:
+    """The staging folder's journal, or {} when it has none (the run was not recorded)."""
+    try:
+        journal = json.loads((stage / _JOURNAL).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    ok = isinstance(journal, dict) and journal.get("format") == _JOURNAL_FORMAT
+    return journal if ok else {}
+
+
+def _recorded(ledger: Path, journal: dict[str, Any]) -> Entry | None:
+    """The journal's ``validation.run`` entry in the ledger, or None (also without a journal)."""
+    if not journal or not ledger.is_file():
+        return None
+    digest = journal["results_sha256"]
+    with Ledger.open(ledger, create=False) as book:
+        for entry in book.entries(event_type=RUN_EVENT, where={"results_sha256": digest}):
+            mine = entry.seq > journal["base_seq"] and entry.actor == journal["actor"]
+            if mine and entry.payload == journal["payload"]:  # recorded after this run's start
+                return entry
+    return None
+
+
+def _record(ledger: Path, journal: dict[str, Any]) -> Entry:
+    """Append the journal's ``validation.run`` entry unless it is there (never twice)."""
+    found = _recorded(ledger, journal)
+    if found is not None:
+        return found
+    with Ledger.open(ledger, create=False) as book:
+        return book.append(RUN_EVENT, journal["payload"], actor=journal["actor"])
+
+
+def _inputs(journal: dict[str, Any], out: Path | None = None) -> RunInputs:
+    """The run's input paths (under ``out`` instead of the staging folder, when given)."""
+    given = dict(journal["inputs"])
+    if out is not None:
+        given = _rewrite(given, journal["work"], str(out.absolute()))
+    exclusions = given["predictions_exclusions"]
+    return RunInputs(
+        Path(given["protocol"]), Path(given["predictions"]), Path(given["labels"]),
+        None if exclusions is None else Path(exclusions),
+    )  # fmt: skip
+
+
+def _seal(work: Path, ledger: Path, journal: dict[str, Any], run: Entry) -> None:
+    """Step 4: the dossier of ``work``, its seal in the ledger (built, or kept from before a kill
+    when it verifies and its seal was recorded after the run's entry)."""
+    dossier = work / DOSSIER_DIR
+    if dossier.is_dir():
+        check = verify_dossier(dossier)
+        if check.ok and any(e.seq > run.seq for e in sealed_entries(ledger, str(check.seal))):
+            return
+        shutil.rmtree(dossier)
+    given = _inputs(journal)
+    inputs = DossierInputs(
+        given.protocol, given.predictions, given.labels, given.predictions_exclusions
+    )
+    built = build_dossier(
+        work / "results.json", dossier, ledger=ledger, inputs=inputs, **journal["seal"]
+    )
+    verification = verify_dossier(built.directory)
+    if not verification.ok:
+        problems = "; ".join(f"{name}: {message}" for name, message in verification.problems)
+        raise DossierError(f"the dossier just built does not verify: {problems}")
+
+
+def _finish(stage: Path, out: Path, ledger: Path, journal: dict[str, Any]) -> Entry:
+    """Steps 3-5 from the journal (the first time, or after a kill): record, seal, rename."""
+    work = stage / _WORK
+    if sha256_file(work / "results.json") != journal["results_sha256"]:
+        raise OutputError(f"{work}: results.json does not match its journal; remove {stage}.")
+    entry = _record(ledger, journal)
+    if journal["seal"] is not None:
+        _seal(work, ledger, journal, entry)
+    fsync_dir(work)
+    os.rename(work, out)  # onto an empty folder or nothing: one atomic step
+    fsync_dir(out.absolute().parent)
+    shutil.rmtree(stage, ignore_errors=True)
+    return entry
+
+
+def _stage(out: Path, ledger: Path, missing: list[Path], make: Any,
+           journal_extra: dict[str, Any]) -> tuple[Entry, RunResult]:  # fmt: skip
+    """Steps 2-5: ``make(work, scratch)`` in a staging folder, journal, :func:`_finish`."""
     parent = out.absolute().parent
     for folder in missing:
         folder.mkdir()
@@ -201,148 +268,95 @@ def _stage(
     try:
         with _locked(stage):
             scratch = stage / "ledger.scratch.db"
-            base = _snapshot(ledger, scratch)
-            work = stage / out.name
+            _snapshot(ledger, scratch)
+            work = stage / _WORK
             try:
-                run, built = make(work, scratch)
+                run: RunResult = make(work, scratch)
             except (HarnessError, Her2MapError) as exc:  # name the real ledger and folder
                 text = str(exc).replace(str(scratch), str(ledger)).replace(str(work), str(out))
                 raise type(exc)(text) from None
-            with Ledger.open(scratch, create=False) as book:
-                new = [e for e in book.entries() if e.seq > base]
-
-            def moved(value: Any) -> Any:  # staging paths -> their place under ``out``
-                value = _rewrite(value, str(work.absolute()), str(out.absolute()))
-                return _rewrite(value, str(work.resolve()), str(out.resolve()))
-
-            entries = [
-                {
-                    "event_type": e.event_type,
-                    "actor": e.actor,
-                    "payload": moved(e.payload),
-                }
-                for e in new
-            ]
+            scratch.unlink()
+            payload = _rewrite(run.ledger_entry.payload, str(work.resolve()), str(out.resolve()))
             journal = {
-                "format": _PENDING_FORMAT,
-                "entries": entries,
+                "format": _JOURNAL_FORMAT,
+                "payload": _rewrite(payload, str(work.absolute()), str(out.absolute())),
                 "results_sha256": run.results_sha256,
-                "verdicts": run.verdicts,
-                "head_before": str(run.head_before),
+                "base_seq": run.head_before.seq,
+                "work": str(work.absolute()),
                 "inputs": {
-                    name: None if value is None else moved(str(value))
-                    for name, value in (
-                        ("protocol", run.inputs.protocol),
-                        ("predictions", run.inputs.predictions),
-                        ("labels", run.inputs.labels),
-                        ("predictions_exclusions", run.inputs.predictions_exclusions),
-                    )
+                    "protocol": str(run.inputs.protocol),
+                    "predictions": str(run.inputs.predictions),
+                    "labels": str(run.inputs.labels),
+                    "predictions_exclusions": None
+                    if run.inputs.predictions_exclusions is None
+                    else str(run.inputs.predictions_exclusions),
                 },
+                **journal_extra,
             }
-            write_synced(work / PENDING_NAME, canonical_json(journal))
-            fsync_dir(work)
-            os.rename(work, out)  # onto an empty folder or nothing: one atomic step
-            fsync_dir(parent)
+            write_synced(stage / _JOURNAL, canonical_json(journal))
+            fsync_dir(stage)
+            entry = _finish(stage, out, ledger, journal)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        for folder in reversed(missing):
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        if _recorded(ledger, _read_journal(stage)) is None:  # nothing recorded: leave nothing
+            shutil.rmtree(stage, ignore_errors=True)
+            for folder in reversed(missing):
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
         raise
-    shutil.rmtree(stage, ignore_errors=True)
-    return run, built
+    return entry, run
 
 
-# --- step 4: record --------------------------------------------------------------------------
-def _read_journal(out: Path) -> dict[str, Any]:
-    path = out / PENDING_NAME
-    try:
-        journal = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise OutputError(f"{path}: unreadable journal of an interrupted run ({exc}).") from None
-    if not isinstance(journal, dict) or journal.get("format") != _PENDING_FORMAT:
-        raise OutputError(f"{path}: not a journal of this software ({_PENDING_FORMAT}).")
-    return journal
+def _finish_stale(out: Path, ledger: Path) -> tuple[Entry, dict[str, Any]] | None:
+    """Remove staging folders of ``out`` left by killed runs, and finish the one whose run was
+    recorded already (returned with its journal); refuse if one is in use by a live process."""
+    parent = out.absolute().parent
+    finished = None
+    for stage in sorted(parent.glob(f".{out.name}.*{_STAGE_SUFFIX}")) if parent.is_dir() else []:
+        with _locked(stage) as free:
+            if not free:
+                raise OutputExistsError(
+                    f"--out {out}: another run into it is in progress (staging folder {stage}); "
+                    "wait for it to finish."
+                )
+            journal = _read_journal(stage)
+            if (stage / _WORK).is_dir() and _free(out) and _recorded(ledger, journal):
+                finished = (_finish(stage, out, ledger, journal), journal)
+            else:
+                shutil.rmtree(stage)
+    return finished
 
 
-def _already(book: Ledger, item: dict[str, Any]) -> Entry | None:
-    payload = item["payload"]
-    key = "seal" if item["event_type"] == SEALED_EVENT else "results_sha256"
-    for entry in book.entries(event_type=item["event_type"], where={key: payload.get(key)}):
-        if entry.payload == payload:
-            return entry
-    return None
-
-
-def _record(out: Path, ledger: Path) -> tuple[dict[str, Any], dict[str, Entry]]:
-    """Append the journal's entries that the ledger lacks, then remove the journal."""
-    journal = _read_journal(out)
-    if sha256_file(out / "results.json") != journal["results_sha256"]:
-        raise OutputError(
-            f"{out}: results.json does not match its journal ({PENDING_NAME}); the folder was "
-            "altered after an interrupted run -- remove it and run again."
-        )
-    dossier = out / DOSSIER_DIR
-    if dossier.exists():
-        check = verify_dossier(dossier)
-        if not check.ok:
-            raise DossierError(f"{dossier} of an interrupted run does not verify:\n{check}")
-    recorded: dict[str, Entry] = {}
-    with Ledger.open(ledger, create=False) as book:
-        for item in journal["entries"]:
-            found = _already(book, item)
-            if found is None:
-                found = book.append(item["event_type"], item["payload"], actor=item["actor"])
-            recorded[item["event_type"]] = found
-    (out / PENDING_NAME).unlink()
-    fsync_dir(out)
-    return journal, recorded
-
-
-def _result(out: Path, journal: dict[str, Any], recorded: dict[str, Entry], *, recovered: bool,
-            dossier: bool) -> SealedRun:  # fmt: skip
-    path = out / "results.json"
-    given = journal["inputs"]
-    exclusions = given["predictions_exclusions"]
-    inputs = RunInputs(
-        Path(given["protocol"]), Path(given["predictions"]), Path(given["labels"]),
-        None if exclusions is None else Path(exclusions),
-    )  # fmt: skip
-    run = RunResult(
-        path, recorded[RUN_EVENT], dict(journal["verdicts"]), journal["results_sha256"],
-        loads(path.read_bytes(), source=str(path)), Head.parse(journal["head_before"]), inputs,
-    )  # fmt: skip
-    if not dossier:
-        return SealedRun(run, None, None, recovered)
+def _sealed_run(out: Path, ledger: Path, entry: Entry, run: RunResult, *,
+                recovered: bool) -> SealedRun:  # fmt: skip
+    """The result at its final place: paths under ``out``, the real ledger entries."""
+    run = replace(run, results_path=out / "results.json", ledger_entry=entry)
     directory = out / DOSSIER_DIR
+    if not directory.is_dir():
+        return SealedRun(run, None, None, recovered)
     verification = verify_dossier(directory)
     if not verification.ok:
         raise DossierError(f"the dossier in {directory} does not verify: {verification}")
-    built = BuildResult(
-        directory, str(verification.seal), run.results_sha256, verification.n_files,
-        recorded.get(SEALED_EVENT),
-    )  # fmt: skip
+    seals = sealed_entries(ledger, str(verification.seal))
+    built = BuildResult(directory, str(verification.seal), run.results_sha256,
+                        verification.n_files, seals[-1] if seals else None)  # fmt: skip
     return SealedRun(run, built, verification, recovered)
 
 
+def _recovered(out: Path, ledger: Path, entry: Entry, journal: dict[str, Any]) -> SealedRun:
+    path = out / "results.json"
+    results = loads(path.read_bytes(), source=str(path))
+    run = RunResult(path, entry, results.verdicts(), journal["results_sha256"], results,
+                    Head(entry.seq - 1, entry.prev_hash), _inputs(journal, out))  # fmt: skip
+    return _sealed_run(out, ledger, entry, run, recovered=True)
+
+
 def recover(out: str | Path, *, ledger: str | Path) -> SealedRun | None:
-    """Finish a run folder that a kill left with its journal: record its missing ledger entries.
-
-    Returns the completed run, or None when ``out`` has no journal (nothing to recover).
+    """Finish a run into ``out`` that a kill interrupted after its ``validation.run`` entry was
+    recorded (and clear staging folders of runs that recorded nothing); None when there was none.
     """
-    out = Path(out)
-    if not (out / PENDING_NAME).is_file():
-        return None
-    journal, recorded = _record(out, Path(ledger))
-    return _result(out, journal, recorded, recovered=True, dossier=(out / DOSSIER_DIR).is_dir())
-
-
-def _same_request(journal: dict[str, Any], request: dict[str, Any]) -> bool:
-    runs = [e for e in journal["entries"] if e["event_type"] == RUN_EVENT]
-    if not runs:
-        return False
-    inputs = runs[0]["payload"].get("inputs", {})
-    return all(inputs.get(k) == v for k, v in request.items())
+    out, ledger = Path(out), Path(ledger)
+    finished = _finish_stale(out, ledger)
+    return None if finished is None else _recovered(out, ledger, *finished)
 
 
 def _execute(
@@ -362,19 +376,17 @@ def _execute(
              "cohort": cohort, "lock": lock}  # fmt: skip
     for what, path in {**named, "ledger": ledger, "--out": out_dir}.items():
         _utf8(None if path is None else Path(path), what)
-    request = {k: None if v is None else str(Path(v).resolve()) for k, v in named.items()}
-    if out.is_dir() and (out / PENDING_NAME).is_file():
-        same = _same_request(_read_journal(out), request)
-        journal, recorded = _record(out, ledger_path)
-        done = _result(out, journal, recorded, recovered=True, dossier=(out / DOSSIER_DIR).is_dir())
-        if not same:
+    asked = {k: None if v is None else str(Path(v).resolve()) for k, v in named.items()}
+    finished = _finish_stale(out, ledger_path)
+    if finished is not None:
+        done = _recovered(out, ledger_path, *finished)
+        if finished[1].get("request") != asked:
             raise OutputExistsError(
                 f"--out {out}: held an interrupted run, now completed and recorded (ledger seq "
                 f"{done.run.ledger_entry.seq}); it was made from other inputs than this command's, "
                 "so this run is refused -- choose another --out."
             )
         return done
-    _clear_stale(out)
     missing = _check_out(out)
     if not ledger_path.is_file():
         raise RegistrationError(
@@ -383,31 +395,15 @@ def _execute(
             f"--ledger {ledger_path} --actor NAME`."
         )
 
-    def make(work: Path, scratch: Path) -> tuple[RunResult, BuildResult | None]:
-        run = run_protocol(
+    def make(work: Path, scratch: Path) -> RunResult:
+        return run_protocol(
             protocol, labels=labels, ledger=scratch, out_dir=work, predictions=predictions,
             cohort=cohort, lock=lock, actor=actor,
         )  # fmt: skip
-        if seal is None:
-            return run, None
-        inputs = DossierInputs(
-            run.inputs.protocol,
-            run.inputs.predictions,
-            run.inputs.labels,
-            run.inputs.predictions_exclusions,
-        )
-        built = build_dossier(
-            run.results_path, work / DOSSIER_DIR, ledger=scratch, inputs=inputs, **seal
-        )
-        verification = verify_dossier(built.directory)
-        if not verification.ok:
-            problems = "; ".join(f"{name}: {message}" for name, message in verification.problems)
-            raise DossierError(f"the dossier just built does not verify: {problems}")
-        return run, built
 
-    _stage(out, ledger_path, missing, make)
-    journal, recorded = _record(out, ledger_path)
-    return _result(out, journal, recorded, recovered=False, dossier=seal is not None)
+    extra = {"actor": actor, "seal": seal, "request": asked}
+    entry, run = _stage(out, ledger_path, missing, make, extra)
+    return _sealed_run(out, ledger_path, entry, run, recovered=False)
 
 
 def run_and_seal(
@@ -437,7 +433,9 @@ def run_and_seal(
     RegistrationError, RunError, DossierError, her2map.exceptions.LockError, FirewallError
         As the runner and the dossier raise them; nothing is left behind.
     """
-    seal = {"trace": trace, "tests_dir": tests_dir, "junit": junit, "actor": actor}
+    seal = {"trace": None if trace is None else str(trace),
+            "tests_dir": None if tests_dir is None else str(tests_dir),
+            "junit": None if junit is None else str(junit), "actor": actor}  # fmt: skip
     return _execute(
         protocol, labels=labels, ledger=ledger, out_dir=out_dir, predictions=predictions,
         cohort=cohort, lock=lock, actor=actor, seal=seal,

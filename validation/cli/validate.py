@@ -54,8 +54,8 @@ def register(subparsers: Any) -> None:
 def _print_run(sealed: SealedRun) -> None:
     result = sealed.run
     if sealed.recovered:
-        print(f"recovered: {result.results_path.parent} was interrupted after it was complete; "
-              "its ledger entries are now recorded")  # fmt: skip
+        print(f"recovered: the interrupted run into {result.results_path.parent} was finished "
+              "from its journal (its ledger entries recorded once)")  # fmt: skip
     for analysis_id, verdict in result.verdicts.items():
         print(f"{analysis_id}: {verdict}")
     print(
