@@ -20,12 +20,13 @@ itself (:mod:`validation.reproduce`).
    entry) and verified; :func:`~validation.dossier.build_dossier` appends ``dossier.sealed``.
 5. **Rename.** ``work`` becomes ``out`` in one ``rename(2)``; the staging folder is removed.
 
-A kill at any moment leaves either nothing at ``out`` or the complete run. A kill after step 3
-leaves entries that name ``out`` before it exists; the staging folder keeps the journal, and the
-next run into ``out`` (or :func:`recover`) finishes that run -- builds or checks the dossier,
-records what is missing, renames -- instead of starting another. A staging folder without a
-recorded run is simply removed. So every sealed dossier's seal is in the ledger, and no entry is
-recorded twice.
+A kill at any moment leaves either nothing at ``out`` or the complete run (plus, at most, a
+hidden staging folder, which the next run into ``out`` or :func:`recover` removes). A kill after
+step 3 leaves the run's entries in the ledger before its folder is in place; the staging folder
+keeps the journal, and the next run into ``out`` (or :func:`recover`) finishes that run -- builds
+or checks the dossier, records what is missing, renames -- instead of starting another. A staging
+folder without a recorded run is removed. So every sealed dossier's seal is in the ledger, and no
+entry is recorded twice.
 """
 
 from __future__ import annotations
