@@ -231,7 +231,8 @@ def _parse(fp: BinaryIO, st: os.stat_result, path: Path) -> DicomHeader:
             syntax = ds.file_meta.get("TransferSyntaxUID")
     except Exception as exc:  # corrupt/truncated files raise many exception types in pydicom
         raise _Reject(f"unreadable DICOM ({type(exc).__name__}: {str(exc)[:160]})") from exc
-    if syntax not in _TRANSFER_SYNTAXES:
+    # A corrupt header can give several values (a MultiValue: unhashable) or bytes
+    if not isinstance(syntax, str) or syntax not in _TRANSFER_SYNTAXES:
         # Validation off: pydicom's warning about a malformed UID would print the raw header
         # (names included); and show at most a UID's 64 characters.
         text = str(syntax)[:64]
