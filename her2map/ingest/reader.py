@@ -241,7 +241,9 @@ def _parse(fp: BinaryIO, st: os.stat_result, path: Path) -> DicomHeader:
             f"transfer syntax must be uncompressed little endian, got {shown}", 0x00020010
         )
     try:
-        return _header(ds, st, path)
+        with warnings.catch_warnings():  # values are read lazily: pydicom would warn here too
+            warnings.simplefilter("ignore")
+            return _header(ds, st, path)
     except _Reject as exc:
         if exc.tag != format_tag(_PIXEL_DATA) and _PIXEL_DATA not in ds:
             exc.reason += "; the file also ends without Pixel Data (truncated or corrupt?)"
