@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -23,10 +24,10 @@ from validation.trial import (
     IHC,
     ISH,
     Her2Call,
-    Pending,
     SiteStatus,
     Trial,
     her2_call,
+    trial_status,
 )
 
 LOCK_A = "a" * 64
@@ -407,6 +408,7 @@ def test_status_counts_per_site_and_lists_who_awaits_what(trial: Trial) -> None:
             operated=1,
             response_known=1,
             withdrawn=0,
+            missing=(("prediction", 1), ("surgery", 1)),
         ),
         SiteStatus(
             "B",
@@ -417,13 +419,24 @@ def test_status_counts_per_site_and_lists_who_awaits_what(trial: Trial) -> None:
             operated=0,
             response_known=0,
             withdrawn=1,
+            missing=(("therapy", 1),),
         ),
     )
-    assert status.pending == (
-        Pending("P2", "A", "prediction", predicted=False),
-        Pending("P3", "A", "surgery", predicted=True),
-        Pending("P4", "B", "therapy", predicted=False),
+    assert [(p.patient_id, p.site, p.awaiting, p.predicted) for p in status.pending] == [
+        ("P2", "A", "prediction", False),
+        ("P3", "A", "surgery", True),
+        ("P4", "B", "therapy", False),
+    ]
+    therapy = next(trial.ledger.entries(event_type="trial.therapy", where={"patient_id": "P3"}))
+    assert status.pending[1].since == therapy.time_utc  # P3's last event
+    assert all(p.days_waiting == 0 for p in status.pending)
+    head, context, records = trial.snapshot()
+    later = datetime.strptime(therapy.time_utc[:10], "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(
+        days=10
     )
+    times = {e.seq: e.time_utc for e in trial.ledger.entries()}
+    aged = trial_status(head, context, records, times=times, as_of=later)
+    assert aged.pending[1].days_waiting == 9  # less than 10 whole days after its time of day
     assert [s.site for s in trial.status(site="B").sites] == ["B"]
 
 
@@ -505,8 +518,12 @@ def test_cli_logs_a_patient_and_prints_status(
     code, out, _ = _cli(capsys, f"trial status --ledger {db}")
     assert code == 0
     lines = out.splitlines()
-    assert "A\t1\t0\t1\t1\t0\t0\t0" in lines
-    assert "  P1\tsite A\tsurgery (no blinded prediction: excluded from the analysis)" in lines
+    assert "A\t1\t0\t1\t1\t0\t0\t0\tsurgery:1" in lines
+    assert any(
+        line.startswith("  P1\tsite A\tsurgery\tsince 20")
+        and line.endswith("(0 days) (no blinded prediction: excluded from the analysis)")
+        for line in lines
+    ), lines
     code, out, _ = _cli(capsys, f"trial export --ledger {db} --out {tmp_path / 'x'}")
     assert code == 0
     assert "exported 0 patients" in out

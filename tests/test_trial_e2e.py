@@ -95,7 +95,12 @@ def test_trial_log_export_and_interim_protocol_run(
                 assert main(args) == 0, capsys.readouterr().err
                 assert "recorded trial.prediction" in capsys.readouterr().out
             else:
-                trial.predict(pid, study=base / "cohort" / "dicom" / pid, model=model, **who)
+                entry = trial.predict(
+                    pid, study=base / "cohort" / "dicom" / pid, model=model, **who
+                )
+                read = entry.payload["read"]  # the prediction names the study and files it read
+                assert len(read["study_uids"]) == 1
+                assert len(read["instance_uids"]) >= len(entry.payload["modalities"])
             if row is not unblinded:
                 trial.record_biopsy(pid, ihc=row["biopsy_ihc"], ish=_ish(row["biopsy_ish"]), **who)
             anti_her2 = row["therapy"] == "anti-HER2"
@@ -151,10 +156,7 @@ def test_trial_log_export_and_interim_protocol_run(
     )
     results = json.loads(result.results_path.read_bytes())
     identity = results["identity"]
-    assert (
-        f"{identity['ledger']['head_seq']}:{identity['ledger']['head_hash']}"
-        == manifest["ledger"]["head"]
-    )
+    assert str(result.head_before) == manifest["ledger"]["head"]
     assert (
         identity["data"]["predictions"]["sha256"] == manifest["files"]["predictions.csv"]["sha256"]
     )
@@ -180,6 +182,7 @@ def test_trial_log_export_and_interim_protocol_run(
         "PRO-C3",
         "PRO-C4",
         "PRO-C5",
+        "PRO-G1",
     }
     assert result.ledger_entry.seq == manifest["ledger"]["head_seq"] + 1
 

@@ -72,7 +72,14 @@ class TamperError(LedgerError):
 
 
 class TrialRuleError(HarnessError):
-    """A prospective-trial event violates the trial's order, site or correction rules."""
+    """A prospective-trial event violates the trial's order, site or correction rules.
+
+    ``rule`` is the rule id (e.g. ``"OWN-SITE"``) when one rule decided the refusal.
+    """
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
 
     exit_code = EXIT_CODES["refused by a rule"]
 

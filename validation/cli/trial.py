@@ -1,18 +1,28 @@
 """``her2map trial open | enrol | predict | record | correct | withdraw | status | export | verify``.
 
-Prospective model-versus-biopsy logging on the audit ledger. Every writing action takes
-``--ledger PATH --actor NAME --site SITE`` (the site the actor writes for: it may write only its
-own patients) and prints the acknowledged entry ``seq:hash``. ``status`` and ``export`` read the
-ledger (``status --site`` filters); ``verify`` re-walks the hash chain (exit 1 when tampered).
-A refused event prints the rule and exits 3; nothing is written. The work is done by
-:class:`validation.trial.Trial`.
+Prospective model-versus-biopsy logging on the audit ledger, locally or through the trial
+service:
+
+* local: ``--ledger PATH --actor NAME --site SITE`` (actor and site are recorded as given);
+* remote: ``--server URL`` (or ``$HER2MAP_SERVER``) with the API token in ``$HER2MAP_TOKEN`` or
+  the token file ``~/.config/her2map/token`` -- the actor and site come from the token, so
+  ``--actor``/``--site`` are refused.
+
+Every writing action prints the acknowledged entry ``seq:hash``. ``status`` and ``export`` read
+the ledger after verifying it (a ledger that does not verify is refused, naming the first bad
+entry); ``verify`` re-walks the hash chain (exit 1 when tampered). A refused event prints the
+rule and exits 3; nothing is written. The work is done by :class:`validation.trial.Trial`
+(remote: :class:`validation.server.client.RemoteTrial`, same methods, same output).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
+from validation.cli.pipes import closed_pipe_is_quiet
+from validation.exceptions import LedgerError
 from validation.ledger import Entry
 from validation.trial import IHC, ISH, EventKind, Trial, verify
 
@@ -21,11 +31,46 @@ __all__ = ["register"]
 _YES_NO = ("yes", "no")
 
 
+SERVER_ENV = "HER2MAP_SERVER"
+
+
 def _common(parser: argparse.ArgumentParser, *, writes: bool = True) -> None:
-    parser.add_argument("--ledger", required=True, help="path of the trial's ledger (SQLite file)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--ledger", help="the trial's ledger: SQLite file or postgresql:// URL (local mode)"
+    )
+    where.add_argument(
+        "--server", help=f"URL of the trial service (remote mode; default ${SERVER_ENV})"
+    )
+    parser.set_defaults(writes=writes)
     if writes:
-        parser.add_argument("--actor", required=True, help="who records it (name or role)")
-        parser.add_argument("--site", required=True, help="the site the actor records for")
+        parser.add_argument("--actor", help="who records it (local mode only)")
+        parser.add_argument("--site", help="the site the actor records for (local mode only)")
+
+
+def _backend(args: argparse.Namespace, *, create: bool = False) -> Any:
+    """A local :class:`Trial` or a :class:`RemoteTrial` (same methods), from the options."""
+    server = args.server or (None if args.ledger else os.environ.get(SERVER_ENV))
+    if server:
+        given = [f"--{n}" for n in ("actor", "site") if args.writes and getattr(args, n, None)]
+        if given:
+            raise LedgerError(
+                f"{' and '.join(given)} cannot be given with --server: the service takes actor "
+                "and site from your token"
+            )
+        from validation.server.client import RemoteTrial, read_token
+
+        return RemoteTrial(server, read_token())
+    if not args.ledger:
+        raise LedgerError(f"give --ledger PATH (local) or --server URL (or set ${SERVER_ENV})")
+    if args.writes:
+        missing = [f"--{n}" for n in ("actor", "site") if not getattr(args, n, None)]
+        if missing:
+            raise LedgerError(
+                f"local mode needs {' and '.join(missing)} (who records, for which site)"
+            )
+        return Trial.open(args.ledger, create=create)
+    return Trial.open(args.ledger, create=False, readonly=True)
 
 
 def _patient(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +120,10 @@ def register(subparsers: Any) -> None:
         _patient(her2)
         her2.add_argument("--ihc", required=True, choices=[m.value for m in IHC])
         her2.add_argument("--ish", required=True, choices=[m.value for m in ISH])
+        if name == "biopsy":
+            her2.add_argument(
+                "--report-time", help="UTC time the report was issued, e.g. 2026-11-27T09:30:00Z"
+            )
         her2.set_defaults(func=_record)
     therapy = kinds.add_parser("therapy", help="neoadjuvant regimen")
     _common(therapy)
@@ -103,6 +152,11 @@ def register(subparsers: Any) -> None:
     withdraw.add_argument("--reason", required=True, help="reason for withdrawal")
     withdraw.set_defaults(func=_withdraw)
 
+    bulk = actions.add_parser("import", help="record events from a CSV file, row by row")
+    _common(bulk)
+    bulk.add_argument("file", help="CSV with columns event, patient and the events' fields")
+    bulk.set_defaults(func=_import)
+
     show = actions.add_parser("status", help="per-site counts and patients awaiting a step")
     _common(show, writes=False)
     show.add_argument("--site", help="only this site")
@@ -126,7 +180,7 @@ def _done(entry: Entry) -> int:
 
 def _open(args: argparse.Namespace) -> int:
     sites = [s.strip() for s in args.sites.split(",")]
-    with Trial.open(args.ledger) as trial:
+    with _backend(args, create=True) as trial:
         entry = trial.open_recruitment(
             sites, protocol_id=args.protocol, actor=args.actor, site=args.site
         )
@@ -134,7 +188,7 @@ def _open(args: argparse.Namespace) -> int:
 
 
 def _enrol(args: argparse.Namespace) -> int:
-    with Trial.open(args.ledger) as trial:
+    with _backend(args, create=True) as trial:
         entry = trial.enrol(
             args.patient,
             consent_ref=args.consent,
@@ -148,7 +202,7 @@ def _enrol(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    with Trial.open(args.ledger, create=False) as trial:
+    with _backend(args) as trial:
         entry = trial.predict(
             args.patient, study=args.study, lock=args.lock, actor=args.actor, site=args.site
         )
@@ -160,9 +214,11 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace) -> int:
     who = {"actor": args.actor, "site": args.site}
-    with Trial.open(args.ledger, create=False) as trial:
+    with _backend(args) as trial:
         if args.record_kind == "biopsy":
-            entry = trial.record_biopsy(args.patient, ihc=args.ihc, ish=args.ish, **who)
+            entry = trial.record_biopsy(
+                args.patient, ihc=args.ihc, ish=args.ish, report_time=args.report_time, **who
+            )
         elif args.record_kind == "surgery":
             entry = trial.record_surgery(args.patient, ihc=args.ihc, ish=args.ish, **who)
         elif args.record_kind == "therapy":
@@ -175,7 +231,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _correct(args: argparse.Namespace) -> int:
-    with Trial.open(args.ledger, create=False) as trial:
+    with _backend(args) as trial:
         entry = trial.correct(
             args.patient,
             event=args.event,
@@ -191,8 +247,22 @@ def _correct(args: argparse.Namespace) -> int:
     return _done(entry)
 
 
+def _import(args: argparse.Namespace) -> int:
+    from validation.trial.bulk import import_events
+
+    with _backend(args) as trial:
+        local = isinstance(trial, Trial)
+        who = {"actor": args.actor, "site": args.site} if local else {}
+        entries = import_events(trial, args.file, **who)
+    with closed_pipe_is_quiet():
+        for entry in entries:
+            _done(entry)
+        print(f"imported {len(entries)} events from {args.file}")
+    return 0
+
+
 def _withdraw(args: argparse.Namespace) -> int:
-    with Trial.open(args.ledger, create=False) as trial:
+    with _backend(args) as trial:
         entry = trial.withdraw(args.patient, reason=args.reason, actor=args.actor, site=args.site)
     return _done(entry)
 
@@ -209,23 +279,30 @@ _COLUMNS = (
 
 
 def _status(args: argparse.Namespace) -> int:
-    with Trial.open(args.ledger, create=False) as trial:
+    with _backend(args) as trial:
         status = trial.status(site=args.site)
+    with closed_pipe_is_quiet():
+        _print_status(status)
+    return 0
+
+
+def _print_status(status: Any) -> None:
     print(f"trial {status.protocol_id or '(not open)'} at ledger head {status.head}")
-    print("\t".join(("site", *_COLUMNS)))
+    print("\t".join(("site", *_COLUMNS, "awaiting")))
     for row in status.sites:
-        print("\t".join([row.site, *(str(getattr(row, c)) for c in _COLUMNS)]))
+        missing = " ".join(f"{step}:{n}" for step, n in row.missing) or "-"
+        print("\t".join([row.site, *(str(getattr(row, c)) for c in _COLUMNS), missing]))
     if status.pending:
         print("awaiting:")
     for item in status.pending:
         blind = item.predicted or item.awaiting == "prediction"
         note = "" if blind else " (no blinded prediction: excluded from the analysis)"
-        print(f"  {item.patient_id}\tsite {item.site}\t{item.awaiting}{note}")
-    return 0
+        waited = f"\tsince {item.since[:10]} ({item.days_waiting} days)" if item.since else ""
+        print(f"  {item.patient_id}\tsite {item.site}\t{item.awaiting}{waited}{note}")
 
 
 def _export(args: argparse.Namespace) -> int:
-    with Trial.open(args.ledger, create=False) as trial:
+    with _backend(args) as trial:
         result = trial.export(args.out)
     print(
         f"exported {result.n_exported} patients at ledger head {result.head} to {result.out_dir} "
@@ -237,6 +314,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    report = verify(args.ledger, expected_head=args.expected_head)
+    if args.ledger:
+        report = verify(args.ledger, expected_head=args.expected_head)
+    else:
+        report = _backend(args).verify(expected_head=args.expected_head)
     print(report)
     return 0 if report.ok else 1

@@ -35,7 +35,7 @@ from validation.dossier.manifest import MANIFEST_NAME, SEAL_NAME, make_manifest,
 from validation.dossier.render import parse_results, render_dossier
 from validation.dossier.trace import load_trace_inputs
 from validation.exceptions import DossierError, ProtocolError
-from validation.ledger import Entry, Ledger
+from validation.ledger import Entry, Ledger, verify_before_use
 from validation.protocol import Protocol
 from validation.results import Results
 
@@ -243,6 +243,8 @@ def build_dossier(
         raise DossierError(
             f"ledger {ledger} does not exist; pass the ledger the protocol was registered in."
         )
+    if ledger is not None:
+        verify_before_use(ledger, what="dossier build")  # verify before use (issue 12)
     trace_inputs = (
         load_trace_inputs(trace, tests_dir=tests_dir, junit=junit) if trace is not None else None
     )

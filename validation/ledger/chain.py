@@ -33,7 +33,7 @@ from typing import Any
 
 from validation.canonical import canonical_json
 from validation.exceptions import LedgerError
-from validation.ledger.models import GENESIS_HASH, Head, VerifyReport
+from validation.ledger.models import Head, VerifyReport
 
 __all__ = [
     "EVENT_TYPE_PATTERN",
@@ -159,8 +159,13 @@ def entry_hash(
 Row = tuple[int, str, str, str, bytes, str, str, str]
 
 
-def walk(rows: Iterable[Row], *, expected_head: Head | None = None) -> VerifyReport:
+def walk(
+    rows: Iterable[Row], *, expected_head: Head | None = None, start: Head | None = None
+) -> VerifyReport:
     """Re-walk a chain of stored rows (in ``seq`` order) and report the first bad entry.
+
+    ``start`` (an already verified head) continues a chain: the rows then begin at entry
+    ``start.seq + 1``, which must commit to ``start.entry_hash`` (incremental verification).
 
     Checks, per row: ``seq`` follows without a gap (else: entries deleted); actor and event_type
     well-formed; SHA-256 of the stored payload bytes equals ``payload_hash`` (else: payload
@@ -174,9 +179,10 @@ def walk(rows: Iterable[Row], *, expected_head: Head | None = None) -> VerifyRep
     event_type has no quote, the hashes are 64 hex digits, time_utc is the last field), so a
     tampered row cannot reproduce the original's hashed bytes.
     """
-    prev = GENESIS_HASH
-    stored = GENESIS_HASH
-    expected_seq = 1
+    origin = Head.genesis() if start is None else start
+    prev = origin.entry_hash
+    stored = origin.entry_hash
+    expected_seq = origin.seq + 1
     actors: dict[str, str] = {}
     event_types: set[str] = set()
     sha256 = hashlib.sha256
@@ -223,6 +229,12 @@ def walk(rows: Iterable[Row], *, expected_head: Head | None = None) -> VerifyRep
             if seq == 1:
                 return bad(
                     1, "entry 1 does not start the chain (prev_hash is not the genesis hash)"
+                )
+            if seq == origin.seq + 1:
+                return bad(
+                    seq - 1,
+                    f"entry {seq - 1} was rewritten since it was verified: entry {seq} commits "
+                    f"to prev_hash {prev_hash}, not to the verified hash {prev}",
                 )
             return bad(
                 seq - 1,

@@ -32,7 +32,7 @@ from typing import Any
 from validation.atomic import atomic_write
 from validation.canonical import sha256_hex
 from validation.exceptions import RegistrationError, RunError
-from validation.ledger import Entry, Head, Ledger
+from validation.ledger import Entry, Head, Ledger, verified_before_use
 from validation.protocol import Protocol, require_registered
 from validation.results import (
     FORMAT,
@@ -215,6 +215,7 @@ def run_protocol(
             f"`her2map protocol register {protocol_path} --ledger {ledger_path} --actor NAME`."
         )
     with Ledger.open(ledger_path, create=False) as book:
+        verified_before_use(book, what="validate run")  # verify before use (issue 12)
         registration = require_registered(protocol, book)  # before any label is read
         record = registration_record(registration, book)
         head = book.head()

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validation.ledger import CORRECTION_EVENT, Entry, Head, Ledger, LedgerView, VerifyReport
+from validation.ledger import Entry, Head, Ledger, LedgerView, VerifyReport, read_verified
 from validation.ledger import verify as verify_ledger
 from validation.trial.events import (
     PCR_DEFINITION,
@@ -53,12 +53,13 @@ def read_patient(view: LedgerView, patient_id: str) -> tuple[TrialContext, Patie
     """The trial context and ``patient_id``'s record, read through ``view`` (targeted queries).
 
     Reads the first ``trial.opened``, the first prediction (the trial's model lock), the
-    patient's trial events and the corrections of them, and folds them with
+    patient's trial events and the corrections of them -- index lookups only, so the cost does
+    not grow with the ledger (no scan of its history) -- and folds them with
     :func:`~validation.trial.rules.fold` -- the same fold status and export use on all entries.
     """
     picked: dict[int, Entry] = {}
     for kind in (EventKind.OPENED, EventKind.PREDICTION):
-        first = next(view.entries(event_type=kind.value), None)
+        first = view.first(kind.value)
         if first is not None:
             picked[first.seq] = first
     own = [
@@ -67,11 +68,8 @@ def read_patient(view: LedgerView, patient_id: str) -> tuple[TrialContext, Patie
         if e.event_type.startswith("trial.")
     ]
     picked.update((e.seq, e) for e in own)
-    if own:
-        targets = {e.seq for e in own}
-        for fix in view.entries(event_type=CORRECTION_EVENT):
-            if fix.payload.get("target_seq") in targets:
-                picked[fix.seq] = fix
+    for event in own:
+        picked.update((fix.seq, fix) for fix in view.corrections(event.seq))
     context, records = fold(picked[seq] for seq in sorted(picked))
     return context, records.get(patient_id)
 
@@ -83,9 +81,10 @@ class Trial:
         self.ledger = ledger
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> Trial:
-        """Open the trial's ledger (created if absent when ``create``)."""
-        return cls(Ledger.open(path, create=create))
+    def open(cls, path: str | Path, *, create: bool = True, readonly: bool = False) -> Trial:
+        """Open the trial's ledger (a SQLite file, created if absent when ``create``, or a
+        ``postgresql://`` URL); ``readonly`` for status and export (nothing is changed)."""
+        return cls(Ledger.open(path, create=create, readonly=readonly))
 
     def close(self) -> None:
         self.ledger.close()
@@ -200,6 +199,7 @@ class Trial:
             result.model_name,
             result.modalities,
             Source.DICOM,
+            {"study_uids": list(result.study_uids), "instance_uids": list(result.instance_uids)},
         )
 
     def predict_external(
@@ -227,6 +227,56 @@ class Trial:
             Source.EXTERNAL,
         )
 
+    def record_prediction(
+        self,
+        patient_id: str,
+        *,
+        score: object,
+        threshold: object,
+        model_lock: object,
+        model_name: object,
+        modalities: object,
+        source: str | Source,
+        actor: str,
+        site: str,
+        read: dict[str, list[str]] | None = None,
+    ) -> Entry:
+        """Record a prediction computed elsewhere (the service: a site's CLI ran the locked model
+        on its DICOM, ``source="dicom"``, naming the studies and instances it ``read``)."""
+        kind = Source(source) if str(source) in {s.value for s in Source} else None
+        if kind is None:
+            raise refuse(
+                patient_id,
+                EventKind.PREDICTION.value,
+                "VALUE",
+                f"source must be dicom or external, got {source!r}",
+            )
+        if kind is Source.DICOM and (
+            not isinstance(read, dict)
+            or sorted(read) != ["instance_uids", "study_uids"]
+            or not all(
+                isinstance(v, list) and all(isinstance(u, str) for u in v) for v in read.values()
+            )
+        ):
+            raise refuse(
+                patient_id,
+                EventKind.PREDICTION.value,
+                "VALUE",
+                "a dicom prediction names the study_uids and instance_uids it read",
+            )
+        return self._prediction(
+            str(patient_id),
+            site,
+            actor,
+            score,
+            threshold,
+            model_lock,
+            model_name,
+            modalities,
+            kind,
+            read if kind is Source.DICOM else None,
+        )
+
     def _prediction(
         self,
         pid: str,
@@ -238,6 +288,7 @@ class Trial:
         name: object,
         modalities: object,
         source: Source,
+        read: dict[str, list[str]] | None = None,
     ) -> Entry:
         kind = EventKind.PREDICTION
         parsed = {
@@ -251,19 +302,44 @@ class Trial:
             )
         }
         call = "positive" if parsed["score"] >= parsed["threshold"] else "negative"
+        extra = {} if read is None else {"read": read}
         return self._append(
-            self._proposal(kind, pid, site, **parsed, call=call, source=source.value), actor=actor
+            self._proposal(kind, pid, site, **parsed, **extra, call=call, source=source.value),
+            actor=actor,
         )
 
     def _her2(
-        self, kind: EventKind, patient_id: str, ihc: object, ish: object, actor: str, site: str
+        self,
+        kind: EventKind,
+        patient_id: str,
+        ihc: object,
+        ish: object,
+        actor: str,
+        site: str,
+        **extra: Any,
     ) -> Entry:
         result = her2_result(ihc, ish, patient_id=patient_id, event=kind.value)
-        return self._append(self._proposal(kind, patient_id, site, result=result), actor=actor)
+        return self._append(
+            self._proposal(kind, patient_id, site, result=result, **extra), actor=actor
+        )
 
-    def record_biopsy(self, patient_id: str, *, ihc: str, ish: str, actor: str, site: str) -> Entry:
-        """Record the core-needle biopsy: IHC, ISH and the HER2 call derived by ASCO/CAP 2018."""
-        return self._her2(EventKind.BIOPSY, patient_id, ihc, ish, actor, site)
+    def record_biopsy(
+        self,
+        patient_id: str,
+        *,
+        ihc: str,
+        ish: str,
+        actor: str,
+        site: str,
+        report_time: str | None = None,
+    ) -> Entry:
+        """Record the core-needle biopsy: IHC, ISH and the HER2 call derived by ASCO/CAP 2018.
+
+        ``report_time`` (UTC, when the pathology report was issued) lets blinding be checked in
+        time: a prediction logged after it is marked not blinded (:func:`~.rules.fold`)."""
+        when = parse_field("report_time", report_time, patient_id=patient_id, event="trial.biopsy")
+        extra = {} if when is None else {"report_time": when}
+        return self._her2(EventKind.BIOPSY, patient_id, ihc, ish, actor, site, **extra)
 
     def record_surgery(
         self, patient_id: str, *, ihc: str, ish: str, actor: str, site: str
@@ -341,20 +417,37 @@ class Trial:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def snapshot(self) -> tuple[Head, TrialContext, dict[str, PatientRecord]]:
-        """Head, context and every patient's record from ONE read of the ledger (consistent)."""
-        entries = list(self.ledger.entries())
-        head = entries[-1].head if entries else Head.genesis()
+    def _read(self, verified: Head | None) -> tuple[Head, list[Entry]]:
+        """Entries up to a head: by default walking the chain over the very rows read
+        (:func:`~validation.ledger.read_verified`: a ledger that does not verify is refused,
+        naming the first bad entry); a caller that verified the whole chain itself passes
+        ``verified`` (the service, before a site-scoped read)."""
+        if verified is None:
+            return read_verified(self.ledger, what="the trial")
+        return verified, [e for e in self.ledger.entries() if e.seq <= verified.seq]
+
+    def snapshot(
+        self, *, verified: Head | None = None
+    ) -> tuple[Head, TrialContext, dict[str, PatientRecord]]:
+        """Head, context and every patient's record from one verified read of the ledger."""
+        head, entries = self._read(verified)
         context, records = fold(entries)
         return head, context, records
 
-    def status(self, *, site: str | None = None) -> TrialStatus:
-        """Per-site counts and what is missing (:class:`validation.trial.status.TrialStatus`)."""
-        return trial_status(*self.snapshot(), site=site)
+    def status(self, *, site: str | None = None, verified: Head | None = None) -> TrialStatus:
+        """Per-site counts and what is missing (:class:`validation.trial.status.TrialStatus`),
+        after verifying the ledger (unless the caller already did, up to ``verified``)."""
+        head, entries = self._read(verified)
+        context, records = fold(entries)
+        times = {e.seq: e.time_utc for e in entries}
+        return trial_status(head, context, records, site=site, times=times)
 
-    def export(self, out_dir: str | Path) -> ExportResult:
-        """Write predictions, labels and manifest (:func:`validation.trial.export.export_tables`)."""
-        return export_tables(*self.snapshot(), out_dir)
+    def export(self, out_dir: str | Path, *, verified: Head | None = None) -> ExportResult:
+        """Write the export (:func:`validation.trial.export.export_tables`) after verifying the
+        ledger (unless the caller already did, up to ``verified``)."""
+        head, entries = self._read(verified)
+        context, records = fold(entries)
+        return export_tables(head, context, records, out_dir, entries=entries)
 
     def verify(self, *, expected_head: Head | str | None = None) -> VerifyReport:
         """Re-walk the ledger's hash chain (:func:`validation.ledger.verify`)."""

@@ -13,8 +13,10 @@ every patient event):
                        ``hr_status`` (0/1 or null)
 ``trial.prediction``   ``score`` in [0, 1], ``threshold``, ``call`` (derived: ``score >=
                        threshold``), ``model_lock``, ``model_name``, ``modalities`` (list),
-                       ``source`` (``dicom`` or ``external``)
-``trial.biopsy``       ``result`` = ``{ihc, ish, her2}``, ``her2`` derived by :func:`her2_call`
+                       ``source`` (``dicom`` or ``external``); for ``dicom`` also ``read`` =
+                       ``{study_uids, instance_uids}`` (the DICOM studies and files the model read)
+``trial.biopsy``       ``result`` = ``{ihc, ish, her2}``, ``her2`` derived by :func:`her2_call`;
+                       optional ``report_time`` (UTC time the pathology report was issued)
 ``trial.therapy``      ``regimen`` (text), ``anti_her2`` (bool)
 ``trial.surgery``      ``result`` as biopsy (the surgical specimen: the reference standard)
 ``trial.response``     ``pcr`` (bool), ``definition`` (always :data:`PCR_DEFINITION`)
@@ -31,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -139,7 +142,9 @@ CORRECTABLE: dict[EventKind, tuple[str, ...]] = {
 def refuse(patient_id: object, event: str, rule: str, detail: str) -> TrialRuleError:
     """The one message shape of a refusal: patient, event, rule id, what was wrong."""
     who = "trial" if patient_id == "-" else f"patient {patient_id!s}"
-    return TrialRuleError(f"{who}: {event} refused by rule {rule}: {detail}; nothing was written")
+    return TrialRuleError(
+        f"{who}: {event} refused by rule {rule}: {detail}; nothing was written", rule=rule
+    )
 
 
 def check_patient_id(value: object, event: str) -> str:
@@ -267,6 +272,25 @@ def _modalities(value: object) -> list[str]:
     return [m for m in MODALITY_KEYS if m in items]
 
 
+def _report_time(value: object) -> str | None:
+    """ISO 8601 UTC time of a pathology report (``2026-11-27T09:30Z`` or with seconds), not in
+    the future; stored as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if value is None or value == "":
+        return None
+    parsed = None
+    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%MZ"):
+        with contextlib.suppress(TypeError, ValueError):
+            parsed = datetime.strptime(str(value), fmt).replace(tzinfo=UTC)
+            break
+    if parsed is None or not isinstance(value, str):
+        raise ValueError(
+            f"report_time must be a UTC time such as 2026-11-27T09:30:00Z, got {value!r}"
+        )
+    if parsed > datetime.now(UTC) + timedelta(minutes=5):
+        raise ValueError(f"report_time {value!r} is in the future")
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _lock_hash(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
         raise ValueError(f"model_lock must be a 64-character lower-case sha256 hex, got {value!r}")
@@ -285,6 +309,7 @@ _PARSERS: dict[str, Any] = {
     "pcr": lambda v: _yes_no(v, "pcr"),
     "reason": lambda v: _text(v, "reason"),
     "regimen": lambda v: _text(v, "regimen"),
+    "report_time": _report_time,
     "score": lambda v: _probability(v, "score"),
     "threshold": lambda v: _probability(v, "threshold"),
 }

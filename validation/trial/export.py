@@ -12,6 +12,9 @@ ledger, whose head ``seq:hash`` the manifest cites, so a protocol run on them
   ``hr_status``/``age`` as collected at enrolment, ``anti_her2`` 1/0 from the therapy record;
   an empty cell where the event is not (yet) recorded, so the protocol's population rules exclude
   those patients with their reason counted in the participant flow.
+* ``trial_data.csv``, ``audit_trail.csv``, ``data_dictionary.csv`` and ``trial_odm.xml``: the
+  whole trial dataset (withdrawn patients flagged, event dates, raw IHC/ISH, model call and
+  threshold, regimen), the audit trail, the dictionary and CDISC ODM 1.3.2 (:mod:`.dataset`).
 * ``trial_export.json``: RFC 8785 canonical JSON -- ledger head, protocol id, model lock, file
   names/SHA-256/rows, counts, the *excluded* patients with their reason (not in either table:
   withdrawn -- their data are not analysed -- or no blinded model prediction) and the
@@ -25,7 +28,7 @@ overwritten). Same ledger entries, same bytes.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,15 @@ from typing import Any
 from validation.atomic import building_folder, csv_bytes, fsync_dir, write_synced
 from validation.canonical import canonical_json, sha256_hex
 from validation.exceptions import TrialRuleError
-from validation.ledger import Head
+from validation.ledger import Entry, Head
+from validation.trial.dataset import (
+    AUDIT_COLUMNS,
+    DATA_COLUMNS,
+    audit_rows,
+    data_rows,
+    dictionary_rows,
+    odm_xml,
+)
 from validation.trial.events import EventKind
 from validation.trial.rules import PatientRecord, TrialContext
 
@@ -102,6 +113,8 @@ def _her2(record: PatientRecord, kind: EventKind) -> str:
 def _exclusion(record: PatientRecord) -> str | None:
     if record.withdrawn:
         return "withdrawn from the trial (data not analysed)"
+    if record.prediction_invalid is not None:
+        return f"prediction invalidated: {record.prediction_invalid}"
     if EventKind.PREDICTION not in record.events:
         if EventKind.BIOPSY in record.events:
             return "no blinded model prediction (biopsy result recorded before any prediction)"
@@ -151,9 +164,15 @@ def _rows(
 
 
 def export_tables(
-    head: Head, context: TrialContext, records: Mapping[str, PatientRecord], out_dir: str | Path
+    head: Head,
+    context: TrialContext,
+    records: Mapping[str, PatientRecord],
+    out_dir: str | Path,
+    *,
+    entries: Sequence[Entry],
 ) -> ExportResult:
-    """Write the tables and manifest of ``records`` (read at ``head``) into ``out_dir``."""
+    """Write the tables and manifest of ``records`` (read at ``head``) into ``out_dir``;
+    ``entries`` (the ledger entries they were folded from) give event dates and the audit trail."""
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TrialRuleError(
@@ -163,9 +182,15 @@ def export_tables(
     if not out.parent.is_dir():
         raise TrialRuleError(f"export folder {out}: parent folder {out.parent} does not exist")
     predictions, labels, excluded, incomplete = _rows(records)
+    times = {e.seq: e.time_utc for e in entries}
+    data = data_rows(context, records, times, {e.patient_id: e.reason for e in excluded})
     files = {
         "predictions.csv": csv_bytes(PREDICTION_COLUMNS, predictions),
         "labels.csv": csv_bytes(LABEL_COLUMNS, labels),
+        "trial_data.csv": csv_bytes(DATA_COLUMNS, data),
+        "audit_trail.csv": csv_bytes(AUDIT_COLUMNS, audit_rows(entries, context, records)),
+        "data_dictionary.csv": csv_bytes(("file", "column", "type", "meaning"), dictionary_rows()),
+        "trial_odm.xml": odm_xml(head, times.get(head.seq, "1970-01-01T00:00:00Z"), context, data),
     }
     manifest = {
         "schema": EXPORT_SCHEMA,
@@ -173,8 +198,14 @@ def export_tables(
         "protocol_id": context.protocol_id,
         "model_lock": context.model_lock,
         "files": {
-            name: {"sha256": sha256_hex(data), "rows": data.count(b"\n") - 1}
-            for name, data in files.items()
+            name: {"sha256": sha256_hex(body), "rows": body.count(b"\n") - 1}
+            for name, body in files.items()
+            if name.endswith(".csv")
+        }
+        | {
+            name: {"sha256": sha256_hex(body)}
+            for name, body in files.items()
+            if not name.endswith(".csv")
         },
         "counts": {
             "patients": len(records),
@@ -187,8 +218,8 @@ def export_tables(
     }
     files[MANIFEST_NAME] = canonical_json(manifest)
     with building_folder(out.parent, out.name) as tmp:
-        for name, data in files.items():
-            write_synced(tmp / name, data)
+        for name, body in files.items():
+            write_synced(tmp / name, body)
         fsync_dir(tmp)
         os.replace(tmp, out)  # atomic; replaces only a missing or empty folder
     fsync_dir(out.parent)

@@ -36,6 +36,8 @@ class ModelScore:
     model_lock: str
     model_name: str
     modalities: tuple[str, ...]
+    study_uids: tuple[str, ...] = ()  # StudyInstanceUIDs of the images read (sorted)
+    instance_uids: tuple[str, ...] = ()  # SOPInstanceUIDs of the files read (sorted)
 
 
 def load_model(lock: str | Path | None = None) -> LockedModel:
@@ -78,10 +80,15 @@ def score_study(
         )
     study = studies[0]
     score = model.predict_study(load_images(study))
+    headers = [
+        study.headers[p] for paths in study.files.values() for p in paths if p in study.headers
+    ]
     return ModelScore(
         float(score),
         float(model.threshold),
         str(model.lock_hash),
         str(model.name),
         tuple(study.modalities),
+        tuple(sorted({h.study_uid for h in headers})),
+        tuple(sorted(h.sop_instance_uid for h in headers)),
     )

@@ -21,6 +21,12 @@ Rules (ids as they appear in every refusal message):
 ``BLINDING``     a prediction after the patient's biopsy result was recorded
 ``MODEL-LOCK``   a prediction by another locked model than the trial's earlier predictions
 ``ORDER``        therapy before biopsy, surgery before therapy, response before surgery
+A prediction logged (ledger time) at or after the biopsy's ``report_time`` was not blind in
+time, even if the ledger holds it first; it is marked invalid the same way.
+A laterality correction after the prediction leaves the prediction in the ledger but marks it
+invalid (:attr:`PatientRecord.prediction_invalid`): the model read the other breast's images, so
+export excludes the patient with that reason.
+
 ``CORRECTION-*`` REASON (empty), PREDICTION (the model's call is never edited), TARGET (nothing
                  recorded to correct), IDENTITY (patient id / site never), FIELD (not
                  correctable), CHANGE (value unchanged)
@@ -79,6 +85,8 @@ class PatientRecord:
     patient_id: str
     site: str
     events: Mapping[EventKind, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    #: Why the prediction no longer stands (e.g. laterality corrected after it), or None.
+    prediction_invalid: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", MappingProxyType(dict(self.events)))
@@ -122,16 +130,25 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
     events: dict[str, dict[EventKind, tuple[int, dict[str, Any]]]] = {}
     owner: dict[int, tuple[str, EventKind]] = {}
     sites: dict[str, str] = {}
+    invalid: dict[str, str] = {}
+    logged: dict[int, str] = {}
     for entry in entries:
+        logged[entry.seq] = entry.time_utc
         if entry.event_type == CORRECTION_EVENT:
             target = owner.get(entry.payload.get("target_seq", -1))
             if target is not None:
                 pid, kind = target
                 seq, payload = events[pid][kind]
-                events[pid][kind] = (
-                    seq,
-                    {**payload, entry.payload["field"]: entry.payload["new_value"]},
-                )
+                name, new = entry.payload["field"], entry.payload["new_value"]
+                events[pid][kind] = (seq, {**payload, name: new})
+                if kind is EventKind.ENROLLED and name == "laterality":
+                    predicted = events[pid].get(EventKind.PREDICTION)
+                    if predicted is not None and pid not in invalid:
+                        invalid[pid] = (
+                            f"prediction (entry {predicted[0]}) read side "
+                            f"{entry.payload['old_value']}; laterality corrected to {new} "
+                            f"afterwards (entry {entry.seq})"
+                        )
             continue
         try:
             kind = EventKind(entry.event_type)
@@ -149,8 +166,18 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
             sites.setdefault(pid, payload["site"])
         events.setdefault(pid, {}).setdefault(kind, (entry.seq, payload))
         owner.setdefault(entry.seq, (pid, kind))
+    for pid, recorded in events.items():
+        prediction, biopsy = recorded.get(EventKind.PREDICTION), recorded.get(EventKind.BIOPSY)
+        reported = None if biopsy is None else biopsy[1].get("report_time")
+        if prediction is not None and reported is not None and pid not in invalid:
+            at = logged[prediction[0]]
+            if at[:19] >= reported[:19]:
+                invalid[pid] = (
+                    f"not blinded in time: prediction logged at {at}, after the biopsy report "
+                    f"was issued at {reported}"
+                )
     records = {
-        pid: PatientRecord(pid, sites[pid], recorded)
+        pid: PatientRecord(pid, sites[pid], recorded, invalid.get(pid))
         for pid, recorded in sorted(events.items())
         if pid in sites
     }

@@ -1,9 +1,15 @@
-"""Trial status: per-site counts and who is waiting for what (``her2map trial status``)."""
+"""Trial status: per-site counts and who is waiting for what, since when (``her2map trial status``).
+
+Each pending patient carries the UTC ledger time of their last recorded event and the whole days
+waited since then as of ``as_of`` (default: now); each site carries how many of its patients
+await each step.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from validation.ledger import Head
 from validation.trial.events import EventKind
@@ -42,6 +48,7 @@ class SiteStatus:
     operated: int
     response_known: int
     withdrawn: int
+    missing: tuple[tuple[str, int], ...] = ()  # (step awaited, number of patients), step order
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class Pending:
     site: str
     awaiting: str
     predicted: bool
+    since: str = ""  # UTC ledger time of the patient's last recorded event
+    days_waiting: int = 0  # whole days from ``since`` to the status's ``as_of``
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class TrialStatus:
     protocol_id: str | None
     sites: tuple[SiteStatus, ...]
     pending: tuple[Pending, ...]
+    as_of: str = ""
 
 
 def _awaiting(record: PatientRecord) -> str | None:
@@ -74,22 +84,28 @@ def _awaiting(record: PatientRecord) -> str | None:
     return None
 
 
+def _parse(time_utc: str) -> datetime:
+    return datetime.strptime(time_utc, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 def trial_status(
     head: Head,
     context: TrialContext,
     records: Mapping[str, PatientRecord],
     *,
     site: str | None = None,
+    times: Mapping[int, str] | None = None,
+    as_of: datetime | None = None,
 ) -> TrialStatus:
-    """Count events per site and list pending patients (only ``site``'s when given)."""
+    """Count events per site and list pending patients (only ``site``'s when given).
+
+    ``times`` (entry seq -> UTC time) dates each patient's last event; ``as_of`` (default now)
+    is when days waiting are counted to.
+    """
+    now = datetime.now(UTC) if as_of is None else as_of
     names = sorted(set(context.sites or ()) | {r.site for r in records.values()})
     if site is not None:
         names = [n for n in names if n == site]
-    rows = []
-    for name in names:
-        members = [r for r in records.values() if r.site == name]
-        counts = {col: sum(kind in r.events for r in members) for col, kind in COUNTED.items()}
-        rows.append(SiteStatus(name, **counts))
     pending = []
     for pid in sorted(records):
         record = records[pid]
@@ -97,5 +113,18 @@ def trial_status(
             continue
         step = _awaiting(record)
         if step is not None:
-            pending.append(Pending(pid, record.site, step, EventKind.PREDICTION in record.events))
-    return TrialStatus(head, context.protocol_id, tuple(rows), tuple(pending))
+            last = max(seq for seq, _ in record.events.values())
+            since = (times or {}).get(last, "")
+            days = (now - _parse(since)).days if since else 0
+            valid = EventKind.PREDICTION in record.events and record.prediction_invalid is None
+            pending.append(Pending(pid, record.site, step, valid, since, days))
+    order = [EventKind.PREDICTION.short, *(k.short for k in STEPS)]
+    rows = []
+    for name in names:
+        members = [r for r in records.values() if r.site == name]
+        counts = {col: sum(kind in r.events for r in members) for col, kind in COUNTED.items()}
+        waiting = [p.awaiting for p in pending if p.site == name]
+        missing = tuple((step, waiting.count(step)) for step in order if step in waiting)
+        rows.append(SiteStatus(name, **counts, missing=missing))
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return TrialStatus(head, context.protocol_id, tuple(rows), tuple(pending), stamp)

@@ -1,0 +1,136 @@
+"""Bulk import of trial events from a CSV file, each row checked by the same rules as one event.
+
+Columns: ``event`` (``enrol``, ``biopsy``, ``surgery``, ``therapy``, ``response``, ``withdraw``),
+``patient``, and the fields that event takes (the CLI's option names with ``_``): ``consent``,
+``laterality``, ``age``, ``hr_status`` | ``ihc``, ``ish`` | ``regimen``, ``anti_her2`` | ``pcr``
+| ``reason``. Empty cells are absent values. The whole file is read and checked for shape first
+(unknown column, unknown event, a field the event needs missing, a field it does not take: an
+error naming the file, line and column, nothing written); then the rows are recorded in order
+through the trial's own methods, so every rule applies. The first refused row stops the import:
+the rows before it stay recorded (each was acknowledged) and the error names its line.
+
+Works the same on a local :class:`~validation.trial.Trial` and on the service's
+:class:`~validation.server.client.RemoteTrial` (same methods).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from validation.exceptions import TrialRuleError
+from validation.ledger import Entry
+
+__all__ = ["EVENT_FIELDS", "ImportRow", "import_events", "read_rows"]
+
+#: Event name in the file -> (required fields, optional fields).
+EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "enrol": (("consent",), ("laterality", "age", "hr_status")),
+    "biopsy": (("ihc", "ish"), ("report_time",)),
+    "surgery": (("ihc", "ish"), ()),
+    "therapy": (("regimen", "anti_her2"), ()),
+    "response": (("pcr",), ()),
+    "withdraw": (("reason",), ()),
+}
+_COLUMNS = {"event", "patient"} | {f for req, opt in EVENT_FIELDS.values() for f in req + opt}
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One checked row: its line in the file, the event, the patient and the given fields."""
+
+    line: int
+    event: str
+    patient: str
+    fields: dict[str, str]
+
+
+def read_rows(path: str | Path) -> list[ImportRow]:
+    """Read and shape-check every row of ``path`` (TrialRuleError naming file, line, column)."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            unknown = [c for c in header if c not in _COLUMNS]
+            if unknown or not {"event", "patient"} <= set(header):
+                raise TrialRuleError(
+                    f"{path} line 1: columns must include event and patient and be among "
+                    f"{sorted(_COLUMNS)}; unknown {unknown}"
+                )
+            rows = []
+            for record in reader:
+                line = reader.line_num
+                event = (record.get("event") or "").strip()
+                if event not in EVENT_FIELDS:
+                    raise TrialRuleError(
+                        f"{path} line {line} column event: {event!r} is not one of "
+                        f"{', '.join(EVENT_FIELDS)}"
+                    )
+                required, optional = EVENT_FIELDS[event]
+                given = {
+                    k: v.strip()
+                    for k, v in record.items()
+                    if k not in ("event", "patient") and v and v.strip()
+                }
+                for name in required:
+                    if name not in given:
+                        raise TrialRuleError(
+                            f"{path} line {line} column {name}: {event} needs a value"
+                        )
+                extra = sorted(set(given) - set(required) - set(optional))
+                if extra:
+                    raise TrialRuleError(
+                        f"{path} line {line} column {extra[0]}: {event} takes no {extra[0]}"
+                    )
+                rows.append(ImportRow(line, event, (record.get("patient") or "").strip(), given))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise TrialRuleError(f"{path}: cannot read the import file ({exc})") from None
+    return rows
+
+
+def _call(trial: Any, row: ImportRow, who: dict[str, Any]) -> Entry:
+    f = row.fields
+    calls: dict[str, Callable[[], Entry]] = {
+        "enrol": lambda: trial.enrol(
+            row.patient, consent_ref=f["consent"], laterality=f.get("laterality"),
+            age=int(f["age"]) if f.get("age", "").isdigit() else f.get("age"),
+            hr_status=int(f["hr_status"]) if f.get("hr_status", "").isdigit() else f.get("hr_status"),
+            **who,
+        ),
+        "biopsy": lambda: trial.record_biopsy(
+            row.patient, ihc=f["ihc"], ish=f["ish"], report_time=f.get("report_time"), **who
+        ),
+        "surgery": lambda: trial.record_surgery(row.patient, ihc=f["ihc"], ish=f["ish"], **who),
+        "therapy": lambda: trial.record_therapy(
+            row.patient, regimen=f["regimen"], anti_her2=f["anti_her2"], **who
+        ),
+        "response": lambda: trial.record_response(row.patient, pcr=f["pcr"], **who),
+        "withdraw": lambda: trial.withdraw(row.patient, reason=f["reason"], **who),
+    }  # fmt: skip
+    return calls[row.event]()
+
+
+def import_events(
+    trial: Any, path: str | Path, *, actor: str | None = None, site: str | None = None
+) -> list[Entry]:
+    """Record every row of ``path`` through ``trial`` in order; return the entries.
+
+    ``actor``/``site`` for a local trial (the service takes them from the token: pass None).
+    """
+    rows = read_rows(path)
+    who = {} if actor is None and site is None else {"actor": actor, "site": site}
+    done: list[Entry] = []
+    for row in rows:
+        try:
+            done.append(_call(trial, row, who))
+        except TrialRuleError as exc:
+            raise TrialRuleError(
+                f"{path} line {row.line}: {exc} ({len(done)} earlier row(s) recorded, "
+                f"last at ledger entry {done[-1].head if done else '-'}; rows after it not read)",
+                rule=exc.rule,
+            ) from None
+    return done
