@@ -46,7 +46,9 @@ def _run(s: dict[str, Path], out: Path) -> pipeline.SealedRun:
 
 
 def _files(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
+    """Every path under ``root`` except the ledger's verification cache (``ledger.db.verified``,
+    which every verifying reader of a ledger keeps beside it: not an output of the command)."""
+    return {str(p.relative_to(root)) for p in root.rglob("*") if not p.name.endswith(".verified")}
 
 
 def _counts(ledger: Path) -> tuple[int, int]:

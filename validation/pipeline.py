@@ -61,7 +61,7 @@ from validation.exceptions import (
     OutputExistsError,
     RegistrationError,
 )
-from validation.ledger import Entry, Head, Ledger
+from validation.ledger import Entry, Head, Ledger, verify_before_use
 from validation.results import loads
 from validation.runner import RUN_EVENT, RunInputs, RunResult, run_protocol
 
@@ -395,6 +395,8 @@ def _execute(
             f"labels stay sealed. Register it with `her2map protocol register {protocol} "
             f"--ledger {ledger_path} --actor NAME`."
         )
+
+    verify_before_use(ledger_path, what="validate run")  # the real chain, before its snapshot
 
     def make(work: Path, scratch: Path) -> RunResult:
         return run_protocol(
