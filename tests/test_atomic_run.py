@@ -114,6 +114,7 @@ def _fork_run(s: dict[str, Path], out: Path, *, kill_after: float | None = None,
     return status
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_kill_9_at_random_moments_leaves_nothing_or_a_complete_run(
     setup: dict[str, Path], tmp_path: Path

@@ -17,7 +17,7 @@ from pydicom.dataelem import DataElement
 
 from her2map.ingest.reader import DicomHeader, FileProblem, read_header
 
-pytestmark = [pytest.mark.req("REQ-HARD-001"), pytest.mark.req("REQ-ING-001")]
+pytestmark = [pytest.mark.req("REQ-HARD-001"), pytest.mark.req("REQ-ING-001"), pytest.mark.slow]
 
 TAGS = (0x00080060, 0x00080016, 0x00100020, 0x00080018, 0x0020000D, 0x0020000E, 0x00185101,
         0x00200062, 0x00280008, 0x00200100, 0x00200105, 0x00280002, 0x00280004, 0x00280010,

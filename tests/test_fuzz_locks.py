@@ -16,7 +16,7 @@ from her2map import LockedModel
 from her2map.exceptions import LockError
 from tests.locks import make_lock
 
-pytestmark = [pytest.mark.req("REQ-HARD-001"), pytest.mark.req("REQ-LOCK-001")]
+pytestmark = [pytest.mark.req("REQ-HARD-001"), pytest.mark.req("REQ-LOCK-001"), pytest.mark.slow]
 
 VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),

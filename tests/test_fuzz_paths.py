@@ -16,7 +16,7 @@ from validation.exceptions import OutputError, RegistrationError, RunError
 from validation.pipeline import run_and_seal
 from validation.runner import read_predictions
 
-pytestmark = [pytest.mark.req("REQ-HARD-001"), pytest.mark.req("REQ-ATOM-001")]
+pytestmark = [pytest.mark.req("REQ-HARD-001"), pytest.mark.req("REQ-ATOM-001"), pytest.mark.slow]
 
 NAMES = st.one_of(
     st.binary(min_size=1, max_size=24).filter(lambda b: b"/" not in b and b"\0" not in b),

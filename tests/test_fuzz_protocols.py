@@ -18,7 +18,7 @@ from validation.protocol import Protocol
 from validation.protocol.bounded_yaml import parse_yaml
 from validation.protocol.loader import protocol_from_dict
 
-pytestmark = pytest.mark.req("REQ-HARD-001")
+pytestmark = [pytest.mark.req("REQ-HARD-001"), pytest.mark.slow]
 
 DATA = protocol_dict()
 TEXT = yaml.safe_dump(DATA, sort_keys=False).encode("utf-8")

@@ -19,7 +19,7 @@ from validation.exceptions import RunError
 from validation.runner import read_predictions
 from validation.runner.tables import NUMBER, _number
 
-pytestmark = pytest.mark.req("REQ-HARD-001")
+pytestmark = [pytest.mark.req("REQ-HARD-001"), pytest.mark.slow]
 
 SCORES = st.one_of(
     st.floats(0, 1).map(repr),
