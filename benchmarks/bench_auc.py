@@ -2,8 +2,8 @@
 
 Side by side at n = 10^4, 10^5, 10^6 (``--quick``: 10^3, 10^4):
 
-* ours — ``validation.stats.auc`` (Sun & Xu 2014 mid-ranks by one merged sort);
-* ours, clustered — the same with ``clusters=`` (argsort path + Obuchowski sums);
+* ours — ``validation.stats.auc`` (Sun & Xu 2014 placements from one packed-key sort);
+* ours, clustered — the same with ``clusters=`` (row-order sort + Obuchowski sums);
 * ``confidenceinterval.roc_auc_score(method="delong")`` (pip ``confidenceinterval==1.0.5``,
   the optional "bench" extra; skipped with a note if absent);
 * scikit-learn ``roc_auc_score`` + a 200-replicate percentile bootstrap (at large n fewer
@@ -11,7 +11,9 @@ Side by side at n = 10^4, 10^5, 10^6 (``--quick``: 10^3, 10^4):
 * one ``numpy.sort`` of the same scores, the floor any rank-based method pays.
 
 Prints each method's AUC and CI (they must agree) and the ratios ours/sort (goal ≤ 5×),
-confidenceinterval/ours and bootstrap/ours. Times are the best of several repeats; sort and
+confidenceinterval/ours and bootstrap/ours. Then, per input kind at the largest n -- float64,
+float32 probabilities (what models emit), ties (rounded to 4 decimals), integer scores, and each
+with clusters of 3 -- ours against one ``numpy.sort`` of the same array, measured side by side. Times are the best of several repeats; sort and
 ours run interleaved so that a busy machine slows both alike.
 
 Usage: ``python benchmarks/bench_auc.py [--quick] [--seed N]``
@@ -68,6 +70,69 @@ def bootstrap(y: np.ndarray, s: np.ndarray, reps: int, seed: int) -> tuple[float
     return float(roc_auc_score(y, s)), float(low), float(high)
 
 
+def input_kinds(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Labels and the scores of each input kind (same cases, same labels)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(np.int8)
+    s = rng.normal(size=n) + y
+    return y, {
+        "float64": s,
+        "float32 probabilities": (1.0 / (1.0 + np.exp(-s))).astype(np.float32),
+        "ties (4 decimals)": np.round(s, 4),
+        "integer (0..100)": np.clip(np.round(50 + 15 * s), 0, 100).astype(np.int64),
+    }
+
+
+def print_kinds(n: int, seed: int) -> None:
+    """AUC + DeLong CI against one numpy.sort of the same array, per input kind."""
+    y, kinds = input_kinds(n, seed)
+    ids = np.arange(n) // 3
+    print(f"\nper input kind at n = {n:,}: ours / one numpy.sort of the same array (goal <= 5x)")
+    print(
+        f"  {'input kind':<24}{'sort [ms]':>10}{'auc [ms]':>10}{'ratio':>8}"
+        f"{'clustered [ms]':>16}{'ratio':>8}"
+    )
+    for name, s in kinds.items():
+        (t_sort, _), (t_auc, _), (t_clu, _) = best_times_interleaved(
+            [partial(np.sort, s), partial(auc, y, s), partial(auc, y, s, clusters=ids)], 7
+        )
+        print(
+            f"  {name:<24}{t_sort * 1e3:>10.2f}{t_auc * 1e3:>10.2f}{t_auc / t_sort:>7.2f}x"
+            f"{t_clu * 1e3:>16.2f}{t_clu / t_sort:>7.2f}x"
+        )
+
+
+def print_sort_once_bootstrap(n: int, replicates: int) -> None:
+    """Percentile bootstrap of the AUC with the sort-once statistic: the draws (multiplicities,
+    the bootstrap's own cost) and the AUC arithmetic timed apart on one core."""
+    from validation.stats import bootstrap
+    from validation.stats.rank_bootstrap import SortedAUC
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(n) < 0.3).astype(np.int8)
+    s = (rng.normal(size=n) + y).astype(np.float32)
+    stat = SortedAUC(y, s)
+    spent = {"auc": 0.0}
+
+    def timed(w: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = stat(w)
+        spent["auc"] += time.perf_counter() - t0
+        return out
+
+    t0 = time.perf_counter()
+    est = bootstrap(
+        timed, y, s, n_resamples=replicates, seed=1, method="percentile", strata=y, weighted=True
+    )
+    total = time.perf_counter() - t0
+    print(f"\nsort-once bootstrap: B = {replicates:,} replicates at n = {n:,} (goal <= 10 s)")
+    print(
+        f"  total {total:.2f} s = resampling draws {total - spent['auc']:.2f} s"
+        f" + sort-once AUC arithmetic {spent['auc']:.2f} s"
+    )
+    print(f"  AUC {est.estimate:.6f}  95% CI [{est.ci_low:.6f}, {est.ci_high:.6f}]")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small n only (smoke run)")
@@ -122,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:<34}{t_boot * 1e3:>12.2f}   {a_b:.6f}  [{lo_b:.6f}, {hi_b:.6f}]{note}")
         rows.append((n, t_ours / t_sort, t_ci / t_ours, t_boot / t_ours))
 
+    print_kinds(sizes[-1], args.seed)
+    print_sort_once_bootstrap(10**4 if args.quick else 10**5, 10**3 if args.quick else 10**4)
     print("\nratios            ours/sort   confidenceinterval/ours   bootstrap200/ours")
     print("  (at small n ours/sort is dominated by fixed per-call costs: argument checks)")
     for n, r_sort, r_ci, r_boot in rows:

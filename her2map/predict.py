@@ -14,15 +14,28 @@ study with :meth:`her2map.lock.LockedModel.predict_study` and writes, atomically
 
 Only pseudonymous ids and the columns above leave the cohort: no DICOM name or birth date is ever
 read into the table (REQ-PHI-001).
+
+With ``workers`` (:class:`her2map.parallel.Workers`) the usable studies are cut into contiguous
+shards of whole patients and scored on Dask; each worker loads and verifies the lock itself and
+refuses a lock whose hash differs from the one the caller verified. Every patient is scored exactly
+once (checked: no shard is padded, no case duplicated or lost) and the rows are sorted by
+``patient_id`` as in the serial run, so the table has the same bytes whatever the number of
+workers (REQ-LOCK-002).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from her2map._io import atomic_write_bytes, csv_bytes
+from her2map.exceptions import Her2MapError, LockError
 from her2map.lock import LockedModel
-from her2map.progress import progress as progress_iter
+from her2map.parallel import Session, Workers, active, session
 
 __all__ = [
     "EXCLUSION_COLUMNS",
@@ -47,6 +60,7 @@ def predict_cohort(
     *,
     model: LockedModel | None = None,
     progress: bool | None = None,
+    workers: Workers | None = None,
 ) -> Path:
     """Predict every usable patient of ``cohort_dir`` with the locked model; write ``out_csv``.
 
@@ -60,6 +74,9 @@ def predict_cohort(
         Default: the shipped lock, :meth:`LockedModel.load`.
     progress : bool, optional
         Progress bar on stderr; default only when stderr is a terminal.
+    workers : Workers, optional
+        Where to score: default the active session (:func:`her2map.parallel.active`, this process
+        unless inside ``with session(...)``); else shards of patients on Dask (module docstring).
 
     Returns
     -------
@@ -72,7 +89,7 @@ def predict_cohort(
     LockError, CohortError, DicomError
         Broken lock, malformed cohort folder, unreadable image.
     """
-    from her2map.ingest import load_cohort, load_images
+    from her2map.ingest import load_cohort
 
     locked = LockedModel.load() if model is None else model
     cohort = load_cohort(cohort_dir)
@@ -80,21 +97,7 @@ def predict_cohort(
     candidates |= {str(pid) for pid in cohort.clinical["patient_id"]}
     locked.check_firewall(candidates, source=f"cohort {cohort_dir}")
 
-    rows: list[list[str]] = []
-    studies = progress_iter(
-        cohort.studies, total=len(cohort.studies), desc="predict", enabled=progress
-    )
-    for study in studies:
-        score = locked.predict_study(load_images(study))
-        rows.append(
-            [
-                study.patient_id,
-                study.site,
-                repr(score),
-                "+".join(study.modalities),
-                locked.lock_hash,
-            ]
-        )
+    rows = _score(locked, cohort.studies, workers, progress)
     rows.sort(key=lambda row: row[0])
     excluded = sorted(
         (
@@ -110,3 +113,68 @@ def predict_cohort(
     out = Path(out_csv)
     atomic_write_bytes(exclusions_path(out), csv_bytes(EXCLUSION_COLUMNS, excluded))
     return atomic_write_bytes(out, csv_bytes(PREDICTION_COLUMNS, rows))
+
+
+#: Models loaded by this worker process, by (lock path, lock hash): a shard reuses them.
+_LOADED: dict[tuple[str, str], LockedModel] = {}
+
+
+def _rows(model: LockedModel, studies: Sequence[Any]) -> list[list[str]]:
+    from her2map.ingest import load_images
+
+    return [
+        [
+            study.patient_id,
+            study.site,
+            repr(model.predict_study(load_images(study))),
+            "+".join(study.modalities),
+            model.lock_hash,
+        ]
+        for study in studies
+    ]
+
+
+def _score_shard(lock_path: str, lock_hash: str, studies: Sequence[Any]) -> list[list[str]]:
+    """Score one shard on a worker with the lock loaded and verified there."""
+    key = (lock_path, lock_hash)
+    if key not in _LOADED:
+        model = LockedModel.load(lock_path)
+        if model.lock_hash != lock_hash:
+            raise LockError(
+                f"lock {lock_path} on this worker hashes to {model.lock_hash}, not the "
+                f"{lock_hash} verified by the caller: workers must see the same lock file"
+            )
+        _LOADED[key] = model
+    return _rows(_LOADED[key], studies)
+
+
+def _score(
+    model: LockedModel, studies: Sequence[Any], workers: Workers | None, progress: bool | None
+) -> list[list[str]]:
+    """Rows of every study: here one patient at a time, or in shards of patients on Dask."""
+    with session(workers) if workers is not None else nullcontext(active()) as place:
+        return _score_on(place, model, studies, progress)
+
+
+def _score_on(
+    place: Session, model: LockedModel, studies: Sequence[Any], progress: bool | None
+) -> list[list[str]]:
+    workers = place.workers
+    if workers.serial:
+        task: Any = partial(_rows, model)
+        shards = [[study] for study in studies]
+    else:
+        task = partial(_score_shard, str(model.lock_path), model.lock_hash)
+        size = max(1, math.ceil(len(studies) / (4 * workers.n)))
+        shards = [list(studies[i : i + size]) for i in range(0, len(studies), size)]
+    unit = "patient" if workers.serial else "shard"
+    done = place.map(task, shards, progress=progress, desc="predict", unit=unit)
+    rows = [row for shard in done for row in shard]
+    wanted = [study.patient_id for study in studies]
+    got = [row[0] for row in rows]
+    if got != wanted:  # never a padded, duplicated or lost case
+        raise Her2MapError(
+            f"inference returned {len(got)} row(s) ({len(set(got))} distinct patients) for "
+            f"{len(wanted)} patient(s); refusing an incomplete or duplicated table"
+        )
+    return rows

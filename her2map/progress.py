@@ -18,11 +18,16 @@ T = TypeVar("T")
 
 
 def progress(
-    items: Iterable[T], *, total: int | None, desc: str, enabled: bool | None = None
+    items: Iterable[T],
+    *,
+    total: int | None,
+    desc: str,
+    enabled: bool | None = None,
+    unit: str = "patient",
 ) -> Iterator[T]:
     """Iterate ``items``, drawing a tqdm bar on stderr when ``enabled`` (None: stderr is a tty)."""
     show = sys.stderr.isatty() if enabled is None else enabled
     if not show:
         yield from items
         return
-    yield from tqdm(items, total=total, desc=desc, file=sys.stderr, unit="patient", leave=False)
+    yield from tqdm(items, total=total, desc=desc, file=sys.stderr, unit=unit, leave=False)

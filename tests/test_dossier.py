@@ -444,3 +444,22 @@ def test_estimate_display() -> None:
     assert fmt_estimate(_est(None, None, None)) == "not estimable (no value and no reason given)"
     test = TestValue("test", 22.0, 0.001, "mcnemar-exact", 123, None, None)
     assert fmt_estimate(test) == "22.000"
+
+
+@pytest.mark.req("REQ-REPRO-001")
+def test_a_dossier_without_its_inputs_says_it_cannot_rerun_alone(
+    built: dict[str, Path], runner_run: Any, tmp_path: Path
+) -> None:
+    """Built from results.json alone (no --protocol/--predictions/--labels): reproduce refuses,
+    naming what is missing; built with them, it reproduces from the folder alone."""
+    from validation.reproduce import reproduce_dossier
+
+    with pytest.raises(DossierError, match=r"carries no single protocol input.*cannot re-run"):
+        reproduce_dossier(built["a"])
+    run = runner_run(0.95)
+    args = ["dossier", "build", str(run.results_path), "--out", str(tmp_path / "d")]
+    assert main([*args, "--protocol", str(run.inputs.protocol)]) == 2  # all three or none
+    carried = ["--protocol", str(run.inputs.protocol), "--predictions",
+               str(run.inputs.predictions), "--labels", str(run.inputs.labels)]  # fmt: skip
+    assert main([*args, *carried]) == 0
+    assert reproduce_dossier(tmp_path / "d").ok

@@ -46,8 +46,39 @@ def test_a_wrong_shape_is_refused_naming_the_key_path(runner_run: Any, tmp_path:
         ResultsError, match=r"x.json: subgroups\[0\]\.rows\[0\]\.n: 'twelve' is not"
     ):
         loads(json.dumps(parsed).encode(), source="x.json")
+    with pytest.raises(
+        ResultsError, match=r"x.json: subgroups\[0\]\.rows\[0\]\.n: expected an integer"
+    ):
+        loads(json.dumps(parsed).encode(), source="x.json", schema=False)  # typed decoding alone
     del parsed["subgroups"]
     with pytest.raises(jsonschema.ValidationError, match="'subgroups' is a required property"):
         jsonschema.validate(parsed, shipped_schema())
     with pytest.raises(ResultsError, match=r"key 'format' must be 'her2map.results/2'; got None"):
         loads(b"{}")
+
+
+def _imports(package: Path) -> set[str]:
+    import ast
+
+    found: set[str] = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+    return found
+
+
+@pytest.mark.req("REQ-RESULTS-001")
+def test_runner_and_dossier_meet_only_in_the_results_contract() -> None:
+    """DESIGN.md walls (issue 14 declares them as import-linter contracts too): the dossier never
+    imports the runner, the runner never imports the dossier, re-running lives above both, and the
+    contract imports neither."""
+    root = Path(__file__).resolve().parents[1] / "validation"
+    above = ("validation.runner", "validation.pipeline", "validation.reproduce")
+    assert not {m for m in _imports(root / "dossier") if m.startswith(above)}
+    below = ("validation.dossier", "validation.pipeline", "validation.reproduce")
+    assert not {m for m in _imports(root / "runner") if m.startswith(below)}
+    contract = _imports(root / "results")
+    assert not {m for m in contract if m.startswith(("validation.runner", "validation.dossier"))}

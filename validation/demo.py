@@ -5,13 +5,17 @@ Steps (each through the same public functions a user calls):
 
 1. synthesize a validation cohort (a seed the shipped model never saw, so the test-set firewall
    lets it through) with :func:`her2map.synth.synth`;
-2. register the shipped retrospective protocols in a fresh demo ledger;
-3. predict the cohort once with the shipped locked model (:func:`her2map.predict.predict_cohort`);
-4. run each protocol and build, seal and verify its dossier (:func:`validation.pipeline.run_and_seal`);
-5. log a prospective trial on a second cohort — enrolment, the locked model's call on the
+2. register the shipped protocols and the shipped suite ``suites/HER2-SUITE-RETRO.yaml`` in a
+   fresh demo ledger;
+3. run the suite as ``her2map validate suite`` does (:func:`validation.suite.run_suite`, with the
+   demo folder as its root): the cohort is predicted once by the shipped locked model, each
+   retrospective protocol gets its sealed, verified dossier, and the sealed summary holds the
+   JUnit report and the gate;
+4. log a prospective trial on a second cohort — enrolment, the locked model's call on the
    patient's DICOM *before* the biopsy, biopsy, therapy, surgery, response, one correction, a few
    withdrawals and patients still in follow-up — export it, and run the interim protocol
-   HER2-PRO-004 on the export (its dossier cites the ledger head).
+   HER2-PRO-004 on the export (its dossier cites the ledger head) with
+   :func:`validation.pipeline.run_and_seal`.
 
 The demo folder is generated output. It carries a marker file, and only a folder with that
 marker is replaced by a new demo; any other existing folder is refused.
@@ -30,11 +34,13 @@ from validation.exceptions import HarnessError
 from validation.ledger import Ledger
 from validation.pipeline import SealedRun, run_and_seal
 from validation.protocol import Protocol, register
+from validation.suite import Suite, SuiteRun, register_suite, run_suite
 
-__all__ = ["SCALES", "DemoResult", "DemoScale", "demo"]
+__all__ = ["SCALES", "SUITE", "DemoResult", "DemoScale", "demo"]
 
 _MARKER = ".her2map-demo"
-_RETROSPECTIVE = ("HER2-VAL-001", "HER2-NAT-002", "HER2-ERR-003")
+#: The shipped retrospective suite (HER2-VAL-001, HER2-NAT-002, HER2-ERR-003), relative to the repo.
+SUITE = Path("suites") / "HER2-SUITE-RETRO.yaml"
 _PROSPECTIVE = "HER2-PRO-004"
 
 
@@ -55,11 +61,12 @@ SCALES: dict[str, DemoScale] = {
 
 @dataclass(frozen=True, slots=True)
 class DemoResult:
-    """Where everything went: the ledger, each protocol's sealed run, the trial export."""
+    """Where everything went: the ledger, the suite run, the interim run, the trial export."""
 
     out: Path
     ledger: Path
-    runs: dict[str, SealedRun]
+    suite: SuiteRun
+    interim: SealedRun
     trial_export: Path
 
 
@@ -158,9 +165,9 @@ def demo(
 ) -> DemoResult:
     """Run the whole demonstration into ``out`` (see the module docstring); return where it went.
 
-    ``repo`` holds ``protocols/``, ``traceability.yaml`` and ``tests/`` (the dossiers' matrix).
+    ``repo`` holds ``suites/``, ``protocols/``, ``traceability.yaml`` and ``tests/`` (the
+    dossiers' matrix).
     """
-    from her2map.predict import predict_cohort
     from her2map.synth import synth
 
     if scale not in SCALES:
@@ -168,7 +175,10 @@ def demo(
     sizes, out, repo = SCALES[scale], Path(out), Path(repo)
     _fresh(out)
     ledger = out / "ledger.sqlite"
-    protocols = {pid: repo / "protocols" / f"{pid}.yaml" for pid in (*_RETROSPECTIVE, _PROSPECTIVE)}
+    suite_path = repo / SUITE
+    suite = Suite.from_yaml(suite_path)
+    protocols = [suite.protocol_path(ref) for ref in suite.protocols]
+    interim_protocol = repo / "protocols" / f"{_PROSPECTIVE}.yaml"
     trace = repo / "traceability.yaml"
     junit = out.parent / "junit.xml"  # written by `make test`, when it has run
     trace_kwargs = {
@@ -177,39 +187,50 @@ def demo(
         "junit": junit if junit.is_file() and trace.is_file() else None,
     }
 
-    cohort = out / "cohort"
+    cohort = out / (suite.data.cohort or "cohort")
     summary = synth(cohort, patients=sizes.validation_patients, seed=seed)
     say(f"cohort: {summary.n_patients} patients, {summary.n_images} DICOM images in {cohort}")
     with Ledger.open(ledger) as book:
-        for pid, path in protocols.items():
-            entry = register(Protocol.from_yaml(path), book, actor="quality.engineer")
-            say(f"registered {pid} (ledger seq {entry.seq}, entry {entry.entry_hash[:12]})")
-    predictions = predict_cohort(cohort, out / "predictions.csv")
-    say(f"predictions: {predictions}")
+        for path in (*protocols, interim_protocol):
+            protocol = Protocol.from_yaml(path)
+            entry = register(protocol, book, actor="quality.engineer")
+            say(f"registered {protocol.id} (ledger seq {entry.seq}, entry {entry.entry_hash[:12]})")
+        entry = register_suite(suite, book, actor="quality.engineer")
+        say(f"registered suite {suite.id} (ledger seq {entry.seq}, hash {suite.suite_hash[:12]})")
 
-    runs: dict[str, SealedRun] = {}
-    for pid in _RETROSPECTIVE:
-        runs[pid] = run_and_seal(
-            protocols[pid], labels=cohort / "clinical.csv", ledger=ledger, out_dir=out / pid,
-            predictions=predictions, actor="validation.harness", **trace_kwargs,
-        )  # fmt: skip
-        verdicts = pd.Series(runs[pid].run.verdicts).value_counts().sort_index()
-        say(f"{pid}: " + ", ".join(f"{n} {v}" for v, n in verdicts.items()))
+    suite_run = run_suite(
+        suite_path, ledger=ledger, root=out, actor="validation.harness", say=say, **trace_kwargs
+    )
+    for run in suite_run.runs:
+        if run.outcome is None:
+            say(f"{run.protocol_id}: ERROR: {run.error}")
+            continue
+        verdicts = pd.Series([a.verdict for a in run.outcome.analyses]).value_counts().sort_index()
+        say(f"{run.protocol_id}: " + ", ".join(f"{n} {v}" for v, n in verdicts.items()))
+    gate = suite_run.gate
+    say(
+        f"suite gate {gate.policy.value}: "
+        + ("met" if gate.met else "not met (" + "; ".join(gate.unmet) + ")")
+        + f"; JUnit {suite_run.summary_dir / 'junit.xml'}"
+    )
 
     trial_cohort = out / "trial-cohort"
     synth(trial_cohort, patients=sizes.trial_patients, seed=seed + 1)
     export = _log_trial(trial_cohort, ledger, say=say)
-    runs[_PROSPECTIVE] = run_and_seal(
-        protocols[_PROSPECTIVE], labels=export / "labels.csv", ledger=ledger,
+    interim = run_and_seal(
+        interim_protocol, labels=export / "labels.csv", ledger=ledger,
         out_dir=out / _PROSPECTIVE, predictions=export / "predictions.csv",
         actor="trial.statistician", **trace_kwargs,
     )  # fmt: skip
-    verdicts = pd.Series(runs[_PROSPECTIVE].run.verdicts).value_counts().sort_index()
+    verdicts = pd.Series(interim.run.verdicts).value_counts().sort_index()
     say(f"{_PROSPECTIVE}: " + ", ".join(f"{n} {v}" for v, n in verdicts.items()))
 
     with Ledger.open(ledger, create=False) as book:
         report = book.verify()
     say(f"ledger: {report}")
-    for pid, run in runs.items():
-        say(f"dossier {pid}: {run.index_html}")
-    return DemoResult(out, ledger, runs, export)
+    say(f"suite summary: {suite_run.summary_dir / 'index.html'}")
+    for run in suite_run.runs:
+        if run.dossier is not None:
+            say(f"dossier {run.protocol_id}: {suite_run.out / run.dossier}")
+    say(f"dossier {_PROSPECTIVE}: {interim.index_html}")
+    return DemoResult(out, ledger, suite_run, interim, export)

@@ -22,6 +22,7 @@ __all__ = [
     "RegistrationError",
     "ResultsError",
     "RunError",
+    "SuiteError",
     "TamperError",
     "TraceError",
     "TrialRuleError",
@@ -61,6 +62,10 @@ class RegistrationError(HarnessError):
 
 class RunError(HarnessError):
     """A validation run cannot proceed (bad predictions/labels table, firewall, population)."""
+
+
+class SuiteError(HarnessError):
+    """A protocol suite spec is malformed, or a protocol it pins differs from its pinned hash."""
 
 
 class LedgerError(HarnessError):

@@ -87,9 +87,17 @@ class SealedRun:
 
     @property
     def index_html(self) -> Path:
+        return self._built().directory / "index.html"
+
+    @property
+    def seal(self) -> str:
+        """The dossier's seal (DossierError for a run made without a dossier)."""
+        return self._built().seal
+
+    def _built(self) -> BuildResult:
         if self.dossier is None:
             raise DossierError("this run was made without a dossier (--no-dossier).")
-        return self.dossier.directory / "index.html"
+        return self.dossier
 
 
 # --- step 1: check before work ---------------------------------------------------------------

@@ -34,7 +34,7 @@ from validation.dossier import PROVENANCE_NAME, compare_dirs, verify_dossier, wr
 from validation.dossier.build import INPUTS_DIR
 from validation.dossier.compare import all_files
 from validation.exceptions import DossierError, LedgerError, ProtocolError
-from validation.ledger import Ledger
+from validation.ledger import Ledger, verify_before_use
 from validation.protocol import Protocol
 from validation.results import Results, dumps, loads
 from validation.runner import compute_results, read_labels, read_predictions
@@ -91,6 +91,7 @@ def _check_ledger(root: Path, ledger: Path) -> None:
     if not path.is_file():
         raise DossierError(f"{root}: no {PROVENANCE_NAME}; the run's ledger entry is unknown.")
     run = json.loads(path.read_bytes())["run_entry"]
+    verify_before_use(ledger, what="dossier reproduce")  # the chain first, then the entry
     try:
         with Ledger.open(ledger, create=False) as book:
             found = book.entry(int(run["seq"])).entry_hash

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 
+from her2map.cli._workers import add_worker_options, workers_from_args
+
 __all__ = ["register"]
 
 
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--cohort", required=True, help="cohort folder (clinical.csv + DICOM)")
     parser.add_argument("--out", required=True, help="predictions CSV to write")
     parser.add_argument("--lock", default=None, help="lock file (default: the shipped model)")
+    add_worker_options(parser)
     parser.set_defaults(func=_run)
 
 
@@ -35,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     from her2map.predict import exclusions_path, predict_cohort
 
     model = LockedModel.load(args.lock)
-    out = predict_cohort(args.cohort, args.out, model=model)
+    out = predict_cohort(args.cohort, args.out, model=model, workers=workers_from_args(args))
     excluded = exclusions_path(out)
     print(
         f"predicted {_count_rows(str(out))} patient(s) with {model.name} {model.version} "

@@ -12,9 +12,11 @@ Deliberate errors (missing file, unknown run) exit 2. The work is done by
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from validation.dossier import build_dossier, sealed_entries, verify_dossier
+from validation.dossier import DossierInputs, build_dossier, sealed_entries, verify_dossier
+from validation.exceptions import DossierError
 
 __all__ = ["register"]
 
@@ -37,6 +39,9 @@ def register(subparsers: Any) -> None:
         "--force", action="store_true", help="replace an existing dossier atomically"
     )
     build.add_argument("--actor", default="dossier", help="actor recorded in the ledger entry")
+    build.add_argument("--protocol", metavar="YAML", help="carry the run's protocol file")
+    build.add_argument("--predictions", metavar="FILE", help="carry the run's predictions table")
+    build.add_argument("--labels", metavar="FILE", help="carry the run's labels table")
     build.set_defaults(func=_build)
 
     check = actions.add_parser("verify", help="re-hash every file; check MANIFEST.json and SEAL")
@@ -53,6 +58,19 @@ def register(subparsers: Any) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    given = [args.protocol, args.predictions, args.labels]
+    if any(given) and not all(given):
+        raise DossierError(
+            "--protocol, --predictions and --labels go together (the run's three input files, "
+            "carried so that the dossier re-runs from itself); give all three or none."
+        )
+    inputs = None
+    if all(given):
+        predictions = Path(args.predictions)
+        extra = predictions.with_name(f"{predictions.stem}.exclusions.csv")
+        inputs = DossierInputs(
+            Path(args.protocol), predictions, Path(args.labels), extra if extra.is_file() else None
+        )
     result = build_dossier(
         args.results,
         args.out,
@@ -62,6 +80,7 @@ def _build(args: argparse.Namespace) -> int:
         tests_dir=args.tests_dir,
         force=args.force,
         actor=args.actor,
+        inputs=inputs,
     )
     where = f"; ledger entry {result.ledger_entry.seq}" if result.ledger_entry else ""
     print(f"dossier {result.directory}: {result.n_files} files, SEAL {result.seal}{where}")

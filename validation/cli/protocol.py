@@ -17,10 +17,10 @@ import argparse
 from typing import Any
 
 from validation.ledger import Ledger
-from validation.protocol import Protocol, amend, status
+from validation.protocol import Protocol, RegistrationStatus, amend, status
 from validation.protocol import register as register_protocol
 
-__all__ = ["register"]
+__all__ = ["print_status", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -81,11 +81,9 @@ def _amend(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(args: argparse.Namespace) -> int:
-    protocol = Protocol.from_yaml(args.file)
-    with Ledger.open(args.ledger, create=False) as ledger:
-        current = status(protocol, ledger)
-    print(f"{protocol.id} version {protocol.version}: {current.state}")
+def print_status(current: RegistrationStatus) -> int:
+    """Print a registration status (a protocol's or a suite's); 0 when runnable, else 1."""
+    print(f"{current.protocol_id} version {current.version}: {current.state}")
     print(f"  file hash:        {current.protocol_hash}")
     if current.registration_seq is not None:
         print(f"  registered:       seq {current.registration_seq}, hash {current.registered_hash}")
@@ -93,3 +91,10 @@ def _status(args: argparse.Namespace) -> int:
     for item in current.amendments:
         print(f"  amendment seq {item.seq} by {item.actor} at {item.time_utc}: {item.reason}")
     return 0 if current.runnable else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    protocol = Protocol.from_yaml(args.file)
+    with Ledger.open(args.ledger, create=False) as ledger:
+        current = status(protocol, ledger)
+    return print_status(current)

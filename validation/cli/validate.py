@@ -1,5 +1,6 @@
 """``her2map validate run PROTOCOL (--cohort DIR | --predictions FILE) --labels FILE --ledger PATH
---out DIR [--actor NAME] [--lock PATH] [--trace FILE] [--junit FILE] [--no-dossier]``.
+--out DIR [--actor NAME] [--lock PATH] [--trace FILE] [--junit FILE] [--no-dossier]
+[--workers N | --scheduler ADDRESS]``.
 
 The protocol must be registered (or amended) in the ledger before any label is read; the labels
 table may be a cohort's ``clinical.csv``. Writes ``DIR/results.json`` (and, with ``--cohort``,
@@ -7,7 +8,8 @@ table may be a cohort's ``clinical.csv``. Writes ``DIR/results.json`` (and, with
 verifies the dossier in ``DIR/dossier/`` (its seal recorded in the same ledger). Prints one line
 per verdict. Exit 0 when the run completed (whatever the verdicts), 2 on a refused or failed run.
 The work is done by :func:`validation.pipeline.run_and_seal` (or
-:func:`validation.runner.run_protocol` alone with ``--no-dossier``).
+:func:`validation.runner.run_protocol` alone with ``--no-dossier``), inside
+``her2map.parallel.session`` of the workers named (the same bytes with any number of them).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from her2map.cli._workers import add_worker_options, workers_from_args
+from her2map.parallel import session
+from validation.cli.suite import add_suite_actions
 from validation.pipeline import SealedRun, run_and_seal, run_only
 
 __all__ = ["register"]
@@ -48,7 +53,9 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument("--junit", help="JUnit XML of the test run, for the matrix's test outcomes")
     run.add_argument("--no-dossier", action="store_true", help="write results.json only")
+    add_worker_options(run)
     run.set_defaults(func=_run)
+    add_suite_actions(actions)  # suite, suite-check/-register/-amend/-status/-verify
 
 
 def _print_run(sealed: SealedRun) -> None:
@@ -76,9 +83,11 @@ def _run(args: argparse.Namespace) -> int:
         "lock": args.lock,
         "actor": args.actor,
     }
-    if args.no_dossier:
-        _print_run(run_only(args.protocol, **inputs))
-        return 0
-    trace = args.trace or ("traceability.yaml" if Path("traceability.yaml").is_file() else None)
-    _print_run(run_and_seal(args.protocol, **inputs, trace=trace, junit=args.junit))
+    with session(workers_from_args(args)):  # inference and bootstrap blocks run there
+        if args.no_dossier:
+            _print_run(run_only(args.protocol, **inputs))
+            return 0
+        trace = args.trace or ("traceability.yaml" if Path("traceability.yaml").is_file() else None)
+        sealed = run_and_seal(args.protocol, **inputs, trace=trace, junit=args.junit)
+    _print_run(sealed)
     return 0

@@ -25,6 +25,7 @@ from validation.results import DifferenceValue, EstimateValue, TestValue
 from validation.results.words import level
 
 __all__ = [
+    "css_string",
     "csv_value",
     "filters",
     "fmt_estimate",
@@ -151,6 +152,15 @@ def _cell(value: Any, kind: str) -> Markup:
     return Markup(escape(str(value)))
 
 
+def css_string(value: Any) -> str:
+    """Text for inside a double-quoted CSS string: backslash, quotes and angle brackets escaped as
+    CSS hex escapes (so nothing can end the string or the style element)."""
+    out = []
+    for ch in str(value):
+        out.append(f"\\{ord(ch):06x}" if ch in "\\\"'<>&\n\r" else ch)
+    return "".join(out)
+
+
 def csv_value(value: Any) -> str:
     """Full-precision CSV text: ``repr`` of floats (shortest round-trip), empty for null."""
     if value is None:
@@ -173,6 +183,7 @@ def filters() -> dict[str, Callable[..., Any]]:
         "est": fmt_estimate,
         "badge": _badge,
         "percent": level,
+        "css_string": css_string,
         "cell": _cell,
         "verdict_class": verdict_class,
     }

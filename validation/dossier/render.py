@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from validation.canonical import canonical_json
+from validation.canonical import canonical_json, sha256_hex
 from validation.dossier.checklist import SECTION_ITEMS, checklist_table, uncovered_items
 from validation.dossier.figures import build_figures, inline_svg
 from validation.dossier.formatting import filters
@@ -192,6 +192,7 @@ def render_dossier(
         uncovered=uncovered_items(present),
         renderer_table=renderer,
         seal_formula=SEAL_FORMULA,
+        results_sha256=sha256_hex(results_bytes),
         css=Markup((templates / "dossier.css").read_text(encoding="utf-8")),
     )
     files["index.html"] = html.encode("utf-8")

@@ -34,7 +34,9 @@ from validation.protocol.model import (
 )
 from validation.protocol.population import PopulationExclusion, apply_population
 from validation.protocol.registration import (
+    PROTOCOL_KIND,
     Amendment,
+    RegistrationKind,
     RegistrationStatus,
     amend,
     register,
@@ -45,6 +47,7 @@ from validation.protocol.registration import (
 __all__ = [
     "METRICS",
     "MODALITY_KEYS",
+    "PROTOCOL_KIND",
     "Amendment",
     "AnalysisUnit",
     "Bootstrap",
@@ -64,6 +67,7 @@ __all__ = [
     "PopulationExclusion",
     "Protocol",
     "Quantity",
+    "RegistrationKind",
     "RegistrationStatus",
     "SubgroupSpec",
     "Verdict",

@@ -69,6 +69,7 @@ __all__ = [
     "load_protocol",
     "parse_yaml",
     "protocol_from_dict",
+    "read_yaml",
 ]
 
 #: Modality keys of the predictions/labels ``modalities`` column ("MG_CC+MG_MLO+US").
@@ -551,22 +552,27 @@ def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
     )
 
 
-def load_protocol(path: str | Path) -> Protocol:
-    """Read ``path`` as bounded safe YAML (:mod:`.bounded_yaml`) and validate it.
-
-    Every refusal is a :class:`ProtocolError` naming the file and, where there is one, the line or
-    key path: unreadable file, text that is not UTF-8, YAML errors, alias expansion or nesting over
-    the bounds, duplicate keys, integers beyond 2^53, NaN/infinite numbers, and schema errors.
-    """
+def read_yaml(path: str | Path, *, what: str = "protocol") -> Any:
+    """Read ``path`` as bounded safe YAML (:mod:`.bounded_yaml`; also for suite specs,
+    ``what="suite"``). Every refusal is a :class:`ProtocolError` naming the file and, where there is
+    one, the line or key path: unreadable file, text that is not UTF-8, YAML errors, alias
+    expansion or nesting over the bounds, duplicate keys, integers beyond 2^53 - 1, NaN/infinite
+    numbers."""
     file = Path(path)
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        raise ProtocolError(f"{file}: cannot read protocol file ({exc.strerror or exc}).") from None
+        raise ProtocolError(f"{file}: cannot read {what} file ({exc.strerror or exc}).") from None
     try:
-        data = parse_yaml(raw)
+        return parse_yaml(raw)
     except ProtocolError as exc:
         raise ProtocolError(f"{file}: {exc}") from None
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read ``path`` with :func:`read_yaml` and validate it; errors name the file and key path."""
+    file = Path(path)
+    data = read_yaml(file)
     try:
         return protocol_from_dict(data, source=str(file))
     except ProtocolError as exc:

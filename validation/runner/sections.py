@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from validation import stats
+from validation.distributed import block_map
 from validation.protocol import Protocol, get_metric
 from validation.results import (
     Band,
@@ -122,7 +123,8 @@ def discrimination_section(
     """AUC (DeLong), the full ROC curve, its bootstrap band and the operating point.
 
     The band is the percentile bootstrap interval of the sensitivity at each of
-    :data:`BAND_SPECIFICITIES`, with the protocol's replicates and seed, stratified by reference
+    :data:`BAND_SPECIFICITIES`, with the protocol's replicates and seed (replicate blocks seeded by
+    ``SeedSequence(seed).spawn``, computed on the active Dask session if any), stratified by reference
     class (as ``pROC::ci.se(boot.stratified = TRUE)``) -- or, when the protocol names a bootstrap
     ``cluster`` column, resampling whole clusters without strata (clusters need not be nested in
     the classes). Every specificity uses the same resamples (same seed). The band is percentile
@@ -150,6 +152,7 @@ def discrimination_section(
             strata=y if clusters is None else None,
             clusters=clusters,
             weighted=True,
+            map_blocks=block_map(),  # SeedSequence blocks: same bytes on any number of workers
         )
         low.append(band.ci_low)
         high.append(band.ci_high)

@@ -8,7 +8,9 @@
   evaluated otherwise, INFO when the protocol pre-registers no primary analysis.
 * The **conclusion** is one sentence naming the hypothesis, the verdict and what decided it.
 
-An interim look (:mod:`.interim`) replaces the conclusion with the group-sequential decision.
+An interim look (:mod:`.interim`) replaces the conclusion with the group-sequential decision and
+its verdict with INFO: at an interim an efficacy boundary not crossed means "continue", never "the
+model failed", and no study-level claim is made yet.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def summarize(
                 f"The primary hypothesis of {protocol_id} could not be evaluated: {stuck[0]} is "
                 f"NOT EVALUABLE ({stuck[2].reason})."
             )
-    if interim is not None:
+    if interim is not None:  # an interim look decides to continue or stop; it claims nothing yet
+        verdict = "INFO"
         conclusion = f"Interim analysis of {protocol_id}: {interim.decision} ({interim.reason})."
     return Summary(ids, secondary, hypothesis, verdict, conclusion, interim)  # type: ignore[arg-type]

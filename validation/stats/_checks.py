@@ -23,6 +23,7 @@ __all__ = [
     "check_consistent_length",
     "check_option",
     "check_probabilities",
+    "check_rank_scores",
     "check_scores",
     "fail",
 ]
@@ -49,6 +50,11 @@ def _count_nan(arr: NDArray[np.float64]) -> int:
 
 def check_binary(name: str, values: ArrayLike) -> NDArray[np.int8]:
     """Return ``values`` as an int8 array of 0/1; reject NaN, other labels and non-1-D input."""
+    raw = np.asarray(values)
+    if raw.dtype.kind in "iub" and raw.ndim == 1:  # integer labels: no float round trip
+        bad_int = (raw != 0) & (raw != 1)
+        if not bad_int.any():
+            return raw.astype(np.int8)
     arr = _as_1d_float(name, values)
     bad_nan = _count_nan(arr)
     if bad_nan:
@@ -70,6 +76,32 @@ def check_scores(name: str, values: ArrayLike) -> NDArray[np.float64]:
     bad = _count_nan(arr)
     if bad:
         raise fail(name, "finite numbers", f"{bad} NaN/inf value(s)")
+    return arr
+
+
+#: Integers beyond this magnitude are not all exact in float64; they are ranked as float64 values,
+#: like every other statistic sees them.
+_EXACT_INT = 2**53
+
+
+def check_rank_scores(name: str, values: ArrayLike) -> NDArray[np.generic]:
+    """Return finite scores for a rank statistic, keeping float32, float64 and integer dtypes.
+
+    A rank statistic depends only on the order of the scores, which float32 and integer values
+    have exactly; they are not upcast (no float64 copy before the sort). Everything else, and
+    integers beyond ±2**53, is converted as :func:`check_scores` converts it.
+    """
+    arr = np.asarray(values)
+    kind = arr.dtype.kind
+    keep = kind in "iub" or (kind == "f" and arr.dtype.itemsize in (4, 8))
+    if not keep or arr.ndim != 1:
+        return check_scores(name, values)
+    if kind == "f":
+        bad = _count_nan(arr)
+        if bad:
+            raise fail(name, "finite numbers", f"{bad} NaN/inf value(s)")
+    elif kind in "iu" and arr.size and (arr.min() < -_EXACT_INT or arr.max() > _EXACT_INT):
+        return check_scores(name, values)
     return arr
 
 

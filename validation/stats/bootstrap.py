@@ -14,7 +14,14 @@ The resampling *unit* is the row, or the cluster when ``clusters`` is given. Dra
 (sorted stratum labels; one stratum when ``strata`` is None) in turn,
 ``rng.integers(0, m, size=(chunk, m))`` picks ``m`` of the stratum's ``m`` units with replacement.
 Unstratified, unclustered draws are therefore exactly ``rng.integers(0, n, size=(B, n))`` -- the
-index matrix of :func:`scipy.stats.bootstrap` given the same generator. A replicate is represented by
+index matrix of :func:`scipy.stats.bootstrap` given the same generator.
+
+*Block scheme* (``map_blocks`` given, for running replicates on several workers): replicate block
+``b`` (replicates ``256 b`` to ``256 b + 255``) draws as above from its own generator
+``Generator(PCG64(SeedSequence(seed).spawn(n_blocks)[b]))``; ``map_blocks(fn, range(n_blocks))``
+must return ``[fn(b) for b in range(n_blocks)]`` in that order (serially, or on a cluster:
+:mod:`validation.distributed`). The replicates are then the same numbers however many workers
+compute the blocks and in whatever order they finish. A replicate is represented by
 its *multiplicities* (how often each row was drawn), so the statistic sees each resampled row as
 often as it was drawn (row order is not preserved: the statistic must be symmetric in the rows).
 
@@ -34,24 +41,29 @@ quantiles -- never silently dropped. Stratify by the outcome to avoid them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.random import PCG64, Generator
+from numpy.random import PCG64, Generator, SeedSequence
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr, ndtri
 
 from validation.stats._checks import check_confidence, check_option, fail
 from validation.stats.results import Estimate
 
-__all__ = ["CHUNK", "BootstrapEstimate", "bootstrap", "weighted_auc"]
+__all__ = ["CHUNK", "BlockMap", "BootstrapEstimate", "bootstrap", "weighted_auc"]
 
 #: Replicates drawn and evaluated per batch (fixed, so results never depend on memory).
 CHUNK = 256
 
 _METHODS = ("bca", "percentile")
+
+#: ``map_blocks(fn, block_ids) -> [fn(b) for b in block_ids]`` (any executor, results in order).
+BlockMap = Callable[
+    [Callable[[int], NDArray[np.float64]], Sequence[int]], list[NDArray[np.float64]]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +141,16 @@ def _design(n: int, strata: ArrayLike | None, clusters: ArrayLike | None) -> _De
 
 
 def _draw_weights(rng: Generator, design: _Design, k: int) -> NDArray[np.float64]:
-    """Row multiplicities ``(k, n)`` of ``k`` replicates (see the module docstring for the order)."""
-    picks = np.hstack(
-        [
-            members[rng.integers(0, len(members), size=(k, len(members)))]
-            for members in design.groups
-        ]
-    )
-    picks += (np.arange(k) * design.n_units)[:, None]
-    counts = (
-        np.bincount(picks.ravel(), minlength=k * design.n_units).reshape(k, -1).astype(np.float64)
-    )
+    """Row multiplicities ``(k, n)`` of ``k`` replicates (see the module docstring for the order).
+
+    Each stratum's draws are counted where they fall (one ``bincount`` per stratum, the draws
+    offset by replicate), so no index matrix over all units is gathered or stacked."""
+    counts = np.zeros((k, design.n_units))
+    for members in design.groups:
+        m = len(members)
+        draws = rng.integers(0, m, size=(k, m))
+        draws += (np.arange(k) * m)[:, None]
+        counts[:, members] = np.bincount(draws.ravel(), minlength=k * m).reshape(k, m)
     return np.take(counts, design.unit_of_row, axis=1) if design.clustered else counts
 
 
@@ -214,6 +225,7 @@ def bootstrap(
     strata: ArrayLike | None = None,
     clusters: ArrayLike | None = None,
     weighted: bool = False,
+    map_blocks: BlockMap | None = None,
 ) -> BootstrapEstimate:
     """Bootstrap confidence interval of ``statistic(*arrays)`` (percentile or BCa).
 
@@ -241,6 +253,9 @@ def bootstrap(
         nested in strata.
     weighted : bool, default False
         Whether ``statistic`` takes the vectorised weighted form.
+    map_blocks : callable, optional
+        Use the block scheme (module docstring) and compute the blocks with it, e.g.
+        :func:`validation.distributed.block_map`. None: one generator for all replicates.
 
     Returns
     -------
@@ -293,15 +308,37 @@ def bootstrap(
     if not math.isfinite(theta):
         return _not_estimable("the statistic is undefined on the original data", label, base)
 
-    rng = Generator(PCG64(seed))
-    replicates = np.concatenate(
-        [
-            _evaluate(
-                statistic, data, _draw_weights(rng, design, min(CHUNK, n_resamples - s)), weighted
+    if map_blocks is None:
+        rng = Generator(PCG64(seed))
+        replicates = np.concatenate(
+            [
+                _evaluate(
+                    statistic,
+                    data,
+                    _draw_weights(rng, design, min(CHUNK, n_resamples - s)),
+                    weighted,
+                )
+                for s in range(0, n_resamples, CHUNK)
+            ]
+        )
+    else:
+        n_blocks = -(-n_resamples // CHUNK)
+        children = SeedSequence(seed).spawn(n_blocks)
+
+        def block(b: int) -> NDArray[np.float64]:
+            size = min(CHUNK, n_resamples - b * CHUNK)
+            weights = _draw_weights(Generator(PCG64(children[b])), design, size)
+            return _evaluate(statistic, data, weights, weighted)
+
+        values = map_blocks(block, range(n_blocks))
+        if len(values) != n_blocks or any(
+            len(v) != min(CHUNK, n_resamples - b * CHUNK) for b, v in enumerate(values)
+        ):
+            raise fail(
+                "map_blocks", "one result per block, in block order", f"{len(values)} results"
             )
-            for s in range(0, n_resamples, CHUNK)
-        ]
-    )
+        replicates = np.concatenate(values)
+        label += f" (SeedSequence blocks of {CHUNK})"
     defined = np.isfinite(replicates)
     n_undefined = int(n_resamples - defined.sum())
     if n_undefined:

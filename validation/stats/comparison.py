@@ -20,7 +20,7 @@ from validation.stats._checks import (
     check_binary,
     check_confidence,
     check_consistent_length,
-    check_scores,
+    check_rank_scores,
 )
 from validation.stats.results import Comparison
 from validation.stats.roc import (
@@ -65,8 +65,8 @@ def compare_auc(
     """
     confidence = check_confidence(confidence)
     y = check_binary("y_true", y_true)
-    a = check_scores("score_a", score_a)
-    b = check_scores("score_b", score_b)
+    a = check_rank_scores("score_a", score_a)
+    b = check_rank_scores("score_b", score_b)
     check_consistent_length(
         y_true=y,
         score_a=a,

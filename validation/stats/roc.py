@@ -9,9 +9,10 @@ positive case scores higher, ties counting ½. Its variance comes from the *stru
 
 computed in O(n log n) by the mid-rank algorithm of Sun & Xu (2014, IEEE Signal Processing
 Letters 21:1389–1393): with ``R`` the pooled mid-rank and ``Rx`` the mid-rank among positives,
-``V10 = (R - Rx) / n0``. Here the mid-rank differences are read off a linear merge of the
-sorted positives and sorted negatives (:func:`placements`), so pooled, positive and negative
-mid-ranks cost one sort of each class, not three sorts of the pooled data.
+``V10 = (R - Rx) / n0``. Here all scores are sorted together once
+(:mod:`validation.stats._ranks`: one numpy sort of packed integer keys, float32 and integer scores
+not upcast) and the within-class ranks are read off that joint order by counting, ties off the
+run boundaries (:func:`placements`): no second sort.
 
 With ``clusters`` (several images or lesions per patient) the variance is Obuchowski's (1997,
 Biometrics 53:567–578) clustered estimator, which reduces to DeLong's when every cluster holds
@@ -22,6 +23,7 @@ Obuchowski's formulas (:mod:`validation.stats._naive`).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -31,9 +33,11 @@ from validation.stats._checks import (
     check_binary,
     check_confidence,
     check_consistent_length,
+    check_rank_scores,
     check_scores,
     fail,
 )
+from validation.stats._ranks import class_counts, sort_labels, sort_scores
 from validation.stats.results import Estimate
 
 __all__ = [
@@ -50,56 +54,48 @@ IntArray = NDArray[np.intp]
 
 
 def placements(
-    y_true: NDArray[np.int8], y_score: FloatArray, *, keep_order: bool
+    y_true: NDArray[np.int8], y_score: NDArray[np.generic], *, keep_order: bool
 ) -> tuple[FloatArray, FloatArray]:
-    """DeLong placement values ``(V10 per positive, V01 per negative)`` in O(n log n).
+    """DeLong placement values ``(V10 per positive, V01 per negative)`` at the cost of one sort.
 
     Sun & Xu (2014): ``V10 = (R - Rx) / n0`` with ``R`` the pooled mid-rank of a positive and
     ``Rx`` its mid-rank among positives, i.e. ``(#neg < x + ½ #neg == x) / n0``; likewise
-    ``V01 = (#pos > y + ½ #pos == y) / n1``. Positives and negatives are sorted apart, then the
-    two sorted runs are merged (a stable sort of two runs is a linear timsort merge): in the
-    merge the k-th positive sits at position ``p_k`` with ``p_k - k`` negatives before it. One
-    merge breaks ties positives-first (counts ``<``), a second one negatives-first (counts
-    ``<=``); the second is skipped when no score is tied.
+    ``V01 = (#pos > y + ½ #pos == y) / n1``. All scores are sorted together once
+    (:func:`validation.stats._ranks.sort_scores`, no upcast of float32); the within-class ranks
+    come from that joint order by counting, not from a second sort: the k-th positive at sorted
+    position ``p_k`` has ``p_k - k`` negatives below it, and with ties the counts below and up to
+    each run of equal scores are read off a cumulative count of negatives at the run boundaries.
 
     Parameters
     ----------
     y_true : (n,) int8 array of 0/1, at least one of each.
-    y_score : (n,) float64 array.
+    y_score : (n,) finite float32, float64 or integer array.
     keep_order : bool
         True: ``V10`` follows the order of ``y_score[y_true == 1]`` and ``V01`` that of
-        ``y_score[y_true == 0]`` (needed to pair cases across scores or to sum by cluster;
-        costs an ``argsort`` instead of a ``sort`` per class). False: sorted order.
+        ``y_score[y_true == 0]`` (needed to pair cases across scores or to sum by cluster).
+        False: ascending score order within each class.
     """
+    by_label = None if keep_order else sort_labels(y_score, y_true == 1)
+    if by_label is None:
+        ranking = sort_scores(y_score)
+        is_pos_sorted = y_true[ranking.rows()] == 1
+    else:
+        ranking, is_pos_sorted = by_label
+    counts = class_counts(ranking, is_pos_sorted)
+    n1, n0 = counts.pos_at.size, counts.neg_at.size
+    neg_sum = counts.neg_lt + counts.neg_le  # (#neg < x) + (#neg <= x)
+    pos_sum = counts.pos_lt + counts.pos_le  # (#pos < y) + (#pos <= y)
+    v10 = np.asarray(neg_sum * (0.5 / n0), dtype=np.float64)  # asarray: a no-op, for mypy
+    v01 = np.asarray(1.0 - pos_sum * (0.5 / n1), dtype=np.float64)
+    if not keep_order:
+        return v10, v01
+    in_sorted = np.empty(y_true.size)
+    in_sorted[is_pos_sorted] = v10
+    in_sorted[~is_pos_sorted] = v01
+    by_row = np.empty(y_true.size)
+    by_row[ranking.rows()] = in_sorted
     is_pos = y_true == 1
-    pos, neg = y_score[is_pos], y_score[~is_pos]
-    if keep_order:
-        pos_order, neg_order = np.argsort(pos), np.argsort(neg)
-        xs, ys = pos[pos_order], neg[neg_order]
-    else:
-        xs, ys = np.sort(pos), np.sort(neg)
-    n1, n0 = xs.size, ys.size
-    step = np.arange(max(n1, n0))
-    both = np.concatenate([xs, ys])
-    merge = np.argsort(both, kind="stable")  # ties: positives first
-    pos_at = merge < n1
-    neg_lt = np.flatnonzero(pos_at) - step[:n1]  # negatives strictly below each positive
-    pos_le = np.flatnonzero(~pos_at) - step[:n0]  # positives at or below each negative
-    merged = both[merge]
-    if np.any(merged[1:] == merged[:-1]):
-        neg_first = np.argsort(np.concatenate([ys, xs]), kind="stable") >= n0
-        neg_le = np.flatnonzero(neg_first) - step[:n1]
-        pos_lt = np.flatnonzero(~neg_first) - step[:n0]
-    else:
-        neg_le, pos_lt = neg_lt, pos_le
-    v10 = (neg_lt + neg_le) * (0.5 / n0)
-    v01 = 1.0 - (pos_lt + pos_le) * (0.5 / n1)
-    if keep_order:
-        v10_in, v01_in = np.empty(n1), np.empty(n0)
-        v10_in[pos_order] = v10
-        v01_in[neg_order] = v01
-        return v10_in, v01_in
-    return v10, v01
+    return by_row[is_pos], by_row[~is_pos]
 
 
 def prepare_clusters(clusters: ArrayLike, y_true: NDArray[np.int8]) -> tuple[IntArray, IntArray]:
@@ -118,13 +114,28 @@ def prepare_clusters(clusters: ArrayLike, y_true: NDArray[np.int8]) -> tuple[Int
         missing = 0
     if missing:
         raise fail("clusters", "a cluster id for every case", f"{missing} missing id(s)")
+    codes = _dense_codes(ids)
+    is_pos = y_true == 1
+    return codes[is_pos], codes[~is_pos]
+
+
+def _dense_codes(ids: NDArray[Any]) -> IntArray:
+    """Codes ``0..k-1`` of the ids in ascending id order (``np.unique``'s inverse).
+
+    Integer ids spanning at most a few times ``n`` values are coded in O(n) by counting (no
+    sort); other ids go through ``np.unique``.
+    """
+    if ids.dtype.kind in "iu" and ids.size:
+        low, high = int(ids.min()), int(ids.max())
+        if high - low <= 4 * ids.size:
+            offset = (ids - low).astype(np.intp)
+            present = np.bincount(offset, minlength=high - low + 1) > 0
+            return (np.cumsum(present) - 1)[offset]
     try:
         _, codes = np.unique(ids, return_inverse=True)
     except TypeError as exc:
         raise fail("clusters", "ids of one comparable type", f"mixed types ({exc})") from None
-    codes = codes.astype(np.intp).ravel()
-    is_pos = y_true == 1
-    return codes[is_pos], codes[~is_pos]
+    return codes.astype(np.intp).ravel()
 
 
 def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -240,7 +251,7 @@ def auc(
     """
     confidence = check_confidence(confidence)
     y = check_binary("y_true", y_true)
-    s = check_scores("y_score", y_score)
+    s = check_rank_scores("y_score", y_score)
     check_consistent_length(
         y_true=y, y_score=s, clusters=None if clusters is None else np.asarray(clusters)
     )
@@ -343,16 +354,18 @@ def weighted_sensitivity_at_specificity(
     order = np.argsort(s, kind="stable")
     # Column j = threshold at the j-th distinct score (ascending), last column = +inf; the weight
     # "below" a threshold is the cumulative weight of the sorted scores before its first copy.
+    # The running sums are taken on contiguous (k, n) arrays and read only at those columns.
     _, first = np.unique(s[order], return_index=True)
-    cols = np.append(first, len(s))
-    sorted_w = w[:, order]
+    sorted_w = np.take(w, order, axis=1)
     is_neg = y[order] == 0
-    neg_below = np.zeros((len(w), len(s) + 1))
-    pos_below = np.zeros((len(w), len(s) + 1))
-    np.cumsum(sorted_w * is_neg, axis=1, out=neg_below[:, 1:])
-    np.cumsum(sorted_w * ~is_neg, axis=1, out=pos_below[:, 1:])
-    neg_below = neg_below[:, cols]
-    pos_below = pos_below[:, cols]
+    neg_run = np.cumsum(sorted_w * is_neg, axis=1)
+    pos_run = np.cumsum(sorted_w * ~is_neg, axis=1)
+    before = np.append(first, len(s)) - 1  # last sorted index below each threshold (-1: none)
+    neg_below = np.zeros((len(w), before.size))
+    pos_below = np.zeros((len(w), before.size))
+    some = before >= 0
+    neg_below[:, some] = neg_run[:, before[some]]
+    pos_below[:, some] = pos_run[:, before[some]]
     total_neg = neg_below[:, -1]
     total_pos = pos_below[:, -1]
     ok = (total_neg > 0) & (total_pos > 0)

@@ -1,0 +1,42 @@
+"""``--workers N`` / ``--scheduler ADDRESS``: where the heavy work of a command runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from her2map.parallel import Workers
+
+__all__ = ["add_worker_options", "workers_from_args"]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
+    return value
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--workers`` and ``--scheduler`` (mutually exclusive) to ``parser``."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="run on a local Dask cluster of N worker processes (default 1: this process); "
+        "the output bytes do not depend on N",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://host:8786)",
+    )
+
+
+def workers_from_args(args: argparse.Namespace) -> Workers:
+    """The :class:`Workers` that the options name."""
+    return Workers(n=args.workers, scheduler=args.scheduler)
