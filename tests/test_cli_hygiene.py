@@ -24,6 +24,7 @@ from validation.exceptions import (
     OutputExistsError,
     ProtocolError,
     RegistrationError,
+    TrialInputError,
     TrialRuleError,
 )
 
@@ -56,7 +57,7 @@ def test_plain_text_removes_roles() -> None:
 def test_exit_codes_by_error_class() -> None:
     assert EXIT_CODES == {"ok": 0, "check failed": 1, "usage or bad input": 2,
                           "refused by a rule": 3, "interrupted": 130, "pipe closed": 141}  # fmt: skip
-    for cls in (HarnessError, ProtocolError, Her2MapError):
+    for cls in (HarnessError, ProtocolError, Her2MapError, TrialInputError):
         assert cls.exit_code == 2
     for cls in (RegistrationError, TrialRuleError, OutputExistsError, LockError, FirewallError):
         assert cls.exit_code == 3

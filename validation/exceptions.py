@@ -25,6 +25,7 @@ __all__ = [
     "SuiteError",
     "TamperError",
     "TraceError",
+    "TrialInputError",
     "TrialRuleError",
 ]
 
@@ -87,6 +88,13 @@ class TrialRuleError(HarnessError):
         self.rule = rule
 
     exit_code = EXIT_CODES["refused by a rule"]
+
+
+class TrialInputError(TrialRuleError):
+    """A trial import file is malformed (names file, line and column): bad input, exit status 2,
+    not a rule's refusal; still a TrialRuleError for callers that catch those."""
+
+    exit_code = EXIT_CODES["usage or bad input"]
 
 
 class OutputError(HarnessError):
