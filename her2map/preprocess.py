@@ -21,13 +21,42 @@ Rules (the same for training and inference):
   is free of the patient's overall enhancement amplitude).
 
 There is no R equivalent; the area resampling matches ``skimage.transform.downscale_local_mean``
-when the size ratio is an integer.
+when the size ratio is an integer. Area resampling is the anti-aliasing of the reduction: every
+output pixel is the mean of the input block it covers (a box filter), so a clinical-size image
+(3328 x 2560 mammogram, 512 x 512 x 100 MR phase) is reduced without aliasing its fine texture.
+
+Pixel semantics (:func:`pixel_values`, policy :data:`PIXEL_POLICY`, locked with the config): how
+the stored samples of one DICOM file become the one grey image the rules above read. They are
+defined here, once, and ingest calls them for every file whatever its encoding:
+
+1. **Colour to grey**: RGB samples (pydicom converts YBR_FULL / YBR_FULL_422 to RGB while
+   decoding; JPEG 2000's YBR_RCT / YBR_ICT come out of the codec as RGB) become luma
+   ``0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601), computed in float64.
+2. **Multi-frame ultrasound** (a cine loop) is reduced to one frame: RepresentativeFrameNumber
+   (0028,6010) when the file gives a valid one, else the middle frame ``ceil(n / 2)`` (1-based).
+3. **MONOCHROME1** (minimum sample shown white) is mirrored within the stored range before the
+   Modality transform: ``v -> 2**BitsStored - 1 - v`` (unsigned) or ``-1 - v`` (signed), so a
+   MONOCHROME1 image and its MONOCHROME2 twin give the same grey values exactly.
+4. **Modality transform**: ``RescaleSlope * v + RescaleIntercept`` in float64, then float32; a
+   result that is not finite (an overflowing slope) is a :class:`~her2map.exceptions.DicomError`
+   naming the tag, which ingest records as the file's exclusion. A Modality LUT Sequence is not
+   applied: ingest excludes such files with the reason.
+5. **VOI LUT / windowing is not applied**: window centre/width and VOI LUTs are display
+   transforms chosen for a human reader; the model reads the Modality values, and the
+   per-image standardisation above removes any linear window. (A non-linear VOI LUT would
+   change the texture the model was trained on.)
+6. **Mammograms "For Processing"** (raw detector data, SOP Class 1.2.840.10008.5.1.4.1.1.1.2.1,
+   or PresentationIntentType FOR PROCESSING) are not read: ingest excludes them with the reason,
+   since the model was trained on For Presentation images.
+
+Changing any of these rules changes :data:`PIXEL_POLICY`, which the lock's preprocessing config
+holds, so a model locked under other semantics refuses to load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -36,12 +65,91 @@ import torch.nn.functional as F
 
 from her2map.exceptions import DicomError
 
-__all__ = ["MODALITY_KEYS", "MR_CHANNELS", "PreprocessConfig", "preprocess_study"]
+__all__ = [
+    "MODALITY_KEYS",
+    "MR_CHANNELS",
+    "PIXEL_POLICY",
+    "RESAMPLING",
+    "PixelTags",
+    "PreprocessConfig",
+    "pixel_values",
+    "preprocess_study",
+]
 
 #: Channels of the preprocessed MR input: pre-contrast, wash-in, wash-out, signal-enhancement ratio.
 MR_CHANNELS = 4
 #: Modality keys in model order (same as :data:`her2map.ingest.MODALITY_KEYS`).
 MODALITY_KEYS: tuple[str, ...] = ("MG_CC", "MG_MLO", "US", "MR")
+#: Name of the pixel semantics of :func:`pixel_values` (module docstring, rules 1-6); locked.
+PIXEL_POLICY = (
+    "dicom-pixels-v1: rgb->bt601 luma; us cine->representative else middle frame; "
+    "monochrome1 mirrored in stored range; rescale slope/intercept; voi not applied; "
+    "mg for-processing excluded"
+)
+#: The reduction to the input sizes (anti-aliased box filter, ``interpolate(mode="area")``).
+RESAMPLING = "area"
+_LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class PixelTags:
+    """The elements of one file that :func:`pixel_values` needs (from ingest's header record).
+
+    ``photometric`` is (0028,0004) as decoded (``RGB`` for colour after pydicom's YBR
+    conversion); ``frames`` is NumberOfFrames; ``representative_frame`` is (0028,6010) or 0.
+    """
+
+    photometric: str
+    bits_stored: int
+    pixel_representation: int
+    slope: float
+    intercept: float
+    frames: int = 1
+    representative_frame: int = 0
+    reduce_frames: bool = False
+
+
+def pixel_values(stored: np.ndarray, tags: PixelTags, *, where: str = "image") -> np.ndarray:
+    """Stored samples of one file -> float32 grey Modality values (module docstring, 1-4).
+
+    Parameters
+    ----------
+    stored : ndarray
+        Decoded samples: ``(rows, cols)``, ``(frames, rows, cols)``, with a trailing axis of 3 for
+        colour.
+    tags : PixelTags
+    where : str
+        The file, named in the error.
+
+    Raises
+    ------
+    DicomError
+        The Modality transform overflows (not finite), naming RescaleSlope (0028,1053).
+    """
+    values = np.asarray(stored)
+    colour = (
+        values.ndim >= 3 and values.shape[-1] == 3 and tags.photometric.startswith(("RGB", "YBR"))
+    )
+    if tags.reduce_frames and tags.frames > 1:
+        chosen = tags.representative_frame
+        if not 1 <= chosen <= tags.frames:
+            chosen = (tags.frames + 1) // 2
+        values = values.reshape(tags.frames, *values.shape[-(3 if colour else 2) :])[chosen - 1]
+    if colour:
+        values = values[..., 0] * _LUMA[0] + values[..., 1] * _LUMA[1] + values[..., 2] * _LUMA[2]
+    elif tags.photometric == "MONOCHROME1":
+        top = (1 << tags.bits_stored) - 1 if tags.pixel_representation == 0 else -1
+        values = top - values.astype(np.int64)
+    if tags.slope == 1.0 and tags.intercept == 0.0:
+        return values.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = (values * tags.slope + tags.intercept).astype(np.float32)
+    if not np.all(np.isfinite(result)):
+        raise DicomError(
+            f"{where}: RescaleSlope {tags.slope!r} / RescaleIntercept {tags.intercept!r} turn the "
+            "stored values into non-finite numbers (tag (0028,1053)); fix the rescale elements"
+        )
+    return result
 
 
 @dataclass(frozen=True)
@@ -60,6 +168,10 @@ class PreprocessConfig:
         ratio, and the ratio's clip.
     eps : float
         Floor of the standard deviation in the standardisation (a flat image stays finite).
+    pixel_policy, resampling : str
+        The pixel semantics (:data:`PIXEL_POLICY`) and the anti-aliased reduction
+        (:data:`RESAMPLING`) this software implements; any other value is refused, so a lock made
+        under other semantics does not load.
     """
 
     mg_size: int = 48
@@ -70,6 +182,16 @@ class PreprocessConfig:
     ser_floor: float = 1.0
     ser_clip: float = 3.0
     eps: float = 1e-6
+    pixel_policy: str = PIXEL_POLICY
+    resampling: str = RESAMPLING
+
+    def __post_init__(self) -> None:
+        for name, implemented in (("pixel_policy", PIXEL_POLICY), ("resampling", RESAMPLING)):
+            if getattr(self, name) != implemented:
+                raise ValueError(
+                    f"preprocessing {name} must be {implemented!r} (the one this software "
+                    f"implements), got {getattr(self, name)!r}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (the form that is hashed into the lock)."""
@@ -78,6 +200,10 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PreprocessConfig:
         """Rebuild from :meth:`to_dict` output; unknown or missing keys raise ``TypeError``."""
+        expected = {f.name for f in fields(cls)}
+        missing = sorted(expected - set(data))
+        if missing:
+            raise TypeError(f"preprocessing config lacks key(s) {missing}")
         return cls(**dict(data))
 
     def input_shape(self, modality: str) -> tuple[int, ...]:

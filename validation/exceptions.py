@@ -22,6 +22,8 @@ __all__ = [
     "RegistrationError",
     "ResultsError",
     "RunError",
+    "SignatureError",
+    "SubmissionError",
     "SuiteError",
     "TamperError",
     "TraceError",
@@ -123,3 +125,11 @@ class TraceError(HarnessError):
 
 class NotEstimableWarning(UserWarning):
     """A statistic was not estimable for the data given; the result carries the reason."""
+
+
+class SignatureError(HarnessError):
+    """A key, signed note, checkpoint or e-signature is malformed or does not verify."""
+
+
+class SubmissionError(HarnessError):
+    """A submission package cannot be built (a dossier does not verify or is not recorded)."""

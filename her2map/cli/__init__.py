@@ -1,4 +1,4 @@
-"""Command line of the locked core: ``her2map synth | train | predict``.
+"""Command line of the locked core: ``her2map synth | train | predict | import``.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``; the handler it installs
 (``func``) takes the parsed arguments and returns the exit status. The full ``her2map`` command
@@ -42,7 +42,12 @@ __all__ = [
 ]
 
 #: Modules of this package that register core subcommands, in help order.
-CORE_COMMANDS: tuple[str, ...] = ("her2map.cli.synth", "her2map.cli.train", "her2map.cli.predict")
+CORE_COMMANDS: tuple[str, ...] = (
+    "her2map.cli.synth",
+    "her2map.cli.train",
+    "her2map.cli.predict",
+    "her2map.cli.importers",
+)
 #: Environment variable that gives every ``--ledger`` option its default.
 LEDGER_ENV = "HER2MAP_LEDGER"
 _ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")

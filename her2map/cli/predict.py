@@ -1,9 +1,11 @@
-"""``her2map predict``: score a cohort with the locked model."""
+"""``her2map predict``: score a cohort (a folder, or a PACS over DICOMweb) with the locked model."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import tempfile
+from pathlib import Path
 
 from her2map.cli._workers import add_worker_options, workers_from_args
 
@@ -17,15 +19,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="predict HER2 status of every patient of a cohort with the locked model",
         description=(
             "Verify the model lock, refuse cohorts that overlap the training manifest, and write "
-            "the predictions table (patient_id, site, score, modalities, model_lock) plus the "
-            "exclusions next to it."
+            "the predictions table (patient_id, site, score, modalities, model_lock, "
+            "lossy_compression) plus the exclusions next to it. The images come from a cohort "
+            "folder (--cohort) or from a PACS over DICOMweb (--pacs URL --clinical FILE: "
+            "QIDO-RS finds each patient's studies, WADO-RS retrieves them)."
         ),
     )
-    parser.add_argument("--cohort", required=True, help="cohort folder (clinical.csv + DICOM)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--cohort", help="cohort folder (clinical.csv + DICOM)")
+    source.add_argument("--pacs", metavar="URL", help="DICOMweb root of a PACS")
+    parser.add_argument(
+        "--clinical", default=None, help="clinical table of the patients (required with --pacs)"
+    )
     parser.add_argument("--out", required=True, help="predictions CSV to write")
     parser.add_argument("--lock", default=None, help="lock file (default: the shipped model)")
     add_worker_options(parser)
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=_run, parser=parser)
 
 
 def _count_rows(path: str) -> int:
@@ -37,8 +46,20 @@ def _run(args: argparse.Namespace) -> int:
     from her2map.lock import LockedModel
     from her2map.predict import exclusions_path, predict_cohort
 
+    if args.pacs is not None and args.clinical is None:
+        args.parser.error("--pacs needs --clinical FILE (the patients to retrieve)")
+    if args.cohort is not None and args.clinical is not None:
+        args.parser.error("--clinical goes with --pacs; a cohort folder holds its clinical.csv")
     model = LockedModel.load(args.lock)
-    out = predict_cohort(args.cohort, args.out, model=model, workers=workers_from_args(args))
+    workers = workers_from_args(args)
+    if args.pacs is None:
+        out = predict_cohort(args.cohort, args.out, model=model, workers=workers)
+    else:
+        from her2map.ingest.dicomweb import fetch_cohort
+
+        with tempfile.TemporaryDirectory(prefix="her2map-pacs-") as tmp:
+            cohort = fetch_cohort(args.pacs, args.clinical, Path(tmp) / "cohort")
+            out = predict_cohort(cohort, args.out, model=model, workers=workers)
     excluded = exclusions_path(out)
     print(
         f"predicted {_count_rows(str(out))} patient(s) with {model.name} {model.version} "

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 from her2map.synth import DEFAULT_PARAMS, ImageSizes, synth
+from her2map.synth.imaging import FIDELITY
 
 __all__ = ["register"]
 
@@ -48,21 +49,44 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="processes (default: 2 from 200 patients, else 1)",
     )
-    parser.add_argument("--mg-size", type=_positive_int, default=defaults.mg)
-    parser.add_argument("--us-size", type=_positive_int, default=defaults.us)
-    parser.add_argument("--mr-size", type=_positive_int, default=defaults.mr)
-    parser.add_argument("--mr-slices", type=_positive_int, default=defaults.mr_slices)
+    parser.add_argument(
+        "--fidelity",
+        choices=sorted(FIDELITY),
+        default="toy",
+        help="image sizes: toy (small, the default) or clinical (3328^2 MG, 800^2 US, "
+        "512^2 x 96-slice MR phases); the size options below override single sizes",
+    )
+    parser.add_argument(
+        "--mg-size", type=_positive_int, default=None, help=f"default {defaults.mg}"
+    )
+    parser.add_argument(
+        "--us-size", type=_positive_int, default=None, help=f"default {defaults.us}"
+    )
+    parser.add_argument(
+        "--mr-size", type=_positive_int, default=None, help=f"default {defaults.mr}"
+    )
+    parser.add_argument(
+        "--mr-slices", type=_positive_int, default=None, help=f"default {defaults.mr_slices}"
+    )
     parser.add_argument(
         "--mr-phases",
         type=_positive_int,
-        default=defaults.mr_phases,
-        help="DCE phases including pre-contrast (>= 3)",
+        default=None,
+        help=f"DCE phases including pre-contrast (>= 3; default {defaults.mr_phases})",
     )
     parser.set_defaults(func=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
-    sizes = ImageSizes(args.mg_size, args.us_size, args.mr_size, args.mr_slices, args.mr_phases)
+    preset = FIDELITY[args.fidelity]
+    given = {
+        "mg": args.mg_size,
+        "us": args.us_size,
+        "mr": args.mr_size,
+        "mr_slices": args.mr_slices,
+        "mr_phases": args.mr_phases,
+    }
+    sizes = dataclasses.replace(preset, **{k: v for k, v in given.items() if v is not None})
     params = dataclasses.replace(DEFAULT_PARAMS, sizes=sizes)
     summary = synth(
         args.out, patients=args.patients, seed=args.seed, params=params, workers=args.workers

@@ -15,7 +15,9 @@ Duplicates: a repeated SOPInstanceUID is the same instance stored twice, so the 
 path order) is kept and each later copy excluded naming the first. Two different images for one
 single-image key (two MG CC views, two US images) are both excluded: nothing tells which one the
 model should see, and ingest never guesses. An incomplete or inconsistent DCE-MRI phase set
-excludes all of that patient's MR files (the MR key is dropped, other modalities stay). A
+excludes all of that patient's MR files (the MR key is dropped, other modalities stay); classic MR
+(one file per slice) is assembled into phases by :mod:`her2map.ingest.series`, and a patient with
+both Enhanced and classic MR files has all of them excluded (ingest does not choose). A
 patient's files spread over several StudyInstanceUIDs, or a StudyInstanceUID shared by several
 PatientIDs, excludes all the files concerned.
 
@@ -23,6 +25,12 @@ Files are grouped by their tags (PatientID, StudyInstanceUID, Modality, ViewPosi
 TemporalPositionIdentifier), never by their paths. Every path found is processed in sorted order,
 studies are sorted by ``patient_id`` and exclusions by patient, path and reason, so the result does
 not depend on filesystem order. Symbolic links are never followed out of the root.
+
+Every file under the cohort folder is accounted for, wherever it sits: the whole root is scanned
+(``dicom/`` is a convention, not a boundary), and each entry is used or listed with its reason;
+only the top-level cohort metadata (clinical.csv, cohort.json, truth.csv) and the given clinical
+table are not images. A file name that is not valid UTF-8 is shown with its odd bytes escaped
+(``\\xNN``), so it can always be written to the exclusions table.
 """
 
 from __future__ import annotations
@@ -39,8 +47,9 @@ from her2map.exceptions import CohortError, DicomError
 from her2map.ingest.clinical import IMAGING_COLUMNS, read_clinical
 from her2map.ingest.models import MODALITY_KEYS, Cohort, Exclusion, StudyRef
 from her2map.ingest.reader import DicomHeader, FileProblem, read_header, read_image
+from her2map.ingest.series import SeriesProblem, order_classic_phases
 
-__all__ = ["load_cohort", "load_images"]
+__all__ = ["load_cohort", "load_images", "printable"]
 
 #: Cohort metadata written beside clinical.csv; skipped when the root itself is scanned.
 _METADATA_FILES = frozenset({"clinical.csv", "cohort.json", "truth.csv"})
@@ -57,11 +66,18 @@ class _Ledger:
         self.items: list[Exclusion] = []
 
     def add(self, patient_id: str | None, rel: str | None, reason: str, tag: str | None) -> None:
-        self.items.append(Exclusion(patient_id, rel, reason, tag))
+        self.items.append(Exclusion(patient_id, printable(rel), str(printable(reason)), tag))
 
     def drop(self, headers: Headers, reason: str, tag: str | None) -> None:
         for rel, header in headers:
             self.add(header.patient_id, rel, reason, tag)
+
+
+def printable(text: str | None) -> str | None:
+    """``text`` with undecodable file-name bytes (surrogate escapes) shown as ``\\xNN``."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _discover(root: Path, scan_dir: Path, skip: frozenset[str], ledger: _Ledger) -> list[str]:
@@ -233,10 +249,42 @@ def _mr_problem(headers: Headers) -> tuple[str, str] | None:
     return None
 
 
+def _assemble_mr(
+    patient_id: str, phases: Headers, ledger: _Ledger
+) -> tuple[tuple[Path, ...], tuple[int, ...]]:
+    """The patient's MR files in phase order and the number of files per phase (or nothing)."""
+    classic = [item for item in phases if item[1].classic]
+    if classic and len(classic) < len(phases):
+        ledger.drop(
+            phases,
+            f"MR excluded for patient {patient_id}: both Enhanced MR ({len(phases) - len(classic)}"
+            f" file(s)) and classic MR ({len(classic)} file(s)); cannot tell which to use",
+            "(0008,0016)",
+        )
+        return (), ()
+    if classic:
+        try:
+            ordered = order_classic_phases(classic, min_phases=_MIN_PHASES)
+        except SeriesProblem as failure:
+            ledger.drop(
+                phases, f"MR excluded for patient {patient_id}: {failure.reason}", failure.tag
+            )
+            return (), ()
+        paths = tuple(header.path for phase in ordered for _, header in phase)
+        return paths, tuple(len(phase) for phase in ordered)
+    problem = _mr_problem(phases)
+    if problem is not None:
+        ledger.drop(phases, f"MR excluded for patient {patient_id}: {problem[0]}", problem[1])
+        return (), ()
+    ordered_files = sorted(phases, key=lambda item: item[1].temporal_position or 0)
+    return tuple(header.path for _, header in ordered_files), (1,) * len(ordered_files)
+
+
 def _assemble_patient(
     patient_id: str, laterality: str, headers: Headers, ledger: _Ledger
-) -> dict[str, tuple[Path, ...]]:
-    """Usable files of one patient by modality key; the rest go to ``ledger``."""
+) -> tuple[dict[str, tuple[Path, ...]], tuple[int, ...]]:
+    """Usable files of one patient by modality key (and MR files per phase); the rest go to
+    ``ledger``."""
     by_key: dict[str, Headers] = defaultdict(list)
     for rel, header in headers:
         if header.laterality is not None and header.laterality != laterality:
@@ -262,24 +310,12 @@ def _assemble_patient(
             )
         elif group:
             files[key] = (group[0][1].path,)
-    phases = by_key.get("MR", [])
-    if phases:
-        problem = _mr_problem(phases)
-        if problem is None:
-            ordered = sorted(phases, key=lambda item: item[1].temporal_position or 0)
-            files["MR"] = tuple(header.path for _, header in ordered)
-        else:
-            ledger.drop(phases, f"MR excluded for patient {patient_id}: {problem[0]}", problem[1])
-    return files
-
-
-def _scan_folder(root: Path) -> Path:
-    scan_dir = root / "dicom"
-    if not scan_dir.is_dir():
-        return root
-    if not scan_dir.resolve().is_relative_to(root):
-        raise CohortError(f"{scan_dir}: points outside the cohort root {root}; copy the files in")
-    return scan_dir
+    phase_sizes: tuple[int, ...] = ()
+    if by_key.get("MR"):
+        paths, phase_sizes = _assemble_mr(patient_id, by_key["MR"], ledger)
+        if paths:
+            files["MR"] = paths
+    return files, phase_sizes
 
 
 def load_cohort(
@@ -293,9 +329,9 @@ def load_cohort(
     Parameters
     ----------
     root
-        Cohort folder. DICOM files are read from ``root/dicom`` if that folder exists, else from
-        ``root`` itself (skipping the top-level metadata files clinical.csv, cohort.json,
-        truth.csv). Any nesting and file naming is accepted; files are grouped by their tags.
+        Cohort folder. Every file under it is read (by convention the DICOM files sit in
+        ``root/dicom``), except the top-level metadata files clinical.csv, cohort.json and
+        truth.csv. Any nesting and file naming is accepted; files are grouped by their tags.
     clinical
         The clinical table; default ``root/clinical.csv``.
     columns
@@ -321,16 +357,14 @@ def load_cohort(
     base = given.resolve()
     clinical_path = Path(clinical) if clinical is not None else base / "clinical.csv"
     table = read_clinical(clinical_path, columns=columns)
-    scan_dir = _scan_folder(base)
     skip = frozenset(
-        [str(base / name) for name in _METADATA_FILES if scan_dir == base]
-        + [str(clinical_path.resolve())]
+        [str(base / name) for name in _METADATA_FILES] + [str(clinical_path.resolve())]
     )
     ledger = _Ledger()
-    rels = _discover(base, scan_dir, skip, ledger)
+    rels = _discover(base, base, skip, ledger)
     n_files = len(rels) + len(ledger.items)
     if n_files == 0:
-        raise CohortError(f"{scan_dir}: no files found; expected the cohort's DICOM files here")
+        raise CohortError(f"{base}: no files found; expected the cohort's DICOM files here")
     headers: Headers = []
     for rel in rels:
         result = read_header(base / rel)
@@ -348,7 +382,9 @@ def load_cohort(
     studies = []
     for row in table.itertuples(index=False):
         pid = str(row.patient_id)
-        files = _assemble_patient(pid, str(row.laterality), by_patient.get(pid, []), ledger)
+        files, phase_sizes = _assemble_patient(
+            pid, str(row.laterality), by_patient.get(pid, []), ledger
+        )
         if files:
             modalities = tuple(key for key in MODALITY_KEYS if key in files)
             studies.append(
@@ -360,6 +396,7 @@ def load_cohort(
                     modalities,
                     files,
                     headers={p: index[p] for paths in files.values() for p in paths},
+                    mr_phase_sizes=phase_sizes if "MR" in files else (),
                 )
             )
         else:
@@ -387,7 +424,8 @@ def load_images(study: StudyRef) -> dict[str, np.ndarray]:
     -------
     dict[str, numpy.ndarray]
         One entry per key of ``study.modalities``: ``MG_CC``/``MG_MLO``/``US`` of shape (H, W);
-        ``MR`` of shape (phases, slices, H, W), phases ordered by TemporalPositionIdentifier.
+        ``MR`` of shape (phases, slices, H, W), phases in the order load_cohort gave them
+        (Enhanced: one multi-frame file per phase; classic: one file per slice).
 
     Raises
     ------
@@ -398,18 +436,25 @@ def load_images(study: StudyRef) -> dict[str, np.ndarray]:
     images: dict[str, np.ndarray] = {}
     for key in study.modalities:
         decoded = [read_image(p, known=study.headers.get(p)) for p in study.files[key]]
-        for position, (header, _) in enumerate(decoded, start=1):
-            _check_member(study, key, position, header)
-        arrays = [image for _, image in decoded]
         if key != "MR":
-            images[key] = arrays[0]
-        elif len({a.shape for a in arrays}) != 1:
+            _check_member(study, key, 1, decoded[0][0])
+            images[key] = decoded[0][1]
+            continue
+        sizes = study.mr_phase_sizes or (1,) * len(decoded)
+        arrays, start = [], 0
+        for position, size in enumerate(sizes, start=1):
+            phase = decoded[start : start + size]
+            start += size
+            for header, _ in phase:
+                _check_member(study, key, position, header)
+            slices = [image for _, image in phase]
+            arrays.append(slices[0] if size == 1 and slices[0].ndim == 3 else np.stack(slices))
+        if len({a.shape for a in arrays}) != 1:
             raise DicomError(
                 f"{decoded[0][0].path}: DCE-MRI phase geometry differs "
                 f"({sorted({a.shape for a in arrays})}) (tag (0028,0010)); re-run load_cohort"
             )
-        else:
-            images[key] = np.stack(arrays)
+        images[key] = np.stack(arrays)
     return images
 
 
@@ -423,7 +468,7 @@ def _check_member(study: StudyRef, key: str, position: int, header: DicomHeader)
         ),
         (header.key != key, "(0008,0060)", f"image is {header.key}, expected {key}"),
         (
-            key == "MR" and header.temporal_position != position,
+            key == "MR" and not header.classic and header.temporal_position != position,
             "(0020,0100)",
             f"TemporalPositionIdentifier {header.temporal_position}, expected {position}",
         ),

@@ -35,13 +35,18 @@ class StudyRef:
         The keys present, a subset of :data:`MODALITY_KEYS` in that order.
     files
         Read-only mapping key -> absolute paths (under the cohort root). ``MG_CC``, ``MG_MLO`` and
-        ``US`` hold one file; ``MR`` holds one multi-frame file per DCE phase ordered by
-        TemporalPositionIdentifier (1 = pre-contrast).
+        ``US`` hold one file; ``MR`` holds the DCE phases in order (pre-contrast first): one
+        Enhanced MR multi-frame file per phase, or the classic MR slice files of each phase in
+        turn, sorted along the slice normal (:mod:`her2map.ingest.series`).
     headers
         Optional (not part of equality or repr): the validated header of each file as
         :func:`~her2map.ingest.load_cohort` read it, so that
         :func:`~her2map.ingest.load_images` reads only the pixel bytes of unchanged files instead
         of parsing them again. Empty for a StudyRef built by hand: every file is then parsed.
+    mr_phase_sizes
+        Number of ``MR`` files of each phase, in order (``(1, 1, 1)`` for three Enhanced MR
+        phases, ``(96, 96, 96)`` for three classic series of 96 slices); empty means one file per
+        phase.
     """
 
     patient_id: str
@@ -53,11 +58,17 @@ class StudyRef:
     headers: Mapping[Path, DicomHeader] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    mr_phase_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # Freeze the mappings so that a StudyRef cannot change after construction.
         object.__setattr__(self, "files", MappingProxyType(dict(self.files)))
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+        n_mr = len(self.files.get("MR", ()))
+        if self.mr_phase_sizes and sum(self.mr_phase_sizes) != n_mr:
+            raise ValueError(
+                f"mr_phase_sizes {self.mr_phase_sizes} must add up to the {n_mr} MR file(s)"
+            )
 
     @property
     def n_images(self) -> int:

@@ -20,6 +20,13 @@ variability and the site's noise, contrast curve and intensity scaling:
   parenchymal enhancement that grows with density.
 
 Pixels are 12-bit unsigned: ``offset + gain * 2000 * max(image + noise, 0) ** gamma`` per site.
+
+Fidelity (:data:`FIDELITY`): ``toy`` renders the small default sizes of
+:class:`~her2map.synth.parameters.ImageSizes`; ``clinical`` renders at the sizes a hospital sends —
+mammograms 3328 x 3328 (the long side of a 3328 x 2560 detector; the synthetic breast is drawn
+in a square), ultrasound 800 x 800, DCE-MRI phases of 96 slices of 512 x 512 — by the same
+rendering, so that ingest, decoding and the core's anti-aliased reduction
+(:data:`her2map.preprocess.RESAMPLING`) are exercised at full size.
 """
 
 from __future__ import annotations
@@ -27,13 +34,18 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from her2map.synth.parameters import ImagingParams, SiteParams, SynthParams
+from her2map.synth.parameters import ImageSizes, ImagingParams, SiteParams, SynthParams
 from her2map.synth.tumor import Tumor, smooth_field
 
-__all__ = ["activity", "render_images", "to_pixels"]
+__all__ = ["FIDELITY", "activity", "render_images", "to_pixels"]
 
 Float = NDArray[np.float32]
 _MAX_PIXEL = 4095.0
+#: Image sizes of each fidelity (``her2map synth --fidelity``).
+FIDELITY: dict[str, ImageSizes] = {
+    "toy": ImageSizes(),
+    "clinical": ImageSizes(mg=3328, us=800, mr=512, mr_slices=96, mr_phases=3),
+}
 
 
 def activity(tumor: Tumor) -> Float:

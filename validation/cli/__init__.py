@@ -14,6 +14,7 @@ this table matches what the modules register).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,10 +30,13 @@ __all__ = ["COMMANDS", "HARNESS_COMMANDS", "main", "register"]
 #: Modules of this package that register harness subcommands, in help order.
 HARNESS_COMMANDS: tuple[str, ...] = (
     "validation.cli.ledger",
+    "validation.cli.checkpoint",
     "validation.cli.protocol",
     "validation.cli.trial",
     "validation.cli.validate",
     "validation.cli.dossier",
+    "validation.cli.signing",
+    "validation.cli.submission",
     "validation.cli.trace",
     "validation.cli.demo",
     "validation.cli.serve",
@@ -49,6 +53,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": (
         "her2map.cli.predict",
         "predict HER2 status of every patient of a cohort with the locked model",
+    ),
+    "import": (
+        "her2map.cli.importers",
+        "import a public data set (TCIA Duke-Breast-Cancer-MRI, CMMD) as a cohort folder",
     ),
     "ledger": ("validation.cli.ledger", "verify or show the audit ledger"),
     "protocol": (
@@ -67,6 +75,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "synthesize a cohort, run the shipped protocols with the locked model, seal dossiers",
     ),
     "serve": ("validation.cli.serve", "run the multi-site trial service (HTTP API)"),
+    "keys": ("validation.cli.checkpoint", "Ed25519 keys for checkpoints and e-signatures"),
+    "signing": ("validation.cli.signing", "register or revoke signers' public keys"),
+    "submission": ("validation.cli.submission", "build or verify a submission package"),
     "token": ("validation.cli.serve", "issue or revoke API tokens of the service"),
 }
 
@@ -113,4 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``her2map`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_modules_for(args))
+    if os.environ.get("HER2MAP_LOG_KEYS"):  # issue 13: the held checkpoint, if opted in
+        from validation.cli.checkpoint import check_before_use
+
+        refused = check_before_use(parser, args)
+        if refused:
+            return refused
     return run_command(parser, args, (Her2MapError, HarnessError), no_new_empty_ledger)

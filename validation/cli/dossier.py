@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from validation.cli.signing import add_verify_options, register_dossier_actions, verify_attestations
 from validation.dossier import DossierInputs, build_dossier, sealed_entries, verify_dossier
 from validation.exceptions import DossierError
 
@@ -42,11 +43,15 @@ def register(subparsers: Any) -> None:
     build.add_argument("--protocol", metavar="YAML", help="carry the run's protocol file")
     build.add_argument("--predictions", metavar="FILE", help="carry the run's predictions table")
     build.add_argument("--labels", metavar="FILE", help="carry the run's labels table")
+    build.add_argument(
+        "--checkpoint-key", metavar="FILE", help="ledger key: add log/ (checkpoint + proof)"
+    )
     build.set_defaults(func=_build)
 
     check = actions.add_parser("verify", help="re-hash every file; check MANIFEST.json and SEAL")
     check.add_argument("directory", metavar="DIR")
     check.add_argument("--ledger", help="also require a dossier.sealed entry with this seal")
+    add_verify_options(check)  # issue 13: log/ and signatures/
     check.set_defaults(func=_verify)
 
     again = actions.add_parser(
@@ -55,6 +60,8 @@ def register(subparsers: Any) -> None:
     again.add_argument("directory", metavar="DIR")
     again.add_argument("--ledger", help="also check that the run is recorded in this ledger")
     again.set_defaults(func=_reproduce)
+
+    register_dossier_actions(actions)  # issue 13: sign, pdf
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -81,6 +88,7 @@ def _build(args: argparse.Namespace) -> int:
         force=args.force,
         actor=args.actor,
         inputs=inputs,
+        checkpoint_key=args.checkpoint_key,
     )
     where = f"; ledger entry {result.ledger_entry.seq}" if result.ledger_entry else ""
     print(f"dossier {result.directory}: {result.n_files} files, SEAL {result.seal}{where}")
@@ -95,7 +103,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.ledger is not None and not sealed_entries(args.ledger, str(report.seal)):
         print(f"NOT RECORDED: ledger {args.ledger} has no dossier.sealed entry for this SEAL")
         return 1
-    return 0
+    return verify_attestations(args)  # issue 13
 
 
 def _reproduce(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import argparse
 import json
 from typing import Any
 
+from validation.cli.checkpoint import register_ledger_actions
 from validation.cli.pipes import closed_pipe_is_quiet
 from validation.ledger import show, verify
 
@@ -51,6 +52,8 @@ def register(subparsers: Any) -> None:
     setup.add_argument("--app-role", required=True, help="role the service logs in as")
     setup.add_argument("--owner-role", default="her2map_owner", help="role owning the tables")
     setup.set_defaults(func=_install)
+
+    register_ledger_actions(actions)  # issue 13: checkpoint, check, prove, check-proof
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -218,6 +218,7 @@ def build_dossier(
     force: bool = False,
     actor: str = "dossier",
     inputs: DossierInputs | None = None,
+    checkpoint_key: str | Path | None = None,
 ) -> BuildResult:
     """Build the dossier of ``results`` (a results.json) in ``out``.
 
@@ -226,7 +227,9 @@ def build_dossier(
     (the files the run read) are carried so that the dossier re-runs from itself. With ``ledger``,
     the run's ``validation.run`` entry (found by the results' sha256) becomes ``provenance.json``,
     and a ``dossier.sealed`` entry ``{protocol_id, seal, results_sha256}`` is appended after the
-    directory is in place.
+    directory is in place. With ``checkpoint_key`` (the ledger's private key file; default: the
+    file named by ``$HER2MAP_LEDGER_KEY``), the dossier then gets ``log/``: a signed checkpoint and
+    the inclusion proof of that entry (:func:`validation.signing.attach_log`).
     """
     results_path = Path(results)
     try:
@@ -245,6 +248,7 @@ def build_dossier(
         )
     if ledger is not None:
         verify_before_use(ledger, what="dossier build")  # verify before use (issue 12)
+    log_key = _log_key(checkpoint_key, ledger)
     trace_inputs = (
         load_trace_inputs(trace, tests_dir=tests_dir, junit=junit) if trace is not None else None
     )
@@ -266,7 +270,27 @@ def build_dossier(
                 {"protocol_id": protocol_id, "seal": seal, "results_sha256": digest},
                 actor=actor,
             )
+    if log_key is not None and ledger is not None:  # issue 13: checkpoint + inclusion proof
+        from validation.signing.logproof import attach_log
+
+        attach_log(out, ledger, log_key)
     return BuildResult(Path(out), seal, digest, n_files, entry)
+
+
+def _log_key(checkpoint_key: str | Path | None, ledger: str | Path | None) -> Any:
+    """The ledger's signer key for the dossier's log proof, read before anything is written."""
+    if checkpoint_key is None and ledger is not None:
+        checkpoint_key = os.environ.get("HER2MAP_LEDGER_KEY") or None
+    if checkpoint_key is None:
+        return None
+    if ledger is None:
+        raise DossierError("--checkpoint-key needs --ledger: the checkpoint is of that ledger")
+    from validation.ledger.note import read_signer_key
+    from validation.signing.logproof import check_held
+
+    key = read_signer_key(checkpoint_key)
+    check_held(ledger, key)  # refuse a rewritten ledger before anything is written
+    return key
 
 
 def sealed_entries(ledger: str | Path, seal: str) -> list[Entry]:

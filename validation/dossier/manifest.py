@@ -49,6 +49,7 @@ __all__ = [
     "SEAL_FORMAT",
     "SEAL_FORMULA",
     "SEAL_NAME",
+    "UNSEALED_DIRS",
     "VerifyResult",
     "dossier_files",
     "make_manifest",
@@ -78,17 +79,27 @@ MANIFEST.json  = canonical_json({"format": "her2map.dossier/1",
 SEAL file      = the seal in lower-case hex and a newline."""
 
 
+#: Top-level folders written *after* sealing, so outside MANIFEST.json and the seal: ``log/``
+#: (signed checkpoint + inclusion proofs) and ``signatures/`` (e-signatures over the SEAL and
+#: their manifestation). :mod:`validation.signing` writes and verifies them (issue 13).
+UNSEALED_DIRS = ("log", "signatures")
+
+
 def dossier_files(root: Path) -> list[str]:
     """POSIX paths (relative to ``root``) of every file except MANIFEST.json and SEAL, sorted.
 
     Anything that is not a regular file (a link, a socket) is listed too, so that
-    :func:`verify_dossier` reports it as extra instead of ignoring it.
+    :func:`verify_dossier` reports it as extra instead of ignoring it. The folders of
+    :data:`UNSEALED_DIRS` (as real folders, not links) are left to :mod:`validation.signing`.
     """
     found = []
     for path in root.rglob("*"):
         if path.is_dir() and not path.is_symlink():
             continue
         rel = path.relative_to(root).as_posix()
+        top = root / rel.split("/")[0]
+        if "/" in rel and rel.split("/")[0] in UNSEALED_DIRS and not top.is_symlink():
+            continue
         if rel not in (MANIFEST_NAME, SEAL_NAME):
             found.append(rel)
     return sorted(found)

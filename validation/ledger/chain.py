@@ -40,6 +40,7 @@ __all__ = [
     "canonical_payload",
     "check_actor",
     "check_event_type",
+    "entry_bytes",
     "entry_hash",
     "walk",
 ]
@@ -139,10 +140,11 @@ def _actor_json(actor: str) -> str:
     return canonical_json(actor).decode("utf-8")
 
 
-def entry_hash(
+def entry_bytes(
     seq: int, time_utc: str, actor: str, event_type: str, payload_hash: str, prev_hash: str
-) -> str:
-    """SHA-256 hex of the canonical JSON of the entry's fields (payload by its hash)."""
+) -> bytes:
+    """The canonical JSON bytes of the entry's fields (payload by its hash): what
+    :func:`entry_hash` hashes, and the entry's Merkle leaf (:mod:`.merkle`)."""
     message = _ENTRY_TEMPLATE % (
         _actor_json(actor),
         event_type,
@@ -151,7 +153,16 @@ def entry_hash(
         seq,
         time_utc,
     )
-    return hashlib.sha256(message.encode("utf-8")).hexdigest()
+    return message.encode("utf-8")
+
+
+def entry_hash(
+    seq: int, time_utc: str, actor: str, event_type: str, payload_hash: str, prev_hash: str
+) -> str:
+    """SHA-256 hex of the canonical JSON of the entry's fields (payload by its hash)."""
+    return hashlib.sha256(
+        entry_bytes(seq, time_utc, actor, event_type, payload_hash, prev_hash)
+    ).hexdigest()
 
 
 #: One stored row: seq, time_utc, actor, event_type, payload (the stored canonical JSON text as
