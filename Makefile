@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SCALE ?= default
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test test-fast lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check her2map validation tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	mkdir -p runs
 	$(PY) -m pytest --cov --cov-report=term:skip-covered --junitxml=runs/junit.xml
+
+# The inner loop: lint, the import contracts and every test not marked slow (no coverage floor).
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check her2map validation tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m pytest -m "not slow" -q -x
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check her2map validation tests benchmarks

@@ -2,7 +2,8 @@
 
 Every error the core raises on bad input or a broken lock is a :class:`Her2MapError`; its message
 names the file, row or DICOM tag, what was expected, and what to do. The CLI prints the message and
-exits with status 2, never a traceback.
+exits with the class's ``exit_code`` (2 bad input; 3 refused by a rule: a lock that does not
+verify, the test-set firewall), never a traceback.
 """
 
 __all__ = [
@@ -15,7 +16,9 @@ __all__ = [
 
 
 class Her2MapError(Exception):
-    """Base class of every error the core raises deliberately."""
+    """Base class of every error the core raises deliberately (exit status 2: bad input)."""
+
+    exit_code: int = 2
 
 
 class DicomError(Her2MapError):
@@ -29,6 +32,10 @@ class CohortError(Her2MapError):
 class LockError(Her2MapError):
     """The model lock does not verify: a hash differs, a file is missing, or the lock is malformed."""
 
+    exit_code = 3
+
 
 class FirewallError(Her2MapError):
     """A cohort overlaps the training manifest (test-set firewall)."""
+
+    exit_code = 3

@@ -2,7 +2,7 @@
 
 A lock file (JSON) sits beside the weights and the training manifest::
 
-    {"format": "her2map-lock/1",
+    {"format": "her2map-lock/2",
      "model": {"name": ..., "version": ...},
      "weights": {"file": "her2map.pt", "sha256": ...},
      "architecture": {"config": {...}, "sha256": ...},
@@ -10,13 +10,21 @@ A lock file (JSON) sits beside the weights and the training manifest::
      "threshold": {"value": 0.41, "rule": "...", "sha256": ...},
      "training_manifest": {"file": "her2map.manifest.json", "sha256": ...},
      "training": {...provenance: seed, commands, selected epoch, validation AUC...},
-     "software": {"her2map": ..., "torch": ...}}
+     "software": {"her2map": ..., "torch": ...},
+     "fields": {"format": ..., "model.name": ..., "model.version": ..., "training.seed": ..., ...}}
 
 File hashes are SHA-256 of the file bytes; config and threshold hashes are SHA-256 of their
-RFC 8785 canonical JSON. :meth:`LockedModel.load` recomputes every one of them and refuses with
-:class:`~her2map.exceptions.LockError` naming the part, the file, the expected and the found hash.
+RFC 8785 canonical JSON. ``fields`` holds the canonical hash of every field of the lock (each
+top-level key, and each key of a top-level mapping: ``model.name``, ``training.seed``, ...), so no
+field -- model name, version, training provenance, software -- can change unnoticed.
+:meth:`LockedModel.load` recomputes every one of them and refuses with
+:class:`~her2map.exceptions.LockError` naming the part or field, the file, the expected and the
+found hash. The lock must be strict JSON: NaN/Infinity, duplicate keys and a non-finite or
+out-of-range threshold are refused.
 ``lock_hash`` (stamped on every prediction) is the canonical hash of the whole lock document.
-Weights load with ``torch.load(weights_only=True)``; inference runs single-threaded with
+Weights load with ``torch.load(weights_only=True)``; a file that is not a plain tensor checkpoint
+(malformed, or carrying pickled objects) is refused with a LockError that names the file and never
+suggests lifting that protection; inference runs single-threaded with
 deterministic algorithms, so the same inputs give bit-identical scores on CPU.
 """
 
@@ -25,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +54,16 @@ __all__ = [
     "LOCK_FORMAT",
     "LockedModel",
     "canonical_hash",
+    "field_digests",
     "sha256_file",
     "threshold_hash",
     "write_lock",
 ]
 
 #: Lock document format tag.
-LOCK_FORMAT = "her2map-lock/1"
+LOCK_FORMAT = "her2map-lock/2"
+#: Key of the per-field hashes inside the lock document.
+FIELDS_KEY = "fields"
 #: The shipped lock (weights, manifest and lock live in ``her2map/weights/``).
 DEFAULT_LOCK = Path(__file__).resolve().parent / "weights" / "her2map.lock.json"
 #: The shipped patient-response model's lock (P(pCR) from imaging + planned therapy).
@@ -75,6 +87,74 @@ def sha256_file(path: Path) -> str:
 def threshold_hash(value: float, rule: str) -> str:
     """Hash of the decision threshold together with the rule that chose it."""
     return canonical_hash({"rule": rule, "value": value})
+
+
+def field_digests(lock: Mapping[str, Any]) -> dict[str, str]:
+    """Canonical hash of every field of ``lock`` (except ``fields`` itself): each top-level key,
+    and each key of a top-level mapping as ``parent.key``."""
+    digests: dict[str, str] = {}
+    for key, value in lock.items():
+        if key == FIELDS_KEY:
+            continue
+        if isinstance(value, Mapping) and value:
+            for sub, item in value.items():
+                digests[f"{key}.{sub}"] = canonical_hash(item)
+        else:
+            digests[key] = canonical_hash(value)
+    return dict(sorted(digests.items()))
+
+
+def _check_fields(lock: Mapping[str, Any], path: Path) -> None:
+    recorded = lock.get(FIELDS_KEY)
+    if not isinstance(recorded, Mapping):
+        raise LockError(
+            f"lock {path}: missing key {FIELDS_KEY!r} (the hash of every field); the lock is "
+            "malformed — restore it or re-create it with `her2map train`"
+        )
+    found = field_digests(lock)
+    for name in sorted(set(recorded) | set(found)):
+        if name not in found:
+            problem = "was removed"
+        elif name not in recorded:
+            problem = "was added (no hash in 'fields' covers it)"
+        elif recorded[name] != found[name]:
+            problem = f"changed: expected sha256 {recorded[name]}, found {found[name]}"
+        else:
+            continue
+        raise LockError(
+            f"lock {path}: field {name!r} {problem}; the lock was edited — restore the original "
+            "lock file or re-train and re-lock with `her2map train`"
+        )
+
+
+def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _check_json(value: Any, where: str, path: Path) -> None:
+    """Refuse what canonical JSON (RFC 8785) cannot hash: integers beyond 2^53 - 1, non-finite
+    floats (``1e999`` parses as infinity), naming the key path."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and abs(value) > 2**53 - 1:
+        raise LockError(f"lock {path}: key {where!r}: integer {value} is beyond 2^53 - 1")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LockError(f"lock {path}: key {where!r}: {value!r} is not a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(item, f"{where}.{key}" if where else key, path)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]", path)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -122,6 +202,7 @@ def write_lock(
         "training": dict(training),
         "software": {"her2map": __version__, "torch": torch.__version__},
     }
+    lock[FIELDS_KEY] = field_digests(lock)
     return atomic_write_bytes(out_dir / f"{stem}.lock.json", _json_bytes(lock))
 
 
@@ -162,6 +243,20 @@ def _sibling(lock_path: Path, name: str, part: str) -> Path:
     return path
 
 
+def _load_tensors(weights: Path, lock_path: Path) -> Any:
+    """``torch.load(weights_only=True)``; any failure is a LockError with torch's advice left out
+    (it suggests ``weights_only=False``, i.e. running the file's code: never the fix here)."""
+    try:
+        return torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # untrusted bytes through torch's parser: every failure is a refusal
+        raise LockError(
+            f"lock {lock_path}: weights {weights} are not a plain tensor checkpoint "
+            f"({type(exc).__name__}: malformed, or holding pickled objects other than tensors); "
+            "the file was refused without running anything in it — restore the original weights "
+            "or re-train and re-lock with `her2map train`"
+        ) from None
+
+
 @dataclass(frozen=True, eq=False)
 class LockedModel:
     """A verified, frozen model; build it with :meth:`load` (never directly)."""
@@ -188,11 +283,14 @@ class LockedModel:
         """
         path = Path(DEFAULT_LOCK if lock_path is None else lock_path)
         try:
-            lock = json.loads(path.read_bytes())
+            lock = json.loads(
+                path.read_bytes(), object_pairs_hook=_strict_object, parse_constant=_no_constant
+            )
         except FileNotFoundError:
             raise LockError(f"lock file {path} not found; pass --lock PATH to a lock") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise LockError(f"lock file {path} is not readable JSON: {exc}") from None
+        _check_json(lock, "", path)
         if not isinstance(lock, dict) or lock.get("format") != LOCK_FORMAT:
             found = lock.get("format") if isinstance(lock, dict) else type(lock).__name__
             raise LockError(f"lock {path}: key 'format' must be {LOCK_FORMAT!r}, got {found!r}")
@@ -222,6 +320,11 @@ class LockedModel:
             path,
         )
         value = _get(lock, "threshold.value", float, path)
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise LockError(
+                f"lock {path}: key 'threshold.value' must be a finite number in [0, 1], got "
+                f"{value!r}; restore the lock or re-lock with `her2map train`"
+            )
         rule = _get(lock, "threshold.rule", str, path)
         _verify(
             "threshold",
@@ -238,13 +341,19 @@ class LockedModel:
             sha256_file(manifest_path),
             path,
         )
+        _check_fields(lock, path)
 
         try:
             architecture = ArchitectureConfig.from_dict(arch_dict)
             preprocessing = PreprocessConfig.from_dict(prep_dict)
         except (TypeError, ValueError) as exc:
             raise LockError(f"lock {path}: config does not match this software: {exc}") from None
-        manifest = json.loads(manifest_path.read_bytes())
+        try:
+            manifest = json.loads(manifest_path.read_bytes())
+        except ValueError as exc:
+            raise LockError(f"lock {path}: manifest {manifest_path} is not JSON: {exc}") from None
+        if not isinstance(manifest, dict):
+            raise LockError(f"lock {path}: manifest {manifest_path} is not a JSON object")
         target = manifest.get("target", {}).get("name", "her2")
         if target != ("pcr" if architecture.plan_inputs else "her2"):
             raise LockError(
@@ -257,8 +366,8 @@ class LockedModel:
             for pid in manifest.get(key, [])
         )
         network = Her2MapNet(architecture)
+        state = _load_tensors(weights, path)
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
             network.load_state_dict(state, strict=True)
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise LockError(

@@ -13,7 +13,7 @@ from locks import make_lock
 
 from her2map import LockedModel
 from her2map.exceptions import FirewallError, LockError
-from her2map.lock import DEFAULT_LOCK, write_lock
+from her2map.lock import DEFAULT_LOCK, LOCK_FORMAT, write_lock
 from her2map.model import ArchitectureConfig, Her2MapNet
 from her2map.preprocess import PreprocessConfig
 
@@ -117,11 +117,11 @@ def test_missing_files_and_malformed_locks_are_refused(lock_path: Path, tmp_path
     with pytest.raises(LockError, match=r"lock file .*nowhere.json not found"):
         LockedModel.load(tmp_path / "nowhere.json")
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"format": "her2map-lock/1", "weights": {}}))
+    bad.write_text(json.dumps({"format": LOCK_FORMAT, "weights": {}}))
     with pytest.raises(LockError, match=r"missing key 'weights.file'"):
         LockedModel.load(bad)
     bad.write_text(json.dumps({"format": "other"}))
-    with pytest.raises(LockError, match=r"key 'format' must be 'her2map-lock/1', got 'other'"):
+    with pytest.raises(LockError, match=rf"key 'format' must be '{LOCK_FORMAT}', got 'other'"):
         LockedModel.load(bad)
 
 

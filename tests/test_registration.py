@@ -186,7 +186,7 @@ def test_cli_register_status_amend(tmp_path: Path, capsys: pytest.CaptureFixture
     edited = str(_edited(tmp_path, confidence=0.9))
     assert main(["protocol", "status", edited, "--ledger", db]) == 1
     assert "changed since registration" in capsys.readouterr().out
-    assert main(["protocol", "register", edited, "--ledger", db, "--actor", "qe"]) == 2
+    assert main(["protocol", "register", edited, "--ledger", db, "--actor", "qe"]) == 3
     assert "her2map protocol amend" in capsys.readouterr().err
     assert (
         main(["protocol", "amend", edited, "--ledger", db, "--actor", "qe", "--reason", "90% CI"])

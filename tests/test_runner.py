@@ -406,5 +406,7 @@ def test_cli_runs_and_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert (tmp_path / "cli" / "dossier" / "index.html").is_file()
     write_protocol(tmp_path / "other.yaml", protocol_dict(id="TEST-RUN-002"))
     args[2] = str(tmp_path / "other.yaml")
-    assert main(args) == 2
+    args[-1] = str(tmp_path / "cli2")
+    assert main(args) == 3
     assert "her2map protocol register" in capsys.readouterr().err
+    assert not (tmp_path / "cli2").exists()

@@ -516,7 +516,7 @@ def test_cli_logs_a_patient_and_prints_status(
     assert code == 0
     assert out.startswith("recorded trial.enrolled at ledger entry 2:")
     code, _, err = _cli(capsys, f"trial record biopsy {a} --patient P2 --ihc 3+ --ish not_done")
-    assert code == 2
+    assert code == 3
     assert "patient P2: trial.biopsy refused by rule ENROLLED" in err
     assert _cli(capsys, f"trial record biopsy {a} --patient P1 --ihc 1+ --ish not_done")[0] == 0
     therapy = f"trial record therapy {a} --patient P1 --regimen AC-T --anti-her2 no"
@@ -528,7 +528,7 @@ def test_cli_logs_a_patient_and_prints_status(
     code, _, err = _cli(
         capsys, f"trial withdraw --ledger {db} --actor dr.b --site B --patient P1 --reason x"
     )
-    assert code == 2
+    assert code == 3
     assert "rule OWN-SITE" in err
     code, out, _ = _cli(capsys, f"trial status --ledger {db}")
     assert code == 0

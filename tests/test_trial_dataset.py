@@ -149,7 +149,7 @@ def test_bulk_import_applies_the_same_rules_row_by_row(
     assert "imported 3 events" in capsys.readouterr().out
     bad = tmp_path / "bad.csv"
     bad.write_text("event,patient,reason\nwithdraw,P2,moved\nwithdraw,P9,moved\nwithdraw,P1,x\n")
-    assert main(["trial", "import", str(bad), *who]) == 2
+    assert main(["trial", "import", str(bad), *who]) == 3  # refused by a trial rule
     err = capsys.readouterr().err
     assert f"{bad} line 3: patient P9: trial.withdrawn refused by rule ENROLLED" in err
     assert "1 earlier row(s) recorded" in err

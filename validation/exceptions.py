@@ -1,15 +1,23 @@
 """Exceptions and warnings of the validation harness (one place, STYLE.md rule 5).
 
 Messages name the argument, key path, file or ledger entry, say what was expected and what was
-found, and what to do. The CLI prints them and exits with status 2, never a traceback.
+found, and what to do. The CLI prints them and exits with the class's ``exit_code``, never a
+traceback. Exit codes of every ``her2map`` command (:data:`EXIT_CODES`): 0 ok; 1 a check failed
+(verify found a problem, status not runnable); 2 usage or bad input (argparse errors, malformed
+files, unusable paths); 3 refused by a rule (not registered, test-set firewall, lock mismatch, a
+trial rule, an output folder that already holds a run); 130 interrupted (Ctrl-C); 141 the reader
+closed the pipe.
 """
 
 __all__ = [
+    "EXIT_CODES",
     "DossierError",
     "HarnessError",
     "InvalidArgumentError",
     "LedgerError",
     "NotEstimableWarning",
+    "OutputError",
+    "OutputExistsError",
     "ProtocolError",
     "RegistrationError",
     "ResultsError",
@@ -19,12 +27,26 @@ __all__ = [
     "SuiteError",
     "TamperError",
     "TraceError",
+    "TrialInputError",
     "TrialRuleError",
 ]
 
 
+#: Exit status of the ``her2map`` command by outcome (the CLI's contract; README "Exit codes").
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "check failed": 1,
+    "usage or bad input": 2,
+    "refused by a rule": 3,
+    "interrupted": 130,
+    "pipe closed": 141,
+}
+
+
 class HarnessError(Exception):
-    """Base class of every error the harness raises deliberately."""
+    """Base class of every error the harness raises deliberately (exit status 2: bad input)."""
+
+    exit_code: int = EXIT_CODES["usage or bad input"]
 
 
 class InvalidArgumentError(HarnessError, ValueError):
@@ -37,6 +59,8 @@ class ProtocolError(HarnessError):
 
 class RegistrationError(HarnessError):
     """A protocol is not registered, or changed since registration without an amendment."""
+
+    exit_code = EXIT_CODES["refused by a rule"]
 
 
 class RunError(HarnessError):
@@ -64,6 +88,27 @@ class TrialRuleError(HarnessError):
     def __init__(self, message: str, *, rule: str | None = None) -> None:
         super().__init__(message)
         self.rule = rule
+
+    exit_code = EXIT_CODES["refused by a rule"]
+
+
+class TrialInputError(TrialRuleError):
+    """A trial import file is malformed (names file, line and column): bad input, exit status 2,
+    not a rule's refusal; still a TrialRuleError for callers that catch those."""
+
+    exit_code = EXIT_CODES["usage or bad input"]
+
+
+class OutputError(HarnessError):
+    """An output path is unusable (a file where a folder goes, no permission, not UTF-8); checked
+    before any work starts."""
+
+
+class OutputExistsError(OutputError):
+    """The output folder already holds a run (or another run into it is in progress): nothing is
+    ever overwritten in place."""
+
+    exit_code = EXIT_CODES["refused by a rule"]
 
 
 class DossierError(HarnessError):

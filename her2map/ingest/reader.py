@@ -45,6 +45,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pydicom
+from pydicom import config
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -317,15 +318,21 @@ def _parse(fp: BinaryIO, st: os.stat_result, path: Path) -> DicomHeader:
             syntax = ds.file_meta.get("TransferSyntaxUID")
     except Exception as exc:  # corrupt/truncated files raise many exception types in pydicom
         raise _Reject(f"unreadable DICOM ({type(exc).__name__}: {str(exc)[:160]})") from exc
-    if str(syntax) not in TRANSFER_SYNTAXES:
-        shown = UID(str(syntax)).name if syntax else "missing"
+    # A corrupt header can give several values (a MultiValue: unhashable) or bytes
+    if not isinstance(syntax, str) or str(syntax) not in TRANSFER_SYNTAXES:
+        # Validation off: pydicom's warning about a malformed UID would print the raw header
+        # (names included); and show at most a UID's 64 characters.
+        text = str(syntax)[:64]
+        shown = UID(text, validation_mode=config.IGNORE).name if syntax else "missing"
         raise _Reject(
             "transfer syntax must be one of the supported encodings (native, deflate, RLE, "
             f"JPEG, JPEG-LS, JPEG 2000; her2map.ingest.codecs), got {shown}",
             0x00020010,
         )
     try:
-        return _header(ds, st, path, str(syntax))
+        with warnings.catch_warnings():  # values are read lazily: pydicom would warn here too
+            warnings.simplefilter("ignore")
+            return _header(ds, st, path, str(syntax))
     except _Reject as exc:
         if exc.tag != format_tag(_PIXEL_DATA) and _PIXEL_DATA not in ds:
             exc.reason += "; the file also ends without Pixel Data (truncated or corrupt?)"

@@ -1,7 +1,8 @@
 """The ``her2map`` console command: the core's subcommands plus the harness's.
 
 Only this package parses arguments, prints and sets exit codes (DESIGN.md); every handler calls a
-public Python function of the same name. Deliberate errors print one line and exit with status 2.
+public Python function of the same name. Deliberate errors print one line and exit with their
+class's ``exit_code`` (2 bad input, 3 refused by a rule; see :mod:`validation.exceptions`).
 
 Start-up is lazy: ``her2map COMMAND ...`` imports only the module registering COMMAND
 (:data:`COMMAND_MODULES`), so commands that do not run the model (logging a trial event,
@@ -12,9 +13,12 @@ this table matches what the modules register).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from her2map.cli import CORE_COMMANDS, build_parser, run_command
@@ -95,6 +99,27 @@ def _modules_for(argv: Sequence[str]) -> tuple[str, ...]:
     return (module,) if module in every else every
 
 
+@contextmanager
+def no_new_empty_ledger(args: argparse.Namespace) -> Iterator[None]:
+    """If the command fails, remove the ledger file it created without recording anything in it
+    (a refused command creates no file)."""
+    ledger = getattr(args, "ledger", None)
+    path = Path(ledger) if isinstance(ledger, str) and ledger else None
+    fresh = path is not None and not path.exists()
+    try:
+        yield
+    except BaseException:
+        if fresh and path is not None and path.is_file():
+            from validation.ledger import Ledger
+
+            with Ledger.open(path, create=False) as book:
+                empty = book.head().seq == 0
+            if empty:
+                for extra in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{path}{extra}").unlink(missing_ok=True)
+        raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``her2map`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -105,4 +130,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         refused = check_before_use(parser, args)
         if refused:
             return refused
-    return run_command(parser, args, (Her2MapError, HarnessError))
+    return run_command(parser, args, (Her2MapError, HarnessError), no_new_empty_ledger)

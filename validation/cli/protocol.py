@@ -6,7 +6,7 @@
 * ``status FILE --ledger PATH`` prints the state; exit 0 when runnable (registered or amended),
   1 when unregistered or changed since registration.
 
-Errors (malformed spec, refused registration) print one line and exit 2. The work is done by
+Errors print one line: a malformed spec exits 2, a refused registration 3. The work is done by
 :func:`validation.protocol.register`, :func:`~validation.protocol.amend` and
 :func:`~validation.protocol.status`.
 """

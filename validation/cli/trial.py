@@ -11,7 +11,7 @@ service:
 Every writing action prints the acknowledged entry ``seq:hash``. ``status`` and ``export`` read
 the ledger after verifying it (a ledger that does not verify is refused, naming the first bad
 entry); ``verify`` re-walks the hash chain (exit 1 when tampered). A refused event prints the
-rule and exits 2; nothing is written. The work is done by :class:`validation.trial.Trial`
+rule and exits 3; nothing is written. The work is done by :class:`validation.trial.Trial`
 (remote: :class:`validation.server.client.RemoteTrial`, same methods, same output).
 """
 

@@ -21,8 +21,7 @@ from typing import Any
 from her2map.cli._workers import add_worker_options, workers_from_args
 from her2map.parallel import session
 from validation.cli.suite import add_suite_actions
-from validation.pipeline import run_and_seal
-from validation.runner import RunResult, run_protocol
+from validation.pipeline import SealedRun, run_and_seal, run_only
 
 __all__ = ["register"]
 
@@ -59,13 +58,19 @@ def register(subparsers: Any) -> None:
     add_suite_actions(actions)  # suite, suite-check/-register/-amend/-status/-verify
 
 
-def _print_run(result: RunResult) -> None:
+def _print_run(sealed: SealedRun) -> None:
+    result = sealed.run
+    if sealed.recovered:
+        print(f"recovered: the interrupted run into {result.results_path.parent} was finished "
+              "from its journal (its ledger entries recorded once)")  # fmt: skip
     for analysis_id, verdict in result.verdicts.items():
         print(f"{analysis_id}: {verdict}")
     print(
         f"results: {result.results_path} (sha256 {result.results_sha256}); "
         f"ledger seq {result.ledger_entry.seq}"
     )
+    if sealed.dossier is not None:
+        print(f"dossier: {sealed.index_html} (seal {sealed.dossier.seal}; verified)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -80,10 +85,9 @@ def _run(args: argparse.Namespace) -> int:
     }
     with session(workers_from_args(args)):  # inference and bootstrap blocks run there
         if args.no_dossier:
-            _print_run(run_protocol(args.protocol, **inputs))
+            _print_run(run_only(args.protocol, **inputs))
             return 0
         trace = args.trace or ("traceability.yaml" if Path("traceability.yaml").is_file() else None)
         sealed = run_and_seal(args.protocol, **inputs, trace=trace, junit=args.junit)
-    _print_run(sealed.run)
-    print(f"dossier: {sealed.index_html} (seal {sealed.dossier.seal}; verified)")
+    _print_run(sealed)
     return 0

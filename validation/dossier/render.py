@@ -37,8 +37,10 @@ __all__ = ["RESULTS_SCHEMA", "TEMPLATES_DIR", "parse_results", "render_dossier"]
 
 #: The results format the dossier renders (:data:`validation.results.FORMAT`).
 RESULTS_SCHEMA = FORMAT
-#: Templates and CSS of the dossier (``reports/`` at the repository root).
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "reports"
+#: Templates and CSS of the dossier: ``reports/`` at the repository root, reached through the
+#: symbolic link ``validation/dossier/templates`` so that they ship as package data (a wheel holds
+#: the files themselves).
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 _VERDICT_ORDER = ("PASS", "FAIL", "NOT EVALUABLE", "INFO")
 _RENDERER = ("jinja2", "markupsafe", "matplotlib", "numpy")
 

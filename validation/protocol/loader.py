@@ -39,14 +39,14 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from validation.exceptions import ProtocolError
+from validation.protocol.bounded_yaml import MAX_DEPTH, MAX_NODES, check_values, parse_yaml
 from validation.protocol.criteria import Criterion
 from validation.protocol.metrics import METRICS, get_metric
 from validation.protocol.model import (
@@ -69,7 +69,16 @@ from validation.protocol.model import (
     SubgroupSpec,
 )
 
-__all__ = ["MODALITY_KEYS", "load_protocol", "protocol_from_dict", "read_yaml"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "MODALITY_KEYS",
+    "file_stem",
+    "load_protocol",
+    "parse_yaml",
+    "protocol_from_dict",
+    "read_yaml",
+]
 
 #: Modality keys of the predictions/labels ``modalities`` column ("MG_CC+MG_MLO+US").
 MODALITY_KEYS = ("MG_CC", "MG_MLO", "US", "MR")
@@ -513,8 +522,15 @@ def _items(data: Mapping[str, Any], key: str, build: Any) -> tuple[Any, ...]:
     return tuple(build(item, _join(key, i)) for i, item in enumerate(items))
 
 
+def file_stem(analysis_id: str) -> str:
+    """The file-name stem an analysis id gets in a dossier (``tables/subgroup_<stem>.csv``):
+    lower case, each run of characters other than ``a-z0-9`` one ``_``, no ``_`` at either end."""
+    return re.sub(r"[^a-z0-9]+", "_", analysis_id.lower()).strip("_") or "x"
+
+
 def _check_cross(protocol_items: Sequence[tuple[str, Any]]) -> None:
     seen: dict[str, str] = {}
+    stems: dict[str, tuple[str, str]] = {}
     ranks: dict[int, str] = {}
     for path, item in protocol_items:
         if item.id in seen:
@@ -522,6 +538,15 @@ def _check_cross(protocol_items: Sequence[tuple[str, Any]]) -> None:
                 f"{path}.id: id {item.id!r} is already used by {seen[item.id]}; ids must be unique."
             )
         seen[item.id] = path
+        stem = file_stem(item.id)
+        if stem in stems:
+            other_path, other_id = stems[stem]
+            raise ProtocolError(
+                f"{path}.id: id {item.id!r} and {other_path}.id {other_id!r} differ only in case "
+                f"or punctuation, so both would be written to the dossier file name {stem!r} and "
+                "one would overwrite the other; give them ids that differ in letters or digits."
+            )
+        stems[stem] = (path, item.id)
         rank = getattr(item, "hierarchy", None)
         if rank is not None:
             if rank in ranks:
@@ -576,6 +601,7 @@ def _interim(value: Any, path: str, analyses: Mapping[str, Any]) -> InterimSpec:
 
 def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
     """Validate a parsed protocol mapping and build the :class:`Protocol`."""
+    check_values(data)  # JSON-representable: no NaN/inf, no integer beyond 2^53, string keys
     top = _mapping(data, "", _TOP_REQUIRED, _TOP_OPTIONAL)
     confidence = _number(top.get("confidence", 0.95), "confidence", low=0.0, high=1.0, open_=True)
     endpoints = _items(top, "endpoints", functools.partial(_endpoint, confidence=confidence))
@@ -623,17 +649,20 @@ def protocol_from_dict(data: Any, *, source: str | None = None) -> Protocol:
 
 
 def read_yaml(path: str | Path, *, what: str = "protocol") -> Any:
-    """Read ``path`` with ``yaml.safe_load`` (also for suite specs, ``what="suite"``); errors
-    (:class:`ProtocolError`) name the file."""
+    """Read ``path`` as bounded safe YAML (:mod:`.bounded_yaml`; also for suite specs,
+    ``what="suite"``). Every refusal is a :class:`ProtocolError` naming the file and, where there is
+    one, the line or key path: unreadable file, text that is not UTF-8, YAML errors, alias
+    expansion or nesting over the bounds, duplicate keys, integers beyond 2^53 - 1, NaN/infinite
+    numbers."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as exc:
         raise ProtocolError(f"{file}: cannot read {what} file ({exc.strerror or exc}).") from None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProtocolError(f"{file}: not valid YAML: {exc}") from None
+        return parse_yaml(raw)
+    except ProtocolError as exc:
+        raise ProtocolError(f"{file}: {exc}") from None
 
 
 def load_protocol(path: str | Path) -> Protocol:

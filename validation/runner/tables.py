@@ -4,6 +4,12 @@ Both tables are CSV (UTF-8, header row) or Parquet (``.parquet``/``.pq``; needs 
 cell is read as text first, so nothing is converted or dropped behind the reader's back; an empty
 cell is a missing value.
 
+Numbers follow one strict grammar (:data:`NUMBER`): optional sign, decimal digits with an optional
+point and exponent -- no digit separators (``0.2_5``), hex, ``inf`` or ``nan``, whatever Python's
+``float`` would accept. The header must not repeat a column name, and the file's name must be
+valid UTF-8 (so every name can be recorded in results.json and the ledger): both are refused
+before any row is analysed.
+
 Two kinds of problems, never a silent drop:
 
 * **Errors** (:class:`RunError` naming the file, the 1-based line -- line 1 is the header, so the
@@ -19,7 +25,9 @@ runner uses are kept (:data:`LABEL_COLUMNS`); patient names never exist there.
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +39,13 @@ from validation.exceptions import RunError
 __all__ = [
     "BINARY_LABELS",
     "LABEL_COLUMNS",
+    "NUMBER",
     "PREDICTION_COLUMNS",
     "RowProblem",
     "Table",
     "read_labels",
     "read_predictions",
+    "utf8_path",
 ]
 
 #: Predictions columns: required first, then optional.
@@ -72,6 +82,10 @@ _LABELS_REQUIRED = ("patient_id", "reference_her2")
 BINARY_LABELS: tuple[str, ...] = ("reference_her2", "biopsy_her2", "pcr", "hr_status")
 
 
+#: The one number grammar of the tables: sign, ASCII digits, optional fraction and exponent.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 @dataclass(frozen=True, slots=True)
 class RowProblem:
     """A well-formed row that cannot be analysed: the patient, its line, and why."""
@@ -99,7 +113,36 @@ class Table:
     response_lock: str | None = None
 
 
+def utf8_path(path: Path, what: str) -> None:
+    """Refuse a path whose name is not valid UTF-8 (it could not be recorded or printed)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise RunError(
+            f"{what} {shown}: the file name is not valid UTF-8, so it cannot be recorded in "
+            "results.json or the ledger; rename the file (e.g. to ASCII)."
+        ) from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return next(csv.reader(handle), [])
+
+
+def _check_header(columns: list[str], path: Path, what: str) -> None:
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            raise RunError(
+                f"{what} table {path}, line 1: column {name!r} appears more than once in the "
+                "header; which one holds the data is ambiguous -- keep one column of each name."
+            )
+        seen.add(name)
+
+
 def _read_text_table(path: Path, what: str) -> pd.DataFrame:
+    utf8_path(path, f"{what} table")
     if not path.is_file():
         raise RunError(
             f"{what} table {path} does not exist; give the path of a CSV or Parquet file."
@@ -114,13 +157,15 @@ def _read_text_table(path: Path, what: str) -> pd.DataFrame:
                     f"{what} table {path}: reading Parquet needs the 'pyarrow' package "
                     "(pip install pyarrow), or give the table as CSV."
                 ) from None
+            _check_header([str(c) for c in frame.columns], path, what)
             return frame.astype("string").fillna("").astype(object)
+        _check_header(_csv_header(path), path, what)
         return pd.read_csv(
             path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8"
         )
     except RunError:
         raise
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except (ValueError, OSError, UnicodeDecodeError, csv.Error, pd.errors.ParserError) as exc:
         raise RunError(
             f"{what} table {path} cannot be read as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: "
             f"{exc}; write it as UTF-8 CSV with a header row."
@@ -166,19 +211,15 @@ def _duplicates(ids: pd.Series, what: str) -> dict[int, RowProblem]:
 
 
 def _number(text: str, path: Path, index: int, column: str, what: str) -> float:
-    if text.strip() == "":
+    cell = text.strip(" ")
+    if cell == "":
         return math.nan
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-        bad = True
-    else:
-        bad = not math.isfinite(value)
-    if bad:
+    value = float(cell) if NUMBER.fullmatch(cell) else math.nan
+    if not math.isfinite(value):
         raise RunError(
             f"{what} table {path}, line {_line(index)}, column {column!r}: expected a number in "
-            f"[0, 1], got {text!r}; fix the table (an empty cell means no score)."
+            f"[0, 1] written as plain decimal digits (e.g. 0.25 or 2.5e-1), got {text!r}; fix "
+            "the table (an empty cell means no score)."
         )
     return value
 

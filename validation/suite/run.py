@@ -137,7 +137,7 @@ def _run_one(
         outcome=outcome,
         results_sha256=sealed.run.results_sha256,
         dossier=sealed.index_html.relative_to(out).as_posix(),
-        dossier_seal=sealed.dossier.seal,
+        dossier_seal=sealed.seal,
     )
 
 

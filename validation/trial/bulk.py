@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from validation.exceptions import TrialRuleError
+from validation.exceptions import TrialInputError, TrialRuleError
 from validation.ledger import Entry
 
 __all__ = ["EVENT_FIELDS", "ImportRow", "import_events", "read_rows"]
@@ -49,7 +49,7 @@ class ImportRow:
 
 
 def read_rows(path: str | Path) -> list[ImportRow]:
-    """Read and shape-check every row of ``path`` (TrialRuleError naming file, line, column)."""
+    """Read and shape-check every row of ``path`` (TrialInputError naming file, line, column)."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -57,7 +57,7 @@ def read_rows(path: str | Path) -> list[ImportRow]:
             header = reader.fieldnames or []
             unknown = [c for c in header if c not in _COLUMNS]
             if unknown or not {"event", "patient"} <= set(header):
-                raise TrialRuleError(
+                raise TrialInputError(
                     f"{path} line 1: columns must include event and patient and be among "
                     f"{sorted(_COLUMNS)}; unknown {unknown}"
                 )
@@ -66,7 +66,7 @@ def read_rows(path: str | Path) -> list[ImportRow]:
                 line = reader.line_num
                 event = (record.get("event") or "").strip()
                 if event not in EVENT_FIELDS:
-                    raise TrialRuleError(
+                    raise TrialInputError(
                         f"{path} line {line} column event: {event!r} is not one of "
                         f"{', '.join(EVENT_FIELDS)}"
                     )
@@ -78,17 +78,17 @@ def read_rows(path: str | Path) -> list[ImportRow]:
                 }
                 for name in required:
                     if name not in given:
-                        raise TrialRuleError(
+                        raise TrialInputError(
                             f"{path} line {line} column {name}: {event} needs a value"
                         )
                 extra = sorted(set(given) - set(required) - set(optional))
                 if extra:
-                    raise TrialRuleError(
+                    raise TrialInputError(
                         f"{path} line {line} column {extra[0]}: {event} takes no {extra[0]}"
                     )
                 rows.append(ImportRow(line, event, (record.get("patient") or "").strip(), given))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise TrialRuleError(f"{path}: cannot read the import file ({exc})") from None
+        raise TrialInputError(f"{path}: cannot read the import file ({exc})") from None
     return rows
 
 

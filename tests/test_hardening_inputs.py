@@ -1,0 +1,193 @@
+"""Bad protocols and tables get a clear error naming the file and key path / line / column:
+bounded YAML (alias bombs, deep nesting), duplicate keys and headers, strict numbers, non-UTF-8
+text and file names, ids that would collide as dossier file names, and Parquet tables on a plain
+install (REQ-HARD-001). Each case here was a hang, a traceback or a silent accept before."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from validation.exceptions import ProtocolError, RunError
+from validation.protocol import Protocol
+from validation.protocol.bounded_yaml import MAX_DEPTH, parse_yaml
+from validation.protocol.loader import file_stem
+from validation.runner import read_labels, read_predictions
+
+pytestmark = pytest.mark.req("REQ-HARD-001")
+
+ROOT = Path(__file__).resolve().parents[1]
+VAL = (ROOT / "protocols" / "HER2-VAL-001.yaml").read_text(encoding="utf-8")
+
+
+def _protocol(tmp_path: Path, text: str | bytes, name: str = "p.yaml") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+def _bomb(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
+    """Nine levels of x9 aliases (~387 million nodes when walked) is refused in well under a
+    second; before, ``protocol check`` ran for minutes (cost x9 per level)."""
+    path = _protocol(tmp_path, _bomb(9))
+    start = time.perf_counter()
+    with pytest.raises(ProtocolError, match=r"p\.yaml: a\d: the document expands to more than"):
+        Protocol.from_yaml(path)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_moderate_aliases_still_load() -> None:
+    assert parse_yaml(b"base: &b {x: 1}\nother: *b\nmerged: {<<: *b, y: 2}\n") == {
+        "base": {"x": 1},
+        "other": {"x": 1},
+        "merged": {"x": 1, "y": 2},
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &a [*a]\n", r"a\[0\]: an alias refers to a node that contains it"),
+        ("a: " + "[" * 2000 + "]" * 2000 + "\n", rf"line 1: nesting deeper than {MAX_DEPTH}"),
+        (
+            "".join("  " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 5)),
+            rf"nesting deeper than {MAX_DEPTH} levels",
+        ),
+        ("x: 9007199254740993\n", r"x: integer 9007199254740993 is beyond 2\^53"),
+        ("x: 9007199254740992\n", r"x: integer 9007199254740992 is beyond 2\^53 - 1"),
+        ("x: [1, -9007199254740993]\n", r"x\[1\]: integer -9007199254740993 is beyond 2\^53"),
+        ("x: {y: .nan}\n", r"x\.y: expected a finite number; got nan"),
+        ("x: -.inf\n", r"x: expected a finite number; got -inf"),
+        ("7: seven\n", r"7: keys must be strings"),
+    ],
+)
+def test_unsafe_yaml_values_name_the_key_path(text: str, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        parse_yaml(text.encode())
+
+
+def test_deep_nesting_inside_a_protocol_names_the_file(tmp_path: Path) -> None:
+    text = VAL.replace("population:", "population_x: " + "[" * 500 + "]" * 500 + "\npopulation:", 1)
+    with pytest.raises(ProtocolError, match=r"p\.yaml: line \d+: nesting deeper than"):
+        Protocol.from_yaml(_protocol(tmp_path, text))
+
+
+def test_duplicate_key_names_the_key_path_and_lines(tmp_path: Path) -> None:
+    """Before: the last ``threshold`` silently won and that protocol was registered."""
+    text = VAL.replace("operating_point:\n", "operating_point:\n  threshold: 0.2\n", 1)
+    assert text != VAL
+    with pytest.raises(
+        ProtocolError, match=r"p\.yaml: operating_point\.threshold: duplicate key 'threshold'"
+    ):
+        Protocol.from_yaml(_protocol(tmp_path, text))
+
+
+def test_duplicate_top_level_key(tmp_path: Path) -> None:
+    with pytest.raises(ProtocolError, match=r"p\.yaml: title: duplicate key 'title' \(lines"):
+        Protocol.from_yaml(_protocol(tmp_path, VAL + "title: Another title\n"))
+
+
+def test_non_utf8_protocol_names_file_line_and_byte(tmp_path: Path) -> None:
+    raw = VAL.encode("utf-8").replace(b"title:", b"title: caf\xe9", 1)
+    line = raw[: raw.index(b"\xe9")].count(b"\n") + 1
+    with pytest.raises(ProtocolError, match=rf"p\.yaml: line {line}: not UTF-8 text \(byte 0xe9"):
+        Protocol.from_yaml(_protocol(tmp_path, raw))
+
+
+def test_huge_integer_in_protocol_names_key_path(tmp_path: Path) -> None:
+    text = re.sub(r"seed: \d+", "seed: 123456789012345678901234567890", VAL, count=1)
+    with pytest.raises(ProtocolError, match=r"p\.yaml: bootstrap\.seed: integer 1234"):
+        Protocol.from_yaml(_protocol(tmp_path, text))
+
+
+def test_nan_threshold_in_protocol_names_key_path(tmp_path: Path) -> None:
+    text = VAL.replace("threshold: lock", "threshold: .nan", 1)
+    assert text != VAL
+    with pytest.raises(ProtocolError, match=r"operating_point\.threshold: expected a finite"):
+        Protocol.from_yaml(_protocol(tmp_path, text))
+
+
+def test_ids_differing_in_case_or_punctuation_are_refused(tmp_path: Path) -> None:
+    """Before: ``by-site`` and ``BY_SITE`` both went to ``tables/subgroup_by_site.csv``; one
+    subgroup's table and figure vanished from a dossier that still sealed and verified."""
+    protocol = Protocol.from_yaml(ROOT / "protocols" / "HER2-VAL-001.yaml")
+    first = protocol.subgroups[0].id
+    clash = first.upper().replace("-", "_") if "-" in first else first.upper() + "."
+    assert clash != first
+    assert file_stem(clash) == file_stem(first)
+    text = VAL.replace(f"id: {protocol.subgroups[1].id}", f"id: {clash}", 1)
+    assert text != VAL
+    with pytest.raises(
+        ProtocolError, match=r"subgroups\[1\]\.id: id .* differ only in case or punctuation"
+    ):
+        Protocol.from_yaml(_protocol(tmp_path, text))
+
+
+def test_file_stem_matches_the_dossier_file_names() -> None:
+    assert file_stem("By-Site 2") == "by_site_2"
+    assert file_stem("__") == "x"
+
+
+# --- tables ----------------------------------------------------------------------------------
+def _table(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_duplicated_header_is_refused(tmp_path: Path) -> None:
+    """Before: pandas renamed the second ``score`` to ``score.1`` and the first one was used."""
+    pred = _table(tmp_path / "p.csv", "patient_id,site,score,score\nP1,A,0.2,0.9\n")
+    with pytest.raises(RunError, match=r"p\.csv, line 1: column 'score' appears more than once"):
+        read_predictions(pred)
+    labels = _table(tmp_path / "l.csv", "patient_id,reference_her2,reference_her2\nP1,1,0\n")
+    with pytest.raises(RunError, match=r"l\.csv, line 1: column 'reference_her2' appears"):
+        read_labels(labels)
+
+
+@pytest.mark.parametrize(
+    "cell", ["0.2_5", "0x1p-2", "inf", "nan", "-Infinity", "1e999", "٠.٥", "1,5"]
+)
+def test_numbers_outside_the_grammar_are_refused(tmp_path: Path, cell: str) -> None:
+    """``float()`` reads ``0.2_5`` as 0.25, ``0x..`` via fromhex no, but ``inf``/``nan`` and
+    Arabic-Indic digits yes; the tables accept plain decimal digits only."""
+    pred = _table(tmp_path / "p.csv", f'patient_id,site,score\nP1,A,0.2\nP2,A,"{cell}"\n')
+    with pytest.raises(RunError, match=r"p\.csv, line 3, column 'score': expected a number"):
+        read_predictions(pred)
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"), [("0.25", 0.25), ("+.5", 0.5), ("2.5E-1", 0.25), ("1.", 1.0), (" 0.5 ", 0.5)]
+)
+def test_numbers_in_the_grammar_are_read(tmp_path: Path, cell: str, value: float) -> None:
+    pred = _table(tmp_path / "p.csv", f"patient_id,site,score\nP1,A,{cell}\n")
+    assert read_predictions(pred).frame["score"].tolist() == [value]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+def test_non_utf8_file_name_is_refused_before_the_analysis(tmp_path: Path) -> None:
+    name = os.fsdecode(b"pred-\xff.csv")
+    pred = _table(tmp_path / name, "patient_id,site,score\nP1,A,0.2\n")
+    with pytest.raises(RunError, match=r"pred-\\xff\.csv: the file name is not valid UTF-8"):
+        read_predictions(pred)
+
+
+def test_parquet_tables_are_read_on_a_plain_install(tmp_path: Path) -> None:
+    """README promises Parquet; pyarrow is a dependency, so this needs no extra install."""
+    frame = pd.DataFrame({"patient_id": ["P1", "P2"], "site": ["A", "B"], "score": [0.25, 0.75]})
+    path = tmp_path / "p.parquet"
+    frame.to_parquet(path)
+    table = read_predictions(path)
+    assert table.frame["score"].tolist() == [0.25, 0.75]
+    assert table.frame["patient_id"].tolist() == ["P1", "P2"]
