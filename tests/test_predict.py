@@ -210,16 +210,25 @@ def test_the_planned_therapy_acts_and_is_required_only_by_the_response_model(
 
 @pytest.mark.req("REQ-RESP-001", "REQ-LOCK-001")
 def test_a_manifest_target_that_does_not_fit_the_architecture_is_refused(tmp_path: Path) -> None:
-    lock = make_lock(tmp_path, target="pcr")
-    manifest = tmp_path / "her2map-pcr.manifest.json"
-    data = json.loads(manifest.read_text())
-    data["target"]["name"] = "her2"
-    manifest.write_text(json.dumps(data))
-    document = json.loads(lock.read_text())
-    from her2map.lock import sha256_file
+    import torch
 
-    document["training_manifest"]["sha256"] = sha256_file(manifest)
-    lock.write_text(json.dumps(document))
+    from her2map.lock import write_lock
+    from her2map.model import ArchitectureConfig, Her2MapNet
+    from her2map.preprocess import PreprocessConfig
+
+    architecture = ArchitectureConfig(plan_inputs=1)  # a response network...
+    lock = write_lock(
+        tmp_path,
+        state_dict=Her2MapNet(architecture).state_dict(),
+        architecture=architecture,
+        preprocessing=PreprocessConfig(),
+        threshold=0.4,
+        threshold_rule="test rule",
+        manifest={"target": {"name": "her2"}, "training_patients": [], "validation_patients": []},
+        training={"note": torch.__version__},
+        name="test-model",
+        version="0.0.1",
+    )  # ...whose manifest claims the HER2 target
     with pytest.raises(LockError, match=r"manifest's target 'her2' does not fit the architecture"):
         LockedModel.load(lock)
 
