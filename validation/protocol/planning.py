@@ -25,7 +25,6 @@ error rates               exact binomial for an UPPER bound (``ci_high < VALUE``
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 from validation.exceptions import InvalidArgumentError, ProtocolError
 from validation.protocol.criteria import Criterion, Quantity
 from validation.protocol.model import Planning
+from validation.stats import power as calc
 
 __all__ = ["ERROR_RATES", "PLANNABLE", "plan_sample_size"]
 
@@ -80,9 +80,6 @@ def plan_sample_size(
     Raises :class:`ProtocolError` naming ``path`` when the endpoint cannot be planned, ``alpha``
     disagrees with the confidence, or the assumptions make the target unreachable.
     """
-    # Loaded by name at the one place it is needed: the trial service reaches this package only to
-    # read protocol ids and never plans a sample size (the import contracts keep stats out of it).
-    calc = importlib.import_module("validation.stats.power")
     if kind not in PLANNABLE:
         raise ProtocolError(
             f"{path}: no sample-size calculation for {kind!r} (plannable: {', '.join(PLANNABLE)})."
