@@ -1,4 +1,4 @@
-"""Small DICOM files and cohorts for the ingest tests, written with pydicom per INTERFACES.md.
+"""Small DICOM files and cohorts for the ingest tests, written with pydicom per docs/INTERFACES.md.
 
 The files follow the DICOM contract of the synthetic cohort (MG CC/MLO, US, one Enhanced MR
 multi-frame file per DCE phase with TemporalPositionIdentifier / NumberOfTemporalPositions), but

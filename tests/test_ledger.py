@@ -1,8 +1,8 @@
 """Audit ledger: hash chain, tamper detection, corrections, bad input, check callback, CLI.
 
 Independent references: hashes are recomputed here with ``hashlib`` over ``rfc8785.dumps`` of the
-documented objects (LEDGER_API.md), not with the ledger's own hashing code; tampering is done the
-way an attacker would, with the ``sqlite3`` module or by patching the file's bytes.
+documented objects (docs/LEDGER_API.md), not with the ledger's own hashing code; tampering is done
+the way an attacker would, with the ``sqlite3`` module or by patching the file's bytes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The virtual cohort folder: determinism, DICOM contract, layout, PHI placement, CLI.
 
-Expected values come from the contract (/tmp/team/INTERFACES.md, copied into the assertions), from
+Expected values come from the contract (docs/INTERFACES.md, copied into the assertions), from
 pydicom reading the files back, and from pydicom's own ``dcmwrite`` as the slow twin of the fast
 encoder.
 """

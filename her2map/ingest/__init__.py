@@ -1,6 +1,6 @@
 """DICOM ingest: assemble validated per-patient multimodal studies from a cohort folder.
 
-Public API (INTERFACES.md, "Ingest API")::
+Public API (docs/INTERFACES.md, "Ingest API")::
 
     from her2map.ingest import load_cohort, Cohort, StudyRef, Exclusion, load_images, MODALITY_KEYS
 

@@ -1,4 +1,4 @@
-"""Read and validate clinical.csv (columns of INTERFACES.md) into a typed pandas DataFrame.
+"""Read and validate clinical.csv (columns of docs/INTERFACES.md) into a typed pandas DataFrame.
 
 Prediction needs only the columns that select a patient's images, :data:`IMAGING_COLUMNS`
 (``patient_id, site, laterality``); :func:`her2map.ingest.load_cohort` asks for those by default,

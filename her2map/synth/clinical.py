@@ -52,7 +52,7 @@ __all__ = [
     "simulate_patient",
 ]
 
-#: truth.csv columns, in order (INTERFACES.md).
+#: truth.csv columns, in order (docs/INTERFACES.md).
 TRUTH_COLUMNS: tuple[str, ...] = (
     "patient_id",
     "her2_fraction_3plus",

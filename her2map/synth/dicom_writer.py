@@ -9,7 +9,7 @@ is the slow, obviously correct twin (template copy + the same elements, written 
 ``pydicom.dcmwrite(..., enforce_file_format=True)``); the tests require identical bytes. No timestamps: study
 and birth dates come from the patient's identity stream; UIDs come from
 ``generate_uid(entropy_srcs=[...seed, patient, series, instance])``; the implementation UID and
-version name are fixed. Contract: ``/tmp/team/INTERFACES.md`` (MG For Presentation, US Image,
+version name are fixed. Contract: ``docs/INTERFACES.md`` (MG For Presentation, US Image,
 Enhanced MR with one multi-frame file per DCE phase).
 
 Every file carries a FAKE patient name and birth date (so that downstream PHI exclusion can be

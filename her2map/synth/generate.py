@@ -1,6 +1,6 @@
 """``synth``: write a whole virtual multi-site cohort folder, atomically and deterministically.
 
-Layout (INTERFACES.md): ``clinical.csv``, ``truth.csv``, ``cohort.json`` and
+Layout (docs/INTERFACES.md): ``clinical.csv``, ``truth.csv``, ``cohort.json`` and
 ``dicom/<patient_id>/<series>/1.dcm``. The folder is built as ``<out>.tmp-<pid>-<seed>`` beside
 ``out`` and renamed into place at the end (after ``os.sync``), so a crash leaves either the whole
 cohort or none; an existing non-empty ``out`` is refused. Patients are generated and written in

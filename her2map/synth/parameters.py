@@ -274,7 +274,7 @@ class ImagingParams:
 
 @dataclass(frozen=True)
 class ImageSizes:
-    """Pixel sizes of the written images (INTERFACES.md defaults).
+    """Pixel sizes of the written images (docs/INTERFACES.md defaults).
 
     Raises :class:`her2map.exceptions.CohortError` when a size is below its minimum (16 pixels,
     1 slice, 3 DCE phases: pre-contrast and at least two post-contrast).

@@ -6,7 +6,7 @@ validation runs and prospective-trial events are its clients; it stores canonica
 ...     entry = ledger.append("protocol.registered", {"protocol_id": "P1"}, actor="qe")
 ...     report = ledger.verify(expected_head=entry.head)
 
-See LEDGER_API.md; :mod:`.chain` documents the hashes and what verification cannot see,
+See docs/LEDGER_API.md; :mod:`.chain` documents the hashes and what verification cannot see,
 :mod:`.store` the store abstraction, :mod:`.sqlite` and :mod:`.postgres` the two stores,
 :mod:`.incremental` verification before use.
 """

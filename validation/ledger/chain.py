@@ -1,6 +1,6 @@
 """Pure hashing and chain verification of the audit ledger (no I/O, no clock).
 
-Hashes (LEDGER_API.md):
+Hashes (docs/LEDGER_API.md):
 
 * ``payload_hash`` = SHA-256 hex of the RFC 8785 canonical JSON of the payload (the stored text);
 * ``entry_hash`` = SHA-256 hex of the RFC 8785 canonical JSON of
