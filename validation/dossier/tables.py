@@ -159,7 +159,7 @@ def identity_tables(results: Results) -> list[Table]:
         rows.append(("data", f"{name}: sha256", entry.sha256))
     rows += [
         ("settings", "Confidence (two-sided interval level)", settings.confidence),
-        ("settings", "One-sided level of each criterion (alpha)", settings.alpha),
+        ("settings", "One-sided level of each criterion (alpha)", f"{settings.alpha:.6g}"),
         ("settings", "Decision threshold used", settings.threshold),
         ("settings", "Threshold origin", threshold_words(results)),
         ("settings", "Reference standard", settings.reference),
