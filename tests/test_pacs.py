@@ -3,12 +3,15 @@
 Each module run starts ``Orthanc`` with its own configuration (free HTTP port, no DICOM port
 conflicts, storage and index in tmp, the plugin from Debian's ``orthanc-dicomweb``), uploads a
 small synthesized cohort through Orthanc's REST API, and requires ``her2map predict --pacs`` to
-write the same predictions, byte for byte, as ``her2map predict --cohort`` on the folder.
+write the same predictions, byte for byte, as ``her2map predict --cohort`` on the folder, and
+``her2map trial predict --pacs`` to log the same prediction as ``--study`` on the folder, naming
+the PACS.
 Skipped only when Orthanc is absent and CI is unset (.ci/run installs it).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -17,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -24,8 +28,11 @@ from locks import make_lock
 
 from her2map.cli import main
 from her2map.exceptions import CohortError
-from her2map.ingest.dicomweb import fetch_cohort
+from her2map.ingest.dicomweb import fetch_cohort, public_url
 from her2map.synth import synth
+from validation.cli import main as trial_main
+from validation.ledger import Ledger
+from validation.trial import Trial
 
 _PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 _ORTHANC = shutil.which("Orthanc")
@@ -138,6 +145,95 @@ def test_fetch_cohort_retrieves_every_instance(orthanc: str, cohort: Path, tmp_p
 
 
 def test_unreachable_pacs_is_a_clear_error(cohort: Path, tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/dicom-web"
-    with pytest.raises(CohortError, match=r"PACS http://127\.0\.0\.1:\d+/dicom-web: query"):
+    url = f"http://reader:s3cret@127.0.0.1:{_free_port()}/dicom-web"
+    with pytest.raises(CohortError, match=r"PACS http://127\.0\.0\.1:\d+/dicom-web: query") as err:
         fetch_cohort(url, cohort / "clinical.csv", tmp_path / "f", retry=False)
+    assert "s3cret" not in str(err.value)  # credentials never appear in a message
+
+
+def test_public_url_drops_credentials_query_and_fragment_and_refuses_other_schemes() -> None:
+    assert public_url("https://u:p@PACS.example.org:8042/dicom-web?t=1#x") == (
+        "https://pacs.example.org:8042/dicom-web"
+    )
+    assert public_url("http://[::1]:8042/dicom-web") == "http://[::1]:8042/dicom-web"
+    for bad in ("ftp://pacs/dicom-web", "pacs:8042/dicom-web", "http://pacs:x/dicom-web"):
+        with pytest.raises(CohortError, match="PACS URL"):
+            public_url(bad)
+
+
+def _trial_with(ledger: Path, row: dict[str, str]) -> None:
+    """A trial ledger with ``row``'s patient enrolled (laterality from the cohort's table)."""
+    with Trial.open(ledger) as trial:
+        trial.open_recruitment(["A", "B", "C", "D"], protocol_id="P-PACS", actor="cc", site="A")
+        trial.enrol(
+            row["patient_id"],
+            consent_ref="IC-1",
+            laterality=row["laterality"],
+            actor="nurse",
+            site=row["site"],
+        )
+
+
+def _trial_predict(ledger: Path, row: dict[str, str], source: list[str], lock: Path) -> int:
+    return trial_main(
+        ["trial", "predict", "--ledger", str(ledger), "--actor", "rad", "--site", row["site"],
+         "--patient", row["patient_id"], "--lock", str(lock), *source]
+    )  # fmt: skip
+
+
+def _prediction(ledger: Path) -> dict[str, Any]:
+    with Ledger.open(ledger, readonly=True) as opened:
+        (entry,) = opened.entries(event_type="trial.prediction")
+    return dict(entry.payload)
+
+
+@pytest.mark.req("REQ-PACS-001", "REQ-TRIAL-001")
+def test_trial_prediction_from_the_pacs_equals_the_folders_and_names_the_pacs(
+    orthanc: str, cohort: Path, lock: Path, tmp_path: Path
+) -> None:
+    with (cohort / "clinical.csv").open(newline="", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    port = orthanc.rsplit(":", 1)[1]
+    with_secret = f"http://reader:s3cret@127.0.0.1:{port}/dicom-web"  # basic auth, not recorded
+    folder, pacs = tmp_path / "folder.db", tmp_path / "pacs.db"
+    for ledger in (folder, pacs):
+        _trial_with(ledger, row)
+    study = str(cohort / "dicom" / row["patient_id"])
+    assert _trial_predict(folder, row, ["--study", study], lock) == 0
+    assert _trial_predict(pacs, row, ["--pacs", with_secret], lock) == 0
+    by_folder, by_pacs = _prediction(folder), _prediction(pacs)
+    read = by_pacs.pop("read")
+    assert read.pop("pacs") == f"{orthanc}/dicom-web"  # the source, without the credentials
+    assert read == by_folder.pop("read")  # the same studies and instances
+    assert by_pacs == by_folder  # score, call, threshold, lock, modalities, source: identical
+    assert len(read["instance_uids"]) >= len(by_folder["modalities"]) >= 1
+    assert b"s3cret" not in pacs.read_bytes()
+
+
+@pytest.mark.req("REQ-PACS-001", "REQ-TRIAL-001")
+def test_trial_prediction_of_a_patient_absent_from_the_pacs_is_refused_writing_nothing(
+    orthanc: str, cohort: Path, lock: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    row = {"patient_id": "P-NOT-ON-PACS", "site": "A", "laterality": "L"}
+    ledger = tmp_path / "trial.db"
+    _trial_with(ledger, row)
+    before = ledger.read_bytes()
+    assert _trial_predict(ledger, row, ["--pacs", f"{orthanc}/dicom-web"], lock) == 3
+    err = capsys.readouterr().err
+    assert f"no study of the patient on the PACS {orthanc}/dicom-web" in err
+    assert "nothing was written" in err
+    assert ledger.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "source", [[], ["--study", "s", "--pacs", "http://127.0.0.1:9/dicom-web"]], ids=["none", "both"]
+)
+def test_trial_predict_needs_exactly_one_of_study_and_pacs(
+    source: list[str], lock: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    row = {"patient_id": "P-1", "site": "A", "laterality": "L"}
+    with pytest.raises(SystemExit) as stopped:
+        _trial_predict(tmp_path / "trial.db", row, source, lock)
+    assert stopped.value.code == 2
+    assert "--study" in capsys.readouterr().err
+    assert not (tmp_path / "trial.db").exists()

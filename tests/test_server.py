@@ -449,3 +449,23 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
         "study_uids": ["1.2.3"],
     }
     assert entry.actor.startswith("rp.r (radiologist, site D")
+    # From a PACS: the model runs here on the retrieved studies; the service records the PACS.
+    assert call(url, t["rp.c"], "POST", "/v1/trial/enrol", {"patient": "RP-2", "consent": "IC",
+                "laterality": "L"})[0] == 200  # fmt: skip
+
+    def fake_pacs(pacs: str, patient_id: str, **_: object) -> imaging.ModelScore:
+        seen.update(pacs=pacs, patient_id=patient_id)
+        return imaging.ModelScore(
+            0.25, 0.5, "c" * 64, "her2map", ("US",), ("1.2.4",), ("1.2.4.1",), "http://pacs/dw"
+        )
+
+    monkeypatch.setattr(imaging, "score_pacs", fake_pacs)
+    pacs = ["--pacs", "http://u:p@pacs/dw"]
+    assert main(["trial", "predict", "--server", url, "--patient", "RP-2", *pacs]) == 0
+    assert seen["pacs"] == "http://u:p@pacs/dw"  # the URL as given: credentials for the PACS
+    assert seen["patient_id"] == "RP-2"
+    with Ledger.open(db.app, readonly=True) as ledger:
+        (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "RP-2"})
+    assert entry.payload["read"] == {
+        "instance_uids": ["1.2.4.1"], "study_uids": ["1.2.4"], "pacs": "http://pacs/dw"
+    }  # fmt: skip

@@ -138,6 +138,38 @@ def test_prediction_call_is_derived_at_the_threshold(trial: Trial) -> None:
     assert entry.payload["call"] == "negative"
 
 
+_UIDS = {"study_uids": ["1.2.3"], "instance_uids": ["1.2.3.1"]}
+
+
+@pytest.mark.req("REQ-TRIAL-001")
+@pytest.mark.parametrize(
+    "pacs",
+    [
+        "http://reader:secret@pacs:8042/dicom-web",  # credentials
+        "https://pacs/dicom-web?token=abc",  # a query may carry a token
+        "ftp://pacs/dicom-web",
+        "http:///dicom-web",  # no host
+        "http://pacs:99999/dicom-web",  # port out of range
+        ["http://pacs/dicom-web"],
+    ],
+)
+def test_a_dicom_prediction_names_its_pacs_only_as_a_plain_url(trial: Trial, pacs: Any) -> None:
+    def record(pid: str, read: dict[str, Any]) -> Any:
+        return trial.record_prediction(
+            pid, score=0.7, threshold=0.5, model_lock=LOCK_A, model_name="m",
+            modalities=["US"], source="dicom", read=read, **_who(),
+        )  # fmt: skip
+
+    trial.enrol("P1", consent_ref="c", **_who())
+    trial.enrol("P2", consent_ref="c", **_who())
+    before = list(trial.ledger.entries())
+    with pytest.raises(TrialRuleError, match=r"refused by rule VALUE: .*(read\.pacs|pacs URL)"):
+        record("P1", {**_UIDS, "pacs": pacs})
+    assert list(trial.ledger.entries()) == before
+    entry = record("P2", {**_UIDS, "pacs": "https://pacs.example.org:8042/dicom-web"})
+    assert entry.payload["read"] == {**_UIDS, "pacs": "https://pacs.example.org:8042/dicom-web"}
+
+
 # (setup steps, action, expected rule) -- the setup runs on a trial opened with sites A and B.
 REFUSALS: list[tuple[str, list[str], Any, str]] = [
     (

@@ -105,7 +105,14 @@ def register(subparsers: Any) -> None:
     predict = actions.add_parser("predict", help="run the locked model on the patient's DICOM")
     _common(predict)
     _patient(predict)
-    predict.add_argument("--study", required=True, help="folder of the patient's DICOM files")
+    images = predict.add_mutually_exclusive_group(required=True)
+    images.add_argument("--study", help="folder of the patient's DICOM files")
+    images.add_argument(
+        "--pacs",
+        metavar="URL",
+        help="DICOMweb root of a PACS: the patient's studies are found with QIDO-RS and "
+        "retrieved with WADO-RS (the ledger names the URL, without credentials)",
+    )
     predict.add_argument("--lock", help="model lock file (default: the shipped lock)")
     predict.set_defaults(func=_predict)
 
@@ -204,7 +211,12 @@ def _enrol(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     with _backend(args) as trial:
         entry = trial.predict(
-            args.patient, study=args.study, lock=args.lock, actor=args.actor, site=args.site
+            args.patient,
+            study=args.study,
+            pacs=args.pacs,
+            lock=args.lock,
+            actor=args.actor,
+            site=args.site,
         )
     print(
         f"score {entry.payload['score']!r} ({entry.payload['call']}) by model lock {entry.payload['model_lock']}"

@@ -61,7 +61,7 @@ class PredictionBody(_Body):
     model_name: str
     modalities: list[str]
     source: Literal["dicom", "external"] = "external"
-    read: dict[str, list[str]] | None = None
+    read: dict[str, list[str] | str] | None = None  # uids read; pacs: the PACS's URL
 
 
 class RecordBody(_Body):

@@ -148,14 +148,21 @@ class RemoteTrial:
         return _entry(self.call("POST", "/v1/trial/predict", body))
 
     def predict(
-        self, patient_id: str, *, study: str | Path, lock: str | Path | None = None, **_: object
+        self,
+        patient_id: str,
+        *,
+        study: str | Path | None = None,
+        pacs: str | None = None,
+        lock: str | Path | None = None,
+        **_: object,
     ) -> Entry:
-        """Run the locked model here on the patient's DICOM (as locally) and record its call
-        through the service, naming the studies and instances read."""
+        """Run the locked model here on the patient's DICOM -- a study folder or the patient's
+        studies on a PACS, as locally -- and record its call through the service, naming the
+        studies and instances read (and the PACS)."""
         from urllib.parse import quote
 
         from validation.trial.events import refuse
-        from validation.trial.imaging import load_model, score_study
+        from validation.trial.imaging import load_model, score_images
 
         record = self.call("GET", f"/v1/trial/patients/{quote(patient_id, safe='')}")
         if record["laterality"] is None:
@@ -166,16 +173,14 @@ class RemoteTrial:
                 "the enrolment has no laterality, needed to select the tumour side's images; "
                 "correct the enrolment's laterality first",
             )
-        result = score_study(
-            study, patient_id, site=record["site"], laterality=record["laterality"],
-            model=load_model(lock),
+        result = score_images(
+            patient_id, study=study, pacs=pacs, site=record["site"],
+            laterality=record["laterality"], model=load_model(lock),
         )  # fmt: skip
         body = {
             "patient": patient_id, "score": result.score, "threshold": result.threshold,
             "model_lock": result.model_lock, "model_name": result.model_name,
-            "modalities": list(result.modalities), "source": "dicom",
-            "read": {"study_uids": list(result.study_uids),
-                     "instance_uids": list(result.instance_uids)},
+            "modalities": list(result.modalities), "source": "dicom", "read": result.read(),
         }  # fmt: skip
         return _entry(self.call("POST", "/v1/trial/predict", body))
 

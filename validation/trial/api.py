@@ -157,19 +157,22 @@ class Trial:
         self,
         patient_id: str,
         *,
-        study: str | Path,
         actor: str,
         site: str,
+        study: str | Path | None = None,
+        pacs: str | None = None,
         lock: str | Path | None = None,
         model: LockedModel | None = None,
     ) -> Entry:
-        """Run the locked model on the patient's DICOM under ``study`` and record the prediction.
+        """Run the locked model on the patient's DICOM and record the prediction: the images are
+        those under the folder ``study`` or the patient's studies on the PACS at the DICOMweb root
+        ``pacs`` (exactly one; :func:`validation.trial.imaging.score_images`).
 
         ``model`` (an already verified :class:`her2map.LockedModel`) saves loading ``lock`` (default:
         the shipped lock) again for each patient. The rules are checked before the (slow) model
         run and again inside the write transaction.
         """
-        from validation.trial.imaging import load_model, score_study
+        from validation.trial.imaging import load_model, score_images
 
         kind = EventKind.PREDICTION
         if model is None:
@@ -186,8 +189,13 @@ class Trial:
                 "the enrolment has no laterality, needed to select the tumour side's images; "
                 "correct the enrolment's laterality first",
             )
-        result = score_study(
-            study, probe.patient_id, site=probe.site, laterality=laterality, model=model
+        result = score_images(
+            probe.patient_id,
+            study=study,
+            pacs=pacs,
+            site=probe.site,
+            laterality=laterality,
+            model=model,
         )
         return self._prediction(
             probe.patient_id,
@@ -199,7 +207,7 @@ class Trial:
             result.model_name,
             result.modalities,
             Source.DICOM,
-            {"study_uids": list(result.study_uids), "instance_uids": list(result.instance_uids)},
+            result.read(),
         )
 
     def predict_external(
@@ -239,10 +247,11 @@ class Trial:
         source: str | Source,
         actor: str,
         site: str,
-        read: dict[str, list[str]] | None = None,
+        read: dict[str, Any] | None = None,
     ) -> Entry:
         """Record a prediction computed elsewhere (the service: a site's CLI ran the locked model
-        on its DICOM, ``source="dicom"``, naming the studies and instances it ``read``)."""
+        on its DICOM, ``source="dicom"``, naming the studies and instances it ``read`` and, for
+        images retrieved from a PACS, the PACS's URL)."""
         kind = Source(source) if str(source) in {s.value for s in Source} else None
         if kind is None:
             raise refuse(
@@ -251,18 +260,9 @@ class Trial:
                 "VALUE",
                 f"source must be dicom or external, got {source!r}",
             )
-        if kind is Source.DICOM and (
-            not isinstance(read, dict)
-            or sorted(read) != ["instance_uids", "study_uids"]
-            or not all(
-                isinstance(v, list) and all(isinstance(u, str) for u in v) for v in read.values()
-            )
-        ):
-            raise refuse(
-                patient_id,
-                EventKind.PREDICTION.value,
-                "VALUE",
-                "a dicom prediction names the study_uids and instance_uids it read",
+        if kind is Source.DICOM:
+            read = parse_field(
+                "read", read, patient_id=patient_id, event=EventKind.PREDICTION.value
             )
         return self._prediction(
             str(patient_id),
@@ -288,7 +288,7 @@ class Trial:
         name: object,
         modalities: object,
         source: Source,
-        read: dict[str, list[str]] | None = None,
+        read: dict[str, Any] | None = None,
     ) -> Entry:
         kind = EventKind.PREDICTION
         parsed = {

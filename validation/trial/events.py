@@ -15,6 +15,8 @@ every patient event):
                        threshold``), ``model_lock``, ``model_name``, ``modalities`` (list),
                        ``source`` (``dicom`` or ``external``); for ``dicom`` also ``read`` =
                        ``{study_uids, instance_uids}`` (the DICOM studies and files the model read)
+                       and, for images retrieved from a PACS, ``pacs`` (its DICOMweb root, an
+                       http(s) URL without credentials, query or fragment)
 ``trial.biopsy``       ``result`` = ``{ihc, ish, her2}``, ``her2`` derived by :func:`her2_call`;
                        optional ``report_time`` (UTC time the pathology report was issued)
 ``trial.therapy``      ``regimen`` (text), ``anti_her2`` (bool)
@@ -36,6 +38,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from validation.exceptions import TrialRuleError
 from validation.protocol import MODALITY_KEYS
@@ -297,6 +300,47 @@ def _lock_hash(value: object) -> str:
     return value
 
 
+def _public_url(value: object) -> str:
+    """A PACS URL as a ledger may hold it: http(s), a host, no credentials, query or fragment."""
+    parts = None
+    if isinstance(value, str):
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # ValueError for a port that is not a number in range
+        except ValueError:
+            parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            "read.pacs must be the PACS's http(s) URL without credentials, query or fragment, "
+            f"got {value!r}"
+        )
+    return str(value)
+
+
+def _read(value: object) -> dict[str, Any]:
+    keys = ["instance_uids", "study_uids"]
+    if (
+        not isinstance(value, dict)
+        or sorted(k for k in value if k != "pacs") != keys
+        or not all(
+            isinstance(value[k], list) and all(isinstance(u, str) for u in value[k]) for k in keys
+        )
+    ):
+        raise ValueError(
+            "a dicom prediction names the study_uids and instance_uids it read (lists of UIDs) "
+            "and, for images from a PACS, the pacs URL; nothing else"
+        )
+    read = {k: list(value[k]) for k in keys}
+    return read if "pacs" not in value else {**read, "pacs": _public_url(value["pacs"])}
+
+
 _PARSERS: dict[str, Any] = {
     "age": lambda v: _optional_int(v, "age", 18, 120),
     "anti_her2": lambda v: _yes_no(v, "anti_her2"),
@@ -307,6 +351,7 @@ _PARSERS: dict[str, Any] = {
     "model_name": lambda v: _text(v, "model_name"),
     "modalities": _modalities,
     "pcr": lambda v: _yes_no(v, "pcr"),
+    "read": _read,
     "reason": lambda v: _text(v, "reason"),
     "regimen": lambda v: _text(v, "regimen"),
     "report_time": _report_time,
