@@ -210,9 +210,9 @@ def test_four_sites_thousand_events_each_concurrently(service: tuple[PgLedger, s
     assert errors == []
     with Ledger.open(db.app, readonly=True) as ledger:
         stored = {
-            e.payload["patient_id"]: str(e.head)
+            e.payload["patient_label"]: str(e.head)  # the id as enrolled
             for e in ledger.entries(event_type="trial.enrolled")
-            if e.payload["patient_id"].startswith("L")
+            if e.payload["patient_label"].startswith("L")
         }
     for site in SITES:
         assert len(acks[site]) == per_site
@@ -267,7 +267,7 @@ def test_sigkill_mid_write_loses_no_acknowledged_event(tmp_path: Path) -> None:
         assert len(acks) >= 200
         with Ledger.open(db.app, readonly=True) as ledger:
             stored = {
-                e.payload["patient_id"]: str(e.head)
+                e.payload["patient_label"]: str(e.head)
                 for e in ledger.entries(event_type="trial.enrolled")
             }
         assert {pid: stored.get(pid) for pid in acks} == acks
@@ -442,7 +442,7 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
     assert out.startswith("score 0.75 (positive) by model lock " + "c" * 64)
     assert seen == {"study": "dicom/RP-1", "patient_id": "RP-1", "site": "D", "laterality": "R"}
     with Ledger.open(db.app, readonly=True) as ledger:
-        (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "RP-1"})
+        (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "rp-1"})
     assert entry.payload["source"] == "dicom"
     assert entry.payload["read"] == {
         "instance_uids": ["1.2.3.1", "1.2.3.2"],

@@ -167,7 +167,7 @@ class RemoteTrial:
                 "correct the enrolment's laterality first",
             )
         result = score_study(
-            study, patient_id, site=record["site"], laterality=record["laterality"],
+            study, record["patient_id"], site=record["site"], laterality=record["laterality"],
             model=load_model(lock),
         )  # fmt: skip
         body = {

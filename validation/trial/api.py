@@ -29,6 +29,7 @@ from validation.trial.events import (
     check_site,
     her2_result,
     parse_field,
+    patient_key,
     refuse,
 )
 from validation.trial.export import ExportResult, export_tables
@@ -52,7 +53,9 @@ __all__ = ["Trial", "read_patient", "verify"]
 def read_patient(view: LedgerView, patient_id: str) -> tuple[TrialContext, PatientRecord | None]:
     """The trial context and ``patient_id``'s record, read through ``view`` (targeted queries).
 
-    Reads the first ``trial.opened``, the first prediction (the trial's model lock), the
+    The patient is found by :func:`~validation.trial.events.patient_key` (case and surrounding
+    space ignored): events store the key as ``patient_id``; entries written before keys were
+    stored are found by the id as given. Reads the first ``trial.opened``, the first prediction (the trial's model lock), the
     patient's trial events and the corrections of them -- index lookups only, so the cost does
     not grow with the ledger (no scan of its history) -- and folds them with
     :func:`~validation.trial.rules.fold` -- the same fold status and export use on all entries.
@@ -62,16 +65,16 @@ def read_patient(view: LedgerView, patient_id: str) -> tuple[TrialContext, Patie
         first = view.first(kind.value)
         if first is not None:
             picked[first.seq] = first
-    own = [
-        e
-        for e in view.entries(where={"patient_id": patient_id})
-        if e.event_type.startswith("trial.")
-    ]
+    key = patient_key(patient_id)
+    found: dict[int, Entry] = {}
+    for form in dict.fromkeys((key, patient_id.strip())):
+        found.update((e.seq, e) for e in view.entries(where={"patient_id": form}))
+    own = [found[s] for s in sorted(found) if found[s].event_type.startswith("trial.")]
     picked.update((e.seq, e) for e in own)
     for event in own:
         picked.update((fix.seq, fix) for fix in view.corrections(event.seq))
     context, records = fold(picked[seq] for seq in sorted(picked))
-    return context, records.get(patient_id)
+    return context, next((r for r in records.values() if r.key == key), None)
 
 
 class Trial:
@@ -103,8 +106,10 @@ class Trial:
             check(proposal, record, context)
 
         payload = dict(proposal.payload)
+        if proposal.kind is EventKind.ENROLLED:
+            payload.update(patient_label=proposal.patient_id)
         if proposal.kind is not EventKind.OPENED:
-            payload.update(patient_id=proposal.patient_id, site=proposal.site)
+            payload.update(patient_id=patient_key(proposal.patient_id), site=proposal.site)
         return self.ledger.append(proposal.kind.value, payload, actor=actor, check=guard)
 
     def _proposal(
@@ -178,7 +183,7 @@ class Trial:
         context, record = read_patient(self.ledger, probe.patient_id)
         check(probe, record, context)
         laterality = None if record is None else record.value(EventKind.ENROLLED, "laterality")
-        if laterality is None:
+        if record is None or laterality is None:
             raise refuse(
                 probe.patient_id,
                 kind.value,
@@ -187,7 +192,7 @@ class Trial:
                 "correct the enrolment's laterality first",
             )
         result = score_study(
-            study, probe.patient_id, site=probe.site, laterality=laterality, model=model
+            study, record.patient_id, site=probe.site, laterality=laterality, model=model
         )
         return self._prediction(
             probe.patient_id,

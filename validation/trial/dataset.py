@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from validation.ledger import CORRECTION_EVENT, Entry, Head
-from validation.trial.events import EventKind
+from validation.trial.events import EventKind, patient_key
 from validation.trial.rules import PatientRecord, TrialContext
 
 __all__ = ["AUDIT_COLUMNS", "DATA_COLUMNS", "DICTIONARY", "audit_rows", "data_rows", "odm_xml"]
@@ -166,6 +166,7 @@ def audit_rows(
 ) -> list[list[str]]:
     """Every trial entry and correction of a trial entry, in ledger order (:data:`AUDIT_COLUMNS`)."""
     owner: dict[int, str] = {}
+    labels = {record.key: pid for pid, record in records.items()}  # shown as first enrolled
     rows = []
     for entry in entries:
         p = entry.payload
@@ -181,7 +182,8 @@ def audit_rows(
                 p["reason"],
             )
         elif entry.event_type.startswith("trial."):
-            pid = p.get("patient_id", "")
+            pid = str(p.get("patient_id", ""))
+            pid = labels.get(patient_key(pid), pid)
             site = p.get("site", "")
             owner[entry.seq] = pid
             changed = ("", "", "", "")

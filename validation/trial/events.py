@@ -4,12 +4,12 @@ Every trial event is one audit-ledger entry whose ``event_type`` starts with ``t
 (:class:`EventKind`); the ledger adds actor, sequence number, UTC time and the hash chain.
 Payloads are built here from caller values, converted at the boundary to the vocabularies below,
 and refused with :class:`~validation.exceptions.TrialRuleError` when malformed (rule ``VALUE``),
-so a payload in the ledger is always well formed. Payload fields (``patient_id`` and ``site`` on
-every patient event):
+so a payload in the ledger is always well formed. Payload fields (``patient_id`` -- the
+normalised key of :func:`patient_key` -- and ``site`` on every patient event):
 
 =====================  ===========================================================================
 ``trial.opened``       ``sites`` (sorted list), ``protocol_id``, ``site`` (coordinating centre)
-``trial.enrolled``     ``consent_ref``, ``laterality`` (L/R or null), ``age`` (18-120 or null),
+``trial.enrolled``     ``patient_label`` (the id as enrolled), ``consent_ref``, ``laterality`` (L/R or null), ``age`` (18-120 or null),
                        ``hr_status`` (0/1 or null)
 ``trial.prediction``   ``score`` in [0, 1], ``threshold``, ``call`` (derived: ``score >=
                        threshold``), ``model_lock``, ``model_name``, ``modalities`` (list),
@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -54,6 +55,7 @@ __all__ = [
     "her2_call",
     "her2_result",
     "parse_field",
+    "patient_key",
     "refuse",
 ]
 
@@ -147,8 +149,24 @@ def refuse(patient_id: object, event: str, rule: str, detail: str) -> TrialRuleE
     )
 
 
+def patient_key(patient_id: str) -> str:
+    """The one patient-id normalisation: surrounding whitespace stripped, Unicode NFC, casefolded.
+
+    Two ids with the same key are the same patient ("P-0001" and "p-0001 "). Every trial event
+    stores the key as its payload ``patient_id`` (the ledger's indexed field, so every rule, index
+    lookup and the service's per-patient scope see one patient); ``trial.enrolled`` also stores the
+    id as first enrolled as ``patient_label``, which is what status, export and the DICOM
+    PatientID match use. Entries written before this rule (``patient_id`` as typed, no label) fold
+    under their key too; they are found by an exact-case lookup as well.
+    """
+    return unicodedata.normalize("NFC", patient_id.strip()).casefold()
+
+
 def check_patient_id(value: object, event: str) -> str:
-    """A pseudonymous id: 1-64 letters, digits, '.', '_' or '-' starting with a letter/digit."""
+    """A pseudonymous id: 1-64 letters, digits, '.', '_' or '-' starting with a letter/digit
+    (surrounding whitespace stripped; compared by :func:`patient_key`)."""
+    if isinstance(value, str):
+        value = value.strip()
     if not isinstance(value, str) or not _PATIENT_ID.fullmatch(value):
         raise refuse(
             value,

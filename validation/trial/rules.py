@@ -13,7 +13,8 @@ Rules (ids as they appear in every refusal message):
 ``ASCO-CAP``     IHC 2+ without ISH: HER2 call undetermined
 ``TRIAL-OPEN``   enrolment before the trial was opened; opening a second time
 ``SITE-KNOWN``   enrolment at a site that is not one of the trial's sites
-``ENROL-ONCE``   a second enrolment of a patient id
+``ENROL-ONCE``   a second enrolment of a patient id (ids compared by
+                 :func:`~validation.trial.events.patient_key`: case and surrounding space ignored)
 ``ENROLLED``     any event or correction for a patient who is not enrolled
 ``OWN-SITE``     the actor's site is not the patient's enrolment site
 ``WITHDRAWN``    any event or correction after the patient's withdrawal
@@ -49,6 +50,7 @@ from validation.trial.events import (
     check_site,
     her2_result,
     parse_field,
+    patient_key,
     refuse,
 )
 
@@ -106,7 +108,10 @@ class TrialContext:
 
 @dataclass(frozen=True)
 class PatientRecord:
-    """One patient's recorded events: kind -> (seq, payload with corrections applied)."""
+    """One patient's recorded events: kind -> (seq, payload with corrections applied).
+
+    ``patient_id`` is the id as first enrolled (for display and DICOM PatientID matching);
+    :attr:`key` is its normalised form, which links the patient's events."""
 
     patient_id: str
     site: str
@@ -116,6 +121,10 @@ class PatientRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", MappingProxyType(dict(self.events)))
+
+    @property
+    def key(self) -> str:
+        return patient_key(self.patient_id)
 
     @property
     def withdrawn(self) -> bool:
@@ -156,6 +165,7 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
     events: dict[str, dict[EventKind, tuple[int, dict[str, Any]]]] = {}
     owner: dict[int, tuple[str, EventKind]] = {}
     sites: dict[str, str] = {}
+    labels: dict[str, str] = {}
     invalid: dict[str, str] = {}
     logged: dict[int, str] = {}
     for entry in entries:
@@ -185,11 +195,12 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
             if context.sites is None:
                 context = TrialContext(tuple(payload["sites"]), payload["protocol_id"], None)
             continue
-        pid = payload["patient_id"]
+        pid = patient_key(payload["patient_id"])
         if kind is EventKind.PREDICTION and context.model_lock is None:
             context = TrialContext(context.sites, context.protocol_id, payload["model_lock"])
         if kind is EventKind.ENROLLED:
             sites.setdefault(pid, payload["site"])
+            labels.setdefault(pid, payload.get("patient_label", payload["patient_id"]))
         events.setdefault(pid, {}).setdefault(kind, (entry.seq, payload))
         owner.setdefault(entry.seq, (pid, kind))
     for pid, recorded in events.items():
@@ -203,11 +214,11 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
                     f"was issued at {reported}"
                 )
     records = {
-        pid: PatientRecord(pid, sites[pid], recorded, invalid.get(pid))
+        labels[pid]: PatientRecord(labels[pid], sites[pid], recorded, invalid.get(pid))
         for pid, recorded in sorted(events.items())
         if pid in sites
     }
-    return context, records
+    return context, dict(sorted(records.items()))
 
 
 def _patient_rules(
@@ -247,7 +258,13 @@ def check(proposal: Proposal, record: PatientRecord | None, context: TrialContex
                 pid, name, "SITE-KNOWN", f"site {site!r} is not a trial site {list(context.sites)}"
             )
         if record is not None:
-            raise refuse(pid, name, "ENROL-ONCE", f"already enrolled at site {record.site!r}")
+            raise refuse(
+                pid,
+                name,
+                "ENROL-ONCE",
+                f"already enrolled as {record.patient_id!r} at site {record.site!r} (patient ids "
+                "are compared ignoring case and surrounding spaces)",
+            )
         return
     record = _patient_rules(name, pid, site, record)
     if kind in record.events:
