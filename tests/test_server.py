@@ -428,8 +428,9 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
     ) -> imaging.ModelScore:
         seen.update(study=study, patient_id=patient_id, site=site, laterality=laterality)
         return imaging.ModelScore(
-            0.75, 0.5, "c" * 64, "her2map", ("MG_CC", "US"), ("1.2.3",), ("1.2.3.1", "1.2.3.2")
-        )
+            0.75, 0.5, "c" * 64, "her2map", ("MG_CC", "US"), ("1.2.3",), ("1.2.3.1", "1.2.3.2"),
+            "2026-03-04",
+        )  # fmt: skip
 
     monkeypatch.setattr(imaging, "score_study", fake_score)
     monkeypatch.setattr(imaging, "load_model", lambda lock: object())
@@ -444,6 +445,7 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
     with Ledger.open(db.app, readonly=True) as ledger:
         (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "rp-1"})
     assert entry.payload["source"] == "dicom"
+    assert entry.payload["imaging_date"] == "2026-03-04"  # read from DICOM, sent by the CLI
     assert entry.payload["read"] == {
         "instance_uids": ["1.2.3.1", "1.2.3.2"],
         "study_uids": ["1.2.3"],

@@ -176,6 +176,7 @@ class RemoteTrial:
             "modalities": list(result.modalities), "source": "dicom",
             "read": {"study_uids": list(result.study_uids),
                      "instance_uids": list(result.instance_uids)},
+            "imaging_date": result.imaging_date,
         }  # fmt: skip
         return _entry(self.call("POST", "/v1/trial/predict", body))
 

@@ -205,6 +205,7 @@ class Trial:
             result.modalities,
             Source.DICOM,
             {"study_uids": list(result.study_uids), "instance_uids": list(result.instance_uids)},
+            result.imaging_date,
         )
 
     def predict_external(
@@ -245,9 +246,11 @@ class Trial:
         actor: str,
         site: str,
         read: dict[str, list[str]] | None = None,
+        imaging_date: str | None = None,
     ) -> Entry:
         """Record a prediction computed elsewhere (the service: a site's CLI ran the locked model
-        on its DICOM, ``source="dicom"``, naming the studies and instances it ``read``)."""
+        on its DICOM, ``source="dicom"``, naming the studies and instances it ``read`` and their
+        ``imaging_date``, read from the DICOM StudyDate by :func:`~.imaging.score_study`)."""
         kind = Source(source) if str(source) in {s.value for s in Source} else None
         if kind is None:
             raise refuse(
@@ -269,6 +272,13 @@ class Trial:
                 "VALUE",
                 "a dicom prediction names the study_uids and instance_uids it read",
             )
+        if kind is Source.DICOM and imaging_date is None:
+            raise refuse(
+                patient_id,
+                EventKind.PREDICTION.value,
+                "VALUE",
+                "a dicom prediction carries the imaging_date (the DICOM StudyDate it read)",
+            )
         return self._prediction(
             str(patient_id),
             site,
@@ -280,6 +290,7 @@ class Trial:
             modalities,
             kind,
             read if kind is Source.DICOM else None,
+            imaging_date if kind is Source.DICOM else None,
         )
 
     def _prediction(
@@ -294,6 +305,7 @@ class Trial:
         modalities: object,
         source: Source,
         read: dict[str, list[str]] | None = None,
+        imaging_date: str | None = None,
     ) -> Entry:
         kind = EventKind.PREDICTION
         parsed = {
@@ -307,7 +319,11 @@ class Trial:
             )
         }
         call = "positive" if parsed["score"] >= parsed["threshold"] else "negative"
-        extra = {} if read is None else {"read": read}
+        extra: dict[str, Any] = {} if read is None else {"read": read}
+        if imaging_date is not None:
+            extra["imaging_date"] = parse_field(
+                "imaging_date", imaging_date, patient_id=pid, event=kind.value
+            )
         return self._append(
             self._proposal(kind, pid, site, **parsed, **extra, call=call, source=source.value),
             actor=actor,
@@ -341,7 +357,8 @@ class Trial:
         """Record the core-needle biopsy: IHC, ISH and the HER2 call derived by ASCO/CAP 2018.
 
         ``report_time`` (UTC, when the pathology report was issued) lets blinding be checked in
-        time: a prediction logged after it is marked not blinded (:func:`~.rules.fold`)."""
+        time: a prediction logged after it is marked not blinded (:func:`~.rules.fold`), and a
+        report dated before the prediction's imaging date is refused (rule ``REPORT-TIME``)."""
         when = parse_field("report_time", report_time, patient_id=patient_id, event="trial.biopsy")
         extra = {} if when is None else {"report_time": when}
         return self._her2(EventKind.BIOPSY, patient_id, ihc, ish, actor, site, **extra)

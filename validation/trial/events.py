@@ -15,6 +15,7 @@ normalised key of :func:`patient_key` -- and ``site`` on every patient event):
                        threshold``), ``model_lock``, ``model_name``, ``modalities`` (list),
                        ``source`` (``dicom`` or ``external``); for ``dicom`` also ``read`` =
                        ``{study_uids, instance_uids}`` (the DICOM studies and files the model read)
+                       and ``imaging_date`` (``YYYY-MM-DD``, the DICOM StudyDate of what it read)
 ``trial.biopsy``       ``result`` = ``{ihc, ish, her2}``, ``her2`` derived by :func:`her2_call`;
                        optional ``report_time`` (UTC time the pathology report was issued)
 ``trial.therapy``      ``regimen`` (text), ``anti_her2`` (bool)
@@ -309,6 +310,18 @@ def _report_time(value: object) -> str | None:
     return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _imaging_date(value: object) -> str:
+    """A calendar date ``YYYY-MM-DD`` (the DICOM StudyDate, converted by the imaging reader)."""
+    parsed = None
+    with contextlib.suppress(TypeError, ValueError):
+        parsed = datetime.strptime(str(value), "%Y-%m-%d").date()
+    if parsed is None or not isinstance(value, str) or parsed.isoformat() != value:
+        raise ValueError(f"imaging_date must be a date such as 2026-11-27, got {value!r}")
+    if parsed > (datetime.now(UTC) + timedelta(days=1)).date():
+        raise ValueError(f"imaging_date {value!r} is in the future")
+    return value
+
+
 def _lock_hash(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
         raise ValueError(f"model_lock must be a 64-character lower-case sha256 hex, got {value!r}")
@@ -320,6 +333,7 @@ _PARSERS: dict[str, Any] = {
     "anti_her2": lambda v: _yes_no(v, "anti_her2"),
     "consent_ref": lambda v: _text(v, "consent_ref"),
     "hr_status": lambda v: _optional_int(v, "hr_status", 0, 1),
+    "imaging_date": _imaging_date,
     "laterality": _optional_laterality,
     "model_lock": _lock_hash,
     "model_name": lambda v: _text(v, "model_name"),

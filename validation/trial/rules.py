@@ -25,6 +25,9 @@ Rules (ids as they appear in every refusal message):
 ``PCR-SURGICAL`` a surgical-specimen HER2 for a patient recorded with pCR (ypT0/is ypN0: no
                  invasive tumour is left to test), or pCR for a patient whose surgical HER2 is
                  recorded (invasive tumour remained) -- as new events and as corrections
+``REPORT-TIME`` a biopsy ``report_time`` dated before the prediction's ``imaging_date`` (the
+                 DICOM StudyDate the model read): the biopsy cannot be reported before the
+                 imaging it followed, so one of the two is wrong
 A prediction logged (ledger time) at or after the biopsy's ``report_time`` was not blind in
 time, even if the ledger holds it first; it is marked invalid the same way.
 A laterality correction after the prediction leaves the prediction in the ledger but marks it
@@ -296,6 +299,17 @@ def check(proposal: Proposal, record: PatientRecord | None, context: TrialContex
                 f"model lock {lock[:12]}... differs from the trial's model lock "
                 f"{context.model_lock[:12]}...; a trial validates one locked model",
             )
+    imaged = record.value(EventKind.PREDICTION, "imaging_date")
+    reported = proposal.payload.get("report_time")
+    if kind is EventKind.BIOPSY and imaged and reported and reported[:10] < imaged:
+        raise refuse(
+            pid,
+            name,
+            "REPORT-TIME",
+            f"the biopsy report time {reported} is before the imaging date {imaged} of the "
+            f"prediction (entry {record.events[EventKind.PREDICTION][0]}, DICOM StudyDate); "
+            "check the report time",
+        )
     needed = PREREQUISITE.get(kind)
     if needed is not None and needed not in record.events:
         raise refuse(pid, name, "ORDER", f"{needed.short} must be recorded before {kind.short}")
