@@ -148,11 +148,31 @@ def test_bulk_import_applies_the_same_rules_row_by_row(
     assert main(["trial", "import", str(good), *who]) == 0
     assert "imported 3 events" in capsys.readouterr().out
     bad = tmp_path / "bad.csv"
-    bad.write_text("event,patient,reason\nwithdraw,P2,moved\nwithdraw,P9,moved\nwithdraw,P1,x\n")
+    bad.write_text(
+        "event,patient,reason\nwithdraw,P2,moved\nwithdraw,P9,moved\nwithdraw,P1,x\n"
+        "withdraw,P8,gone\nwithdraw,p2,again\n"
+    )
+    with Ledger.open(ledger, readonly=True) as book:
+        head = book.head()
     assert main(["trial", "import", str(bad), *who]) == 3  # refused by a trial rule
-    err = capsys.readouterr().err
-    assert f"{bad} line 3: patient P9: trial.withdrawn refused by rule ENROLLED" in err
-    assert "1 earlier row(s) recorded" in err
+    out, err = capsys.readouterr()
+    refused = [line for line in err.splitlines() if line.startswith("refused: ")]
+    assert refused == [  # every refused row, by file, line and rule -- not only the first
+        f"refused: {bad} line 3: patient P9: trial.withdrawn refused by rule ENROLLED: the "
+        "patient is not enrolled; enrol first; nothing was written",
+        f"refused: {bad} line 5: patient P8: trial.withdrawn refused by rule ENROLLED: the "
+        "patient is not enrolled; enrol first; nothing was written",
+        f"refused: {bad} line 6: patient p2: trial.withdrawn refused by rule WITHDRAWN: the "
+        "patient has withdrawn; nothing may follow; nothing was written",
+    ]
+    assert "3 row(s) refused (nothing written for them); the 2 other row(s) are recorded" in err
+    assert "imported 2 events" in out
+    with Ledger.open(ledger, readonly=True) as book:  # the two accepted rows, nothing else
+        added = [e for e in book.entries() if e.seq > head.seq]
+    assert [(e.event_type, e.payload["patient_id"]) for e in added] == [
+        ("trial.withdrawn", "p2"),
+        ("trial.withdrawn", "p1"),
+    ]
     shape = tmp_path / "shape.csv"
     shape.write_text("event,patient,ihc\nbiopsy,P2,3+\n")
     assert main(["trial", "import", str(shape), *who]) == 2
@@ -160,7 +180,7 @@ def test_bulk_import_applies_the_same_rules_row_by_row(
     with Trial.open(ledger, readonly=True) as trial:
         _, _, records = trial.snapshot()
     assert records["P2"].withdrawn
-    assert not records["P1"].withdrawn  # the row after the refused one was never applied
+    assert records["P1"].withdrawn  # a row after a refused one is its own event: recorded
     assert records["P1"].value(EventKind.BIOPSY, "result")["her2"] == "positive"
 
 
