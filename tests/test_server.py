@@ -210,9 +210,9 @@ def test_four_sites_thousand_events_each_concurrently(service: tuple[PgLedger, s
     assert errors == []
     with Ledger.open(db.app, readonly=True) as ledger:
         stored = {
-            e.payload["patient_id"]: str(e.head)
+            e.payload["patient_label"]: str(e.head)  # the id as enrolled
             for e in ledger.entries(event_type="trial.enrolled")
-            if e.payload["patient_id"].startswith("L")
+            if e.payload["patient_label"].startswith("L")
         }
     for site in SITES:
         assert len(acks[site]) == per_site
@@ -267,7 +267,7 @@ def test_sigkill_mid_write_loses_no_acknowledged_event(tmp_path: Path) -> None:
         assert len(acks) >= 200
         with Ledger.open(db.app, readonly=True) as ledger:
             stored = {
-                e.payload["patient_id"]: str(e.head)
+                e.payload["patient_label"]: str(e.head)
                 for e in ledger.entries(event_type="trial.enrolled")
             }
         assert {pid: stored.get(pid) for pid in acks} == acks
@@ -428,8 +428,9 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
     ) -> imaging.ModelScore:
         seen.update(study=study, patient_id=patient_id, site=site, laterality=laterality)
         return imaging.ModelScore(
-            0.75, 0.5, "c" * 64, "her2map", ("MG_CC", "US"), ("1.2.3",), ("1.2.3.1", "1.2.3.2")
-        )
+            0.75, 0.5, "c" * 64, "her2map", ("MG_CC", "US"), ("1.2.3",), ("1.2.3.1", "1.2.3.2"),
+            "2026-03-04",
+        )  # fmt: skip
 
     monkeypatch.setattr(imaging, "score_study", fake_score)
     monkeypatch.setattr(imaging, "load_model", lambda lock: object())
@@ -442,8 +443,9 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
     assert out.startswith("score 0.75 (positive) by model lock " + "c" * 64)
     assert seen == {"study": "dicom/RP-1", "patient_id": "RP-1", "site": "D", "laterality": "R"}
     with Ledger.open(db.app, readonly=True) as ledger:
-        (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "RP-1"})
+        (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "rp-1"})
     assert entry.payload["source"] == "dicom"
+    assert entry.payload["imaging_date"] == "2026-03-04"  # read from DICOM, sent by the CLI
     assert entry.payload["read"] == {
         "instance_uids": ["1.2.3.1", "1.2.3.2"],
         "study_uids": ["1.2.3"],
@@ -456,8 +458,9 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
     def fake_pacs(pacs: str, patient_id: str, **_: object) -> imaging.ModelScore:
         seen.update(pacs=pacs, patient_id=patient_id)
         return imaging.ModelScore(
-            0.25, 0.5, "c" * 64, "her2map", ("US",), ("1.2.4",), ("1.2.4.1",), "http://pacs/dw"
-        )
+            0.25, 0.5, "c" * 64, "her2map", ("US",), ("1.2.4",), ("1.2.4.1",),
+            imaging_date="2026-03-05", pacs="http://pacs/dw",
+        )  # fmt: skip
 
     monkeypatch.setattr(imaging, "score_pacs", fake_pacs)
     pacs = ["--pacs", "http://u:p@pacs/dw"]
@@ -465,7 +468,8 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
     assert seen["pacs"] == "http://u:p@pacs/dw"  # the URL as given: credentials for the PACS
     assert seen["patient_id"] == "RP-2"
     with Ledger.open(db.app, readonly=True) as ledger:
-        (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "RP-2"})
+        (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "rp-2"})
     assert entry.payload["read"] == {
         "instance_uids": ["1.2.4.1"], "study_uids": ["1.2.4"], "pacs": "http://pacs/dw"
     }  # fmt: skip
+    assert entry.payload["imaging_date"] == "2026-03-05"

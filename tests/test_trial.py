@@ -102,7 +102,7 @@ def test_full_patient_path_payloads_derive_calls(trial: Trial) -> None:
         "model_lock": LOCK_A,
         "model_name": "external",
         "modalities": ["MG_CC", "US"],  # canonical order, whatever the caller's order
-        "patient_id": "P1",
+        "patient_id": "p1",  # the normalised key; the enrolment keeps "P1" as patient_label
         "score": 0.8,
         "site": "A",
         "source": "external",
@@ -116,10 +116,11 @@ def test_full_patient_path_payloads_derive_calls(trial: Trial) -> None:
     assert entries["trial.surgery"].payload["result"]["her2"] == "positive"
     assert entries["trial.response"].payload == {
         "definition": "ypT0/is ypN0",
-        "patient_id": "P1",
+        "patient_id": "p1",
         "pcr": False,
         "site": "A",
     }
+    assert entries["trial.enrolled"].payload["patient_label"] == "P1"
     assert all(e.actor in ("coord", "dr-A") and e.time_utc.endswith("Z") for e in entries.values())
     assert trial.verify().ok
 
@@ -157,7 +158,7 @@ def test_a_dicom_prediction_names_its_pacs_only_as_a_plain_url(trial: Trial, pac
     def record(pid: str, read: dict[str, Any]) -> Any:
         return trial.record_prediction(
             pid, score=0.7, threshold=0.5, model_lock=LOCK_A, model_name="m",
-            modalities=["US"], source="dicom", read=read, **_who(),
+            modalities=["US"], source="dicom", read=read, imaging_date="2026-01-15", **_who(),
         )  # fmt: skip
 
     trial.enrol("P1", consent_ref="c", **_who())
@@ -474,7 +475,7 @@ def test_status_counts_per_site_and_lists_who_awaits_what(trial: Trial) -> None:
         ("P3", "A", "surgery", True),
         ("P4", "B", "therapy", False),
     ]
-    therapy = next(trial.ledger.entries(event_type="trial.therapy", where={"patient_id": "P3"}))
+    therapy = next(trial.ledger.entries(event_type="trial.therapy", where={"patient_id": "p3"}))
     assert status.pending[1].since == therapy.time_utc  # P3's last event
     assert all(p.days_waiting == 0 for p in status.pending)
     head, context, records = trial.snapshot()

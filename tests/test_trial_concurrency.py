@@ -26,6 +26,7 @@ from validation.exceptions import TrialRuleError
 from validation.ledger import Ledger, verify
 from validation.ledger.drill import ack_path, read_acks, run_writers
 from validation.trial import Trial
+from validation.trial.events import patient_key
 
 PER_WRITER = int(os.environ.get("TRIAL_DRILL_PER_WRITER", "1000"))
 WRITERS = 8
@@ -107,7 +108,8 @@ def test_eight_sites_logging_at_once_lose_nothing_and_keep_the_rules(tmp_path: P
     )
     for (writer, i), seq in acked.items():
         pid, event = (SHARED, "trial.enrolled") if i == -1 else _expected(writer, i)
-        assert (by_seq[seq].payload["patient_id"], by_seq[seq].event_type) == (pid, event)
+        stored = (by_seq[seq].payload["patient_id"], by_seq[seq].event_type)
+        assert stored == (patient_key(pid), event)  # events store the normalised id
         assert by_seq[seq].payload["site"] == f"S{writer}"
     events = Counter((e.payload.get("patient_id"), e.event_type) for e in entries)
     assert set(events.values()) == {1}
@@ -157,9 +159,9 @@ def test_trial_writers_killed_mid_patient_leave_a_consistent_log(tmp_path: Path)
         assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
         by_seq = {e.seq: e for e in entries}
         for (writer, i), seq in acked.items():
-            assert (by_seq[seq].payload["patient_id"], by_seq[seq].event_type) == _expected(
-                writer, i
-            )
+            pid, event = _expected(writer, i)
+            stored = (by_seq[seq].payload["patient_id"], by_seq[seq].event_type)
+            assert stored == (patient_key(pid), event)
         logged: dict[str, list[str]] = {}
         for entry in entries[1:]:
             logged.setdefault(entry.payload["patient_id"], []).append(entry.event_type)

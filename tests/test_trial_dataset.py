@@ -148,11 +148,31 @@ def test_bulk_import_applies_the_same_rules_row_by_row(
     assert main(["trial", "import", str(good), *who]) == 0
     assert "imported 3 events" in capsys.readouterr().out
     bad = tmp_path / "bad.csv"
-    bad.write_text("event,patient,reason\nwithdraw,P2,moved\nwithdraw,P9,moved\nwithdraw,P1,x\n")
+    bad.write_text(
+        "event,patient,reason\nwithdraw,P2,moved\nwithdraw,P9,moved\nwithdraw,P1,x\n"
+        "withdraw,P8,gone\nwithdraw,p2,again\n"
+    )
+    with Ledger.open(ledger, readonly=True) as book:
+        head = book.head()
     assert main(["trial", "import", str(bad), *who]) == 3  # refused by a trial rule
-    err = capsys.readouterr().err
-    assert f"{bad} line 3: patient P9: trial.withdrawn refused by rule ENROLLED" in err
-    assert "1 earlier row(s) recorded" in err
+    out, err = capsys.readouterr()
+    refused = [line for line in err.splitlines() if line.startswith("refused: ")]
+    assert refused == [  # every refused row, by file, line and rule -- not only the first
+        f"refused: {bad} line 3: patient P9: trial.withdrawn refused by rule ENROLLED: the "
+        "patient is not enrolled; enrol first; nothing was written",
+        f"refused: {bad} line 5: patient P8: trial.withdrawn refused by rule ENROLLED: the "
+        "patient is not enrolled; enrol first; nothing was written",
+        f"refused: {bad} line 6: patient p2: trial.withdrawn refused by rule WITHDRAWN: the "
+        "patient has withdrawn; nothing may follow; nothing was written",
+    ]
+    assert "3 row(s) refused (nothing written for them); the 2 other row(s) are recorded" in err
+    assert "imported 2 events" in out
+    with Ledger.open(ledger, readonly=True) as book:  # the two accepted rows, nothing else
+        added = [e for e in book.entries() if e.seq > head.seq]
+    assert [(e.event_type, e.payload["patient_id"]) for e in added] == [
+        ("trial.withdrawn", "p2"),
+        ("trial.withdrawn", "p1"),
+    ]
     shape = tmp_path / "shape.csv"
     shape.write_text("event,patient,ihc\nbiopsy,P2,3+\n")
     assert main(["trial", "import", str(shape), *who]) == 2
@@ -160,7 +180,7 @@ def test_bulk_import_applies_the_same_rules_row_by_row(
     with Trial.open(ledger, readonly=True) as trial:
         _, _, records = trial.snapshot()
     assert records["P2"].withdrawn
-    assert not records["P1"].withdrawn  # the row after the refused one was never applied
+    assert records["P1"].withdrawn  # a row after a refused one is its own event: recorded
     assert records["P1"].value(EventKind.BIOPSY, "result")["her2"] == "positive"
 
 
@@ -208,3 +228,55 @@ def test_blinding_is_checked_in_time_with_the_biopsy_report_time(tmp_path: Path)
     assert [e.patient_id for e in result.excluded] == ["EARLY"]
     rows = {r["subject_id"]: r for r in _rows(tmp_path / "out" / "trial_data.csv")}
     assert rows["LATE"]["biopsy_report_time"].endswith("Z")
+
+
+@pytest.mark.req("REQ-TRIAL-001")
+def test_odm_item_data_carry_audit_records_that_resolve(
+    exported: tuple[Path, dict[str, int | str]],
+) -> None:
+    """ODM 1.3.2: one AuditRecord per ItemData (UserRef, LocationRef, DateTimeStamp,
+    ReasonForChange for a corrected value, SourceID = ledger seq), every reference declared in
+    AdminData; checked against the audit trail written independently beside it."""
+    out, seqs = exported
+    root = ET.parse(out / "trial_odm.xml").getroot()
+    children = [c.tag.removeprefix(ODM) for c in root]
+    assert children == ["Study", "AdminData", "ClinicalData"]  # ODM 1.3.2 element order
+    users = {u.get("OID") for u in root.iter(f"{ODM}User")}
+    locations = {loc.get("OID") for loc in root.iter(f"{ODM}Location")}
+    assert locations == {"SITE.A", "SITE.B"}
+    for location in root.iter(f"{ODM}Location"):
+        assert location.find(f"{ODM}MetaDataVersionRef") is not None
+    audit = {r["seq"]: r for r in _rows(out / "audit_trail.csv")}
+    items = list(root.iter(f"{ODM}ItemData"))
+    assert len(items) > 20
+    for subject in root.iter(f"{ODM}SubjectData"):
+        site = subject.find(f"{ODM}SiteRef")
+        assert site is not None
+        assert site.get("LocationOID") in locations
+        for item in subject.iter(f"{ODM}ItemData"):
+            records = item.findall(f"{ODM}AuditRecord")
+            assert len(records) == 1, item.get("ItemOID")
+            (record,) = records
+            order = [c.tag.removeprefix(ODM) for c in record]
+            assert order in (
+                ["UserRef", "LocationRef", "DateTimeStamp", "SourceID"],
+                ["UserRef", "LocationRef", "DateTimeStamp", "ReasonForChange", "SourceID"],
+            )
+            user = record.find(f"{ODM}UserRef").get("UserOID")  # type: ignore[union-attr]
+            where = record.find(f"{ODM}LocationRef").get("LocationOID")  # type: ignore[union-attr]
+            assert user in users
+            assert where == site.get("LocationOID")
+            seq = record.findtext(f"{ODM}SourceID")
+            if user == "U.her2map-export":
+                continue  # derived by the export (analysed, exclusion reason)
+            row = audit[str(seq)]  # the source entry is in the audit trail, same subject
+            assert row["subject_id"] == subject.get("SubjectKey")
+            assert f"U.{row['actor']}" == user
+            assert record.findtext(f"{ODM}DateTimeStamp") == row["time_utc"].removesuffix("Z")
+            assert record.findtext(f"{ODM}ReasonForChange") == (row["reason"] or None)
+    p1 = next(s for s in root.iter(f"{ODM}SubjectData") if s.get("SubjectKey") == "P1")
+    ish = next(i for i in p1.iter(f"{ODM}ItemData") if i.get("ItemOID") == "I.biopsy_ish")
+    assert ish.findtext(f"{ODM}AuditRecord/{ODM}SourceID") == str(seqs["fix"])
+    assert ish.findtext(f"{ODM}AuditRecord/{ODM}ReasonForChange") == "lab re-read"
+    ihc = next(i for i in p1.iter(f"{ODM}ItemData") if i.get("ItemOID") == "I.regimen")
+    assert ihc.findtext(f"{ODM}AuditRecord/{ODM}ReasonForChange") is None

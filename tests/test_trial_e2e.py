@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from locks import make_lock
 
@@ -106,6 +107,18 @@ def test_trial_log_export_and_interim_protocol_run(
                 read = entry.payload["read"]  # the prediction names the study and files it read
                 assert len(read["study_uids"]) == 1
                 assert len(read["instance_uids"]) >= len(entry.payload["modalities"])
+                dates = {  # the imaging date is the StudyDate of those files, read here again
+                    ds.StudyDate
+                    for ds in (
+                        pydicom.dcmread(f, stop_before_pixels=True)
+                        for f in (base / "cohort" / "dicom" / pid).rglob("*")
+                        if f.is_file()
+                    )
+                    if ds.SOPInstanceUID in read["instance_uids"]
+                }
+                assert len(dates) == 1
+                (day,) = dates
+                assert entry.payload["imaging_date"] == f"{day[:4]}-{day[4:6]}-{day[6:]}"
             if row is not unblinded:
                 trial.record_biopsy(pid, ihc=row["biopsy_ihc"], ish=_ish(row["biopsy_ish"]), **who)
             anti_her2 = row["therapy"] == "anti-HER2"

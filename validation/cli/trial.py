@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from validation.cli.pipes import closed_pipe_is_quiet
-from validation.exceptions import LedgerError
+from validation.exceptions import LedgerError, TrialRuleError
 from validation.ledger import Entry
 from validation.trial import IHC, ISH, EventKind, Trial, verify
 
@@ -265,11 +266,20 @@ def _import(args: argparse.Namespace) -> int:
     with _backend(args) as trial:
         local = isinstance(trial, Trial)
         who = {"actor": args.actor, "site": args.site} if local else {}
-        entries = import_events(trial, args.file, **who)
+        report = import_events(trial, args.file, **who)
     with closed_pipe_is_quiet():
-        for entry in entries:
+        for entry in report.recorded:
             _done(entry)
-        print(f"imported {len(entries)} events from {args.file}")
+        print(f"imported {len(report.recorded)} events from {args.file}")
+        for line in report.lines():
+            print(f"refused: {line}", file=sys.stderr)
+    if report.refused:
+        print(
+            f"{len(report.refused)} row(s) refused (nothing written for them); the "
+            f"{len(report.recorded)} other row(s) are recorded",
+            file=sys.stderr,
+        )
+        return TrialRuleError.exit_code
     return 0
 
 

@@ -62,6 +62,7 @@ class PredictionBody(_Body):
     modalities: list[str]
     source: Literal["dicom", "external"] = "external"
     read: dict[str, list[str] | str] | None = None  # uids read; pacs: the PACS's URL
+    imaging_date: str | None = None  # DICOM StudyDate of what was read (source dicom)
 
 
 class RecordBody(_Body):
@@ -226,6 +227,7 @@ def create_app(location: str | Path) -> FastAPI:
                 modalities=body.modalities,
                 source=body.source,
                 read=body.read,
+                imaging_date=body.imaging_date,
                 actor=who.actor,
                 site=who.site,
             )

@@ -174,13 +174,14 @@ class RemoteTrial:
                 "correct the enrolment's laterality first",
             )
         result = score_images(
-            patient_id, study=study, pacs=pacs, site=record["site"],
+            record["patient_id"], study=study, pacs=pacs, site=record["site"],
             laterality=record["laterality"], model=load_model(lock),
         )  # fmt: skip
         body = {
             "patient": patient_id, "score": result.score, "threshold": result.threshold,
             "model_lock": result.model_lock, "model_name": result.model_name,
             "modalities": list(result.modalities), "source": "dicom", "read": result.read(),
+            "imaging_date": result.imaging_date,
         }  # fmt: skip
         return _entry(self.call("POST", "/v1/trial/predict", body))
 

@@ -29,6 +29,7 @@ from validation.trial.events import (
     check_site,
     her2_result,
     parse_field,
+    patient_key,
     refuse,
 )
 from validation.trial.export import ExportResult, export_tables
@@ -52,7 +53,9 @@ __all__ = ["Trial", "read_patient", "verify"]
 def read_patient(view: LedgerView, patient_id: str) -> tuple[TrialContext, PatientRecord | None]:
     """The trial context and ``patient_id``'s record, read through ``view`` (targeted queries).
 
-    Reads the first ``trial.opened``, the first prediction (the trial's model lock), the
+    The patient is found by :func:`~validation.trial.events.patient_key` (case and surrounding
+    space ignored): events store the key as ``patient_id``; entries written before keys were
+    stored are found by the id as given. Reads the first ``trial.opened``, the first prediction (the trial's model lock), the
     patient's trial events and the corrections of them -- index lookups only, so the cost does
     not grow with the ledger (no scan of its history) -- and folds them with
     :func:`~validation.trial.rules.fold` -- the same fold status and export use on all entries.
@@ -62,16 +65,16 @@ def read_patient(view: LedgerView, patient_id: str) -> tuple[TrialContext, Patie
         first = view.first(kind.value)
         if first is not None:
             picked[first.seq] = first
-    own = [
-        e
-        for e in view.entries(where={"patient_id": patient_id})
-        if e.event_type.startswith("trial.")
-    ]
+    key = patient_key(patient_id)
+    found: dict[int, Entry] = {}
+    for form in dict.fromkeys((key, patient_id.strip())):
+        found.update((e.seq, e) for e in view.entries(where={"patient_id": form}))
+    own = [found[s] for s in sorted(found) if found[s].event_type.startswith("trial.")]
     picked.update((e.seq, e) for e in own)
     for event in own:
         picked.update((fix.seq, fix) for fix in view.corrections(event.seq))
     context, records = fold(picked[seq] for seq in sorted(picked))
-    return context, records.get(patient_id)
+    return context, next((r for r in records.values() if r.key == key), None)
 
 
 class Trial:
@@ -103,8 +106,10 @@ class Trial:
             check(proposal, record, context)
 
         payload = dict(proposal.payload)
+        if proposal.kind is EventKind.ENROLLED:
+            payload.update(patient_label=proposal.patient_id)
         if proposal.kind is not EventKind.OPENED:
-            payload.update(patient_id=proposal.patient_id, site=proposal.site)
+            payload.update(patient_id=patient_key(proposal.patient_id), site=proposal.site)
         return self.ledger.append(proposal.kind.value, payload, actor=actor, check=guard)
 
     def _proposal(
@@ -181,7 +186,7 @@ class Trial:
         context, record = read_patient(self.ledger, probe.patient_id)
         check(probe, record, context)
         laterality = None if record is None else record.value(EventKind.ENROLLED, "laterality")
-        if laterality is None:
+        if record is None or laterality is None:
             raise refuse(
                 probe.patient_id,
                 kind.value,
@@ -190,7 +195,7 @@ class Trial:
                 "correct the enrolment's laterality first",
             )
         result = score_images(
-            probe.patient_id,
+            record.patient_id,
             study=study,
             pacs=pacs,
             site=probe.site,
@@ -208,6 +213,7 @@ class Trial:
             result.modalities,
             Source.DICOM,
             result.read(),
+            result.imaging_date,
         )
 
     def predict_external(
@@ -248,10 +254,12 @@ class Trial:
         actor: str,
         site: str,
         read: dict[str, Any] | None = None,
+        imaging_date: str | None = None,
     ) -> Entry:
         """Record a prediction computed elsewhere (the service: a site's CLI ran the locked model
-        on its DICOM, ``source="dicom"``, naming the studies and instances it ``read`` and, for
-        images retrieved from a PACS, the PACS's URL)."""
+        on its DICOM, ``source="dicom"``, naming the studies and instances it ``read`` (and, for
+        images retrieved from a PACS, the PACS's URL) and their ``imaging_date``, read from the
+        DICOM StudyDate by :func:`~.imaging.score_study`)."""
         kind = Source(source) if str(source) in {s.value for s in Source} else None
         if kind is None:
             raise refuse(
@@ -264,6 +272,13 @@ class Trial:
             read = parse_field(
                 "read", read, patient_id=patient_id, event=EventKind.PREDICTION.value
             )
+        if kind is Source.DICOM and imaging_date is None:
+            raise refuse(
+                patient_id,
+                EventKind.PREDICTION.value,
+                "VALUE",
+                "a dicom prediction carries the imaging_date (the DICOM StudyDate it read)",
+            )
         return self._prediction(
             str(patient_id),
             site,
@@ -275,6 +290,7 @@ class Trial:
             modalities,
             kind,
             read if kind is Source.DICOM else None,
+            imaging_date if kind is Source.DICOM else None,
         )
 
     def _prediction(
@@ -289,6 +305,7 @@ class Trial:
         modalities: object,
         source: Source,
         read: dict[str, Any] | None = None,
+        imaging_date: str | None = None,
     ) -> Entry:
         kind = EventKind.PREDICTION
         parsed = {
@@ -302,7 +319,11 @@ class Trial:
             )
         }
         call = "positive" if parsed["score"] >= parsed["threshold"] else "negative"
-        extra = {} if read is None else {"read": read}
+        extra: dict[str, Any] = {} if read is None else {"read": read}
+        if imaging_date is not None:
+            extra["imaging_date"] = parse_field(
+                "imaging_date", imaging_date, patient_id=pid, event=kind.value
+            )
         return self._append(
             self._proposal(kind, pid, site, **parsed, **extra, call=call, source=source.value),
             actor=actor,
@@ -336,7 +357,8 @@ class Trial:
         """Record the core-needle biopsy: IHC, ISH and the HER2 call derived by ASCO/CAP 2018.
 
         ``report_time`` (UTC, when the pathology report was issued) lets blinding be checked in
-        time: a prediction logged after it is marked not blinded (:func:`~.rules.fold`)."""
+        time: a prediction logged after it is marked not blinded (:func:`~.rules.fold`), and a
+        report dated before the prediction's imaging date is refused (rule ``REPORT-TIME``)."""
         when = parse_field("report_time", report_time, patient_id=patient_id, event="trial.biopsy")
         extra = {} if when is None else {"report_time": when}
         return self._her2(EventKind.BIOPSY, patient_id, ihc, ish, actor, site, **extra)

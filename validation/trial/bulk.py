@@ -6,8 +6,11 @@ Columns: ``event`` (``enrol``, ``biopsy``, ``surgery``, ``therapy``, ``response`
 | ``reason``. Empty cells are absent values. The whole file is read and checked for shape first
 (unknown column, unknown event, a field the event needs missing, a field it does not take: an
 error naming the file, line and column, nothing written); then the rows are recorded in order
-through the trial's own methods, so every rule applies. The first refused row stops the import:
-the rows before it stay recorded (each was acknowledged) and the error names its line.
+through the trial's own methods, so every rule applies. Each row is one event: a refused row
+writes nothing and the import goes on, so every refused row is reported (file, line, rule, why)
+in :class:`ImportReport`. Rows accepted before or after a refused one stay recorded -- they are
+separate, acknowledged events (a ledger is append-only; nothing is rolled back) -- and a later row
+that depended on a refused one is refused by its own rule (e.g. ``ENROLLED``).
 
 Works the same on a local :class:`~validation.trial.Trial` and on the service's
 :class:`~validation.server.client.RemoteTrial` (same methods).
@@ -24,7 +27,7 @@ from typing import Any
 from validation.exceptions import TrialInputError, TrialRuleError
 from validation.ledger import Entry
 
-__all__ = ["EVENT_FIELDS", "ImportRow", "import_events", "read_rows"]
+__all__ = ["EVENT_FIELDS", "ImportReport", "ImportRow", "Refused", "import_events", "read_rows"]
 
 #: Event name in the file -> (required fields, optional fields).
 EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -46,6 +49,29 @@ class ImportRow:
     event: str
     patient: str
     fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A row refused by a trial rule: its line, the rule id (None if the service gave none) and
+    the refusal message (patient, event, rule, what was wrong)."""
+
+    line: int
+    rule: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """The entries recorded (acknowledged, in file order) and every refused row."""
+
+    path: Path
+    recorded: tuple[Entry, ...]
+    refused: tuple[Refused, ...]
+
+    def lines(self) -> list[str]:
+        """One ``file line N: message`` per refused row."""
+        return [f"{self.path} line {r.line}: {r.message}" for r in self.refused]
 
 
 def read_rows(path: str | Path) -> list[ImportRow]:
@@ -116,21 +142,20 @@ def _call(trial: Any, row: ImportRow, who: dict[str, Any]) -> Entry:
 
 def import_events(
     trial: Any, path: str | Path, *, actor: str | None = None, site: str | None = None
-) -> list[Entry]:
-    """Record every row of ``path`` through ``trial`` in order; return the entries.
+) -> ImportReport:
+    """Record every row of ``path`` through ``trial`` in order; report recorded and refused rows.
 
     ``actor``/``site`` for a local trial (the service takes them from the token: pass None).
+    A refused row (TrialRuleError) writes nothing and the next row is tried; any other error
+    (the ledger or the service unreachable) stops the import and propagates.
     """
     rows = read_rows(path)
     who = {} if actor is None and site is None else {"actor": actor, "site": site}
     done: list[Entry] = []
+    refused: list[Refused] = []
     for row in rows:
         try:
             done.append(_call(trial, row, who))
         except TrialRuleError as exc:
-            raise TrialRuleError(
-                f"{path} line {row.line}: {exc} ({len(done)} earlier row(s) recorded, "
-                f"last at ledger entry {done[-1].head if done else '-'}; rows after it not read)",
-                rule=exc.rule,
-            ) from None
-    return done
+            refused.append(Refused(row.line, exc.rule, str(exc)))
+    return ImportReport(Path(path), tuple(done), tuple(refused))

@@ -24,13 +24,24 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from validation.ledger import CORRECTION_EVENT, Entry, Head
-from validation.trial.events import EventKind
+from validation.trial.events import EventKind, patient_key
 from validation.trial.rules import PatientRecord, TrialContext
 
-__all__ = ["AUDIT_COLUMNS", "DATA_COLUMNS", "DICTIONARY", "audit_rows", "data_rows", "odm_xml"]
+__all__ = [
+    "AUDIT_COLUMNS",
+    "DATA_COLUMNS",
+    "DICTIONARY",
+    "EXPORT_USER",
+    "ItemSource",
+    "audit_rows",
+    "data_rows",
+    "item_sources",
+    "odm_xml",
+]
 
 _Getter = Callable[[PatientRecord], Any]
 
@@ -60,6 +71,11 @@ DICTIONARY: dict[str, tuple[str, str, EventKind | None]] = {
     "prediction_date": (
         "datetime",
         "UTC ledger time of the model's prediction",
+        EventKind.PREDICTION,
+    ),
+    "imaging_date": (
+        "date",
+        "DICOM StudyDate of the study the model read (empty for an external score)",
         EventKind.PREDICTION,
     ),
     "score": ("number", "model score P(HER2-positive) in [0, 1]", EventKind.PREDICTION),
@@ -97,29 +113,80 @@ AUDIT_COLUMNS: tuple[str, ...] = (
     "seq", "time_utc", "actor", "event_type", "study_id", "site_id", "subject_id", "field",
     "old_value", "new_value", "reason", "entry_hash",
 )  # fmt: skip
-_GETTERS: dict[str, _Getter] = {
-    "consent_ref": _field(EventKind.ENROLLED, "consent_ref"),
-    "laterality": _field(EventKind.ENROLLED, "laterality"),
-    "age": _field(EventKind.ENROLLED, "age"),
-    "hr_status": _field(EventKind.ENROLLED, "hr_status"),
-    "score": _field(EventKind.PREDICTION, "score"),
-    "threshold": _field(EventKind.PREDICTION, "threshold"),
-    "model_call": _field(EventKind.PREDICTION, "call"),
-    "model_lock": _field(EventKind.PREDICTION, "model_lock"),
-    "model_name": _field(EventKind.PREDICTION, "model_name"),
-    "modalities": _field(EventKind.PREDICTION, "modalities"),
-    "biopsy_ihc": _result(EventKind.BIOPSY, "ihc"),
-    "biopsy_ish": _result(EventKind.BIOPSY, "ish"),
-    "biopsy_her2": _result(EventKind.BIOPSY, "her2"),
-    "biopsy_report_time": _field(EventKind.BIOPSY, "report_time"),
-    "regimen": _field(EventKind.THERAPY, "regimen"),
-    "anti_her2": _field(EventKind.THERAPY, "anti_her2"),
-    "surgery_ihc": _result(EventKind.SURGERY, "ihc"),
-    "surgery_ish": _result(EventKind.SURGERY, "ish"),
-    "surgery_her2": _result(EventKind.SURGERY, "her2"),
-    "pcr": _field(EventKind.RESPONSE, "pcr"),
-    "withdrawal_reason": _field(EventKind.WITHDRAWN, "reason"),
+#: Where each trial_data.csv value comes from: column -> (event, payload field, key in it).
+_SOURCES: dict[str, tuple[EventKind, str, str | None]] = {
+    "consent_ref": (EventKind.ENROLLED, "consent_ref", None),
+    "laterality": (EventKind.ENROLLED, "laterality", None),
+    "age": (EventKind.ENROLLED, "age", None),
+    "hr_status": (EventKind.ENROLLED, "hr_status", None),
+    "imaging_date": (EventKind.PREDICTION, "imaging_date", None),
+    "score": (EventKind.PREDICTION, "score", None),
+    "threshold": (EventKind.PREDICTION, "threshold", None),
+    "model_call": (EventKind.PREDICTION, "call", None),
+    "model_lock": (EventKind.PREDICTION, "model_lock", None),
+    "model_name": (EventKind.PREDICTION, "model_name", None),
+    "modalities": (EventKind.PREDICTION, "modalities", None),
+    "biopsy_ihc": (EventKind.BIOPSY, "result", "ihc"),
+    "biopsy_ish": (EventKind.BIOPSY, "result", "ish"),
+    "biopsy_her2": (EventKind.BIOPSY, "result", "her2"),
+    "biopsy_report_time": (EventKind.BIOPSY, "report_time", None),
+    "regimen": (EventKind.THERAPY, "regimen", None),
+    "anti_her2": (EventKind.THERAPY, "anti_her2", None),
+    "surgery_ihc": (EventKind.SURGERY, "result", "ihc"),
+    "surgery_ish": (EventKind.SURGERY, "result", "ish"),
+    "surgery_her2": (EventKind.SURGERY, "result", "her2"),
+    "pcr": (EventKind.RESPONSE, "pcr", None),
+    "withdrawal_reason": (EventKind.WITHDRAWN, "reason", None),
 }
+_GETTERS: dict[str, _Getter] = {
+    column: _result(kind, key) if key is not None else _field(kind, name)
+    for column, (kind, name, key) in _SOURCES.items()
+}
+#: The ODM AuditRecord user of values the export derives itself (analysed, exclusion_reason, a
+#: withdrawn flag of 0): they come from the ledger as a whole, read up to its head.
+EXPORT_USER = "her2map-export"
+
+
+@dataclass(frozen=True)
+class ItemSource:
+    """The ledger entry a trial_data.csv value comes from (an event or the latest correction of
+    the field), for its ODM AuditRecord; ``reason`` is the correction's reason, else None."""
+
+    seq: int
+    actor: str
+    time_utc: str
+    reason: str | None = None
+
+
+def item_sources(
+    entries: Iterable[Entry], records: Mapping[str, PatientRecord], head: Head, head_time: str
+) -> dict[tuple[str, str], ItemSource]:
+    """(subject id, column) -> :class:`ItemSource` for every patient's every data column.
+
+    A value read from an event is sourced to that event's entry, or to the latest
+    ``ledger.correction`` of its payload field when corrected; an event date to the event; a
+    value the export derives (no event behind it) to :data:`EXPORT_USER` at the ledger head.
+    """
+    by_seq: dict[int, Entry] = {}
+    fixes: dict[tuple[int, str], Entry] = {}
+    for entry in entries:
+        by_seq[entry.seq] = entry
+        if entry.event_type == CORRECTION_EVENT:
+            fixes[(entry.payload.get("target_seq", -1), entry.payload.get("field", ""))] = entry
+    derived = ItemSource(head.seq, EXPORT_USER, head_time)
+    sources: dict[tuple[str, str], ItemSource] = {}
+    for pid, record in records.items():
+        for column, (_, _, kind) in DICTIONARY.items():
+            source = derived
+            if kind is not None and kind in record.events:
+                seq = record.events[kind][0]
+                spec = _SOURCES.get(column)
+                fix = None if spec is None else fixes.get((seq, spec[1]))
+                entry = fix or by_seq[seq]
+                reason = None if fix is None else str(fix.payload.get("reason", ""))
+                source = ItemSource(entry.seq, entry.actor, entry.time_utc, reason)
+            sources[(pid, column)] = source
+    return sources
 
 
 def _cell(value: Any) -> str:
@@ -166,6 +233,7 @@ def audit_rows(
 ) -> list[list[str]]:
     """Every trial entry and correction of a trial entry, in ledger order (:data:`AUDIT_COLUMNS`)."""
     owner: dict[int, str] = {}
+    labels = {record.key: pid for pid, record in records.items()}  # shown as first enrolled
     rows = []
     for entry in entries:
         p = entry.payload
@@ -181,7 +249,8 @@ def audit_rows(
                 p["reason"],
             )
         elif entry.event_type.startswith("trial."):
-            pid = p.get("patient_id", "")
+            pid = str(p.get("patient_id", ""))
+            pid = labels.get(patient_key(pid), pid)
             site = p.get("site", "")
             owner[entry.seq] = pid
             changed = ("", "", "", "")
@@ -209,10 +278,23 @@ def dictionary_rows() -> list[list[str]]:
 
 
 _ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
+_ODM_TYPES = {"datetime": "datetime", "date": "date", "number": "float", "integer": "integer"}
 
 
-def odm_xml(head: Head, head_time: str, context: TrialContext, data: list[list[str]]) -> bytes:
-    """CDISC ODM 1.3.2 XML of the trial dataset ``data`` (rows of :data:`DATA_COLUMNS`)."""
+def odm_xml(
+    head: Head,
+    head_time: str,
+    context: TrialContext,
+    data: list[list[str]],
+    sources: Mapping[tuple[str, str], ItemSource],
+) -> bytes:
+    """CDISC ODM 1.3.2 XML of the trial dataset ``data`` (rows of :data:`DATA_COLUMNS`).
+
+    Every ItemData carries an AuditRecord (ODM 1.3.2 section 3.1.3 order: UserRef, LocationRef,
+    DateTimeStamp, ReasonForChange for a corrected value, SourceID = the ledger seq of
+    ``sources``); AdminData declares each User (an entry's actor) and Location (each trial site,
+    with its MetaDataVersionRef) that these and SiteRef name, so every reference resolves.
+    """
     ET.register_namespace("", _ODM_NS)
 
     def el(parent: ET.Element | None, tag: str, **attrs: str) -> ET.Element:
@@ -251,11 +333,21 @@ def odm_xml(head: Head, head_time: str, context: TrialContext, data: list[list[s
         el(group, "ItemRef", ItemOID=f"I.{item}", Mandatory="No")
     for item in items:
         kind = DICTIONARY[item][0]
-        dtype = {"datetime": "datetime", "number": "float", "integer": "integer"}.get(kind, "text")
+        dtype = _ODM_TYPES.get(kind, "text")
         definition = el(meta, "ItemDef", OID=f"I.{item}", Name=item, DataType=dtype)
         el(el(definition, "Description"), "TranslatedText").text = DICTIONARY[item][1]
-    clinical = el(root, "ClinicalData", StudyOID=study_oid, MetaDataVersionOID="MDV.1")
     index = {c: i for i, c in enumerate(DATA_COLUMNS)}
+    admin = el(root, "AdminData", StudyOID=study_oid)
+    for actor in sorted({source.actor for source in sources.values()}):
+        el(el(admin, "User", OID=f"U.{actor}"), "LoginName").text = actor
+    sites = set(context.sites or ()) | {row[index["site_id"]] for row in data}
+    for site in sorted(sites):
+        location = el(admin, "Location", OID=f"SITE.{site}", Name=site, LocationType="Site")
+        el(
+            location, "MetaDataVersionRef", StudyOID=study_oid, MetaDataVersionOID="MDV.1",
+            EffectiveDate=head_time[:10],
+        )  # fmt: skip
+    clinical = el(root, "ClinicalData", StudyOID=study_oid, MetaDataVersionOID="MDV.1")
     for row in data:
         subject = el(clinical, "SubjectData", SubjectKey=row[index["subject_id"]])
         el(subject, "SiteRef", LocationOID=f"SITE.{row[index['site_id']]}")
@@ -272,6 +364,14 @@ def odm_xml(head: Head, head_time: str, context: TrialContext, data: list[list[s
             value = row[index[item]]
             if value != "":
                 value = value.removesuffix("Z") if DICTIONARY[item][0] == "datetime" else value
-                el(group_data, "ItemData", ItemOID=f"I.{item}", Value=value)
+                data_item = el(group_data, "ItemData", ItemOID=f"I.{item}", Value=value)
+                source = sources[(row[index["subject_id"]], item)]
+                audit = el(data_item, "AuditRecord")
+                el(audit, "UserRef", UserOID=f"U.{source.actor}")
+                el(audit, "LocationRef", LocationOID=f"SITE.{row[index['site_id']]}")
+                el(audit, "DateTimeStamp").text = source.time_utc.removesuffix("Z")
+                if source.reason is not None:
+                    el(audit, "ReasonForChange").text = source.reason
+                el(audit, "SourceID").text = str(source.seq)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"

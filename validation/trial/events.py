@@ -4,19 +4,20 @@ Every trial event is one audit-ledger entry whose ``event_type`` starts with ``t
 (:class:`EventKind`); the ledger adds actor, sequence number, UTC time and the hash chain.
 Payloads are built here from caller values, converted at the boundary to the vocabularies below,
 and refused with :class:`~validation.exceptions.TrialRuleError` when malformed (rule ``VALUE``),
-so a payload in the ledger is always well formed. Payload fields (``patient_id`` and ``site`` on
-every patient event):
+so a payload in the ledger is always well formed. Payload fields (``patient_id`` -- the
+normalised key of :func:`patient_key` -- and ``site`` on every patient event):
 
 =====================  ===========================================================================
 ``trial.opened``       ``sites`` (sorted list), ``protocol_id``, ``site`` (coordinating centre)
-``trial.enrolled``     ``consent_ref``, ``laterality`` (L/R or null), ``age`` (18-120 or null),
+``trial.enrolled``     ``patient_label`` (the id as enrolled), ``consent_ref``, ``laterality`` (L/R or null), ``age`` (18-120 or null),
                        ``hr_status`` (0/1 or null)
 ``trial.prediction``   ``score`` in [0, 1], ``threshold``, ``call`` (derived: ``score >=
                        threshold``), ``model_lock``, ``model_name``, ``modalities`` (list),
                        ``source`` (``dicom`` or ``external``); for ``dicom`` also ``read`` =
                        ``{study_uids, instance_uids}`` (the DICOM studies and files the model read)
                        and, for images retrieved from a PACS, ``pacs`` (its DICOMweb root, an
-                       http(s) URL without credentials, query or fragment)
+                       http(s) URL without credentials, query or fragment); and
+                       ``imaging_date`` (``YYYY-MM-DD``, the DICOM StudyDate of what it read)
 ``trial.biopsy``       ``result`` = ``{ihc, ish, her2}``, ``her2`` derived by :func:`her2_call`;
                        optional ``report_time`` (UTC time the pathology report was issued)
 ``trial.therapy``      ``regimen`` (text), ``anti_her2`` (bool)
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -57,6 +59,7 @@ __all__ = [
     "her2_call",
     "her2_result",
     "parse_field",
+    "patient_key",
     "refuse",
 ]
 
@@ -150,8 +153,24 @@ def refuse(patient_id: object, event: str, rule: str, detail: str) -> TrialRuleE
     )
 
 
+def patient_key(patient_id: str) -> str:
+    """The one patient-id normalisation: surrounding whitespace stripped, Unicode NFC, casefolded.
+
+    Two ids with the same key are the same patient ("P-0001" and "p-0001 "). Every trial event
+    stores the key as its payload ``patient_id`` (the ledger's indexed field, so every rule, index
+    lookup and the service's per-patient scope see one patient); ``trial.enrolled`` also stores the
+    id as first enrolled as ``patient_label``, which is what status, export and the DICOM
+    PatientID match use. Entries written before this rule (``patient_id`` as typed, no label) fold
+    under their key too; they are found by an exact-case lookup as well.
+    """
+    return unicodedata.normalize("NFC", patient_id.strip()).casefold()
+
+
 def check_patient_id(value: object, event: str) -> str:
-    """A pseudonymous id: 1-64 letters, digits, '.', '_' or '-' starting with a letter/digit."""
+    """A pseudonymous id: 1-64 letters, digits, '.', '_' or '-' starting with a letter/digit
+    (surrounding whitespace stripped; compared by :func:`patient_key`)."""
+    if isinstance(value, str):
+        value = value.strip()
     if not isinstance(value, str) or not _PATIENT_ID.fullmatch(value):
         raise refuse(
             value,
@@ -294,6 +313,18 @@ def _report_time(value: object) -> str | None:
     return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _imaging_date(value: object) -> str:
+    """A calendar date ``YYYY-MM-DD`` (the DICOM StudyDate, converted by the imaging reader)."""
+    parsed = None
+    with contextlib.suppress(TypeError, ValueError):
+        parsed = datetime.strptime(str(value), "%Y-%m-%d").date()
+    if parsed is None or not isinstance(value, str) or parsed.isoformat() != value:
+        raise ValueError(f"imaging_date must be a date such as 2026-11-27, got {value!r}")
+    if parsed > (datetime.now(UTC) + timedelta(days=1)).date():
+        raise ValueError(f"imaging_date {value!r} is in the future")
+    return value
+
+
 def _lock_hash(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
         raise ValueError(f"model_lock must be a 64-character lower-case sha256 hex, got {value!r}")
@@ -346,6 +377,7 @@ _PARSERS: dict[str, Any] = {
     "anti_her2": lambda v: _yes_no(v, "anti_her2"),
     "consent_ref": lambda v: _text(v, "consent_ref"),
     "hr_status": lambda v: _optional_int(v, "hr_status", 0, 1),
+    "imaging_date": _imaging_date,
     "laterality": _optional_laterality,
     "model_lock": _lock_hash,
     "model_name": lambda v: _text(v, "model_name"),

@@ -43,6 +43,7 @@ from validation.trial.dataset import (
     audit_rows,
     data_rows,
     dictionary_rows,
+    item_sources,
     odm_xml,
 )
 from validation.trial.events import EventKind
@@ -188,6 +189,7 @@ def export_tables(
         raise TrialRuleError(f"export folder {out}: parent folder {out.parent} does not exist")
     predictions, labels, excluded, incomplete = _rows(records)
     times = {e.seq: e.time_utc for e in entries}
+    head_time = times.get(head.seq, "1970-01-01T00:00:00Z")
     data = data_rows(context, records, times, {e.patient_id: e.reason for e in excluded})
     files = {
         "predictions.csv": csv_bytes(PREDICTION_COLUMNS, predictions),
@@ -195,7 +197,9 @@ def export_tables(
         "trial_data.csv": csv_bytes(DATA_COLUMNS, data),
         "audit_trail.csv": csv_bytes(AUDIT_COLUMNS, audit_rows(entries, context, records)),
         "data_dictionary.csv": csv_bytes(("file", "column", "type", "meaning"), dictionary_rows()),
-        "trial_odm.xml": odm_xml(head, times.get(head.seq, "1970-01-01T00:00:00Z"), context, data),
+        "trial_odm.xml": odm_xml(
+            head, head_time, context, data, item_sources(entries, records, head, head_time)
+        ),
     }
     manifest = {
         "schema": EXPORT_SCHEMA,

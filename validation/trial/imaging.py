@@ -9,15 +9,23 @@ a private temporary folder and scores that folder exactly as :func:`score_study`
 :func:`score_images` takes either source. Ingest selects images by a patient table of
 :data:`her2map.ingest.IMAGING_COLUMNS` (patient id, site, laterality; no label exists at
 enrolment): that one-row table is written to a private temporary folder and never leaves this
-module.
+function.
+
+The imaging date is read from the DICOM StudyDate (0008,0020) of the files the model read
+(:func:`study_date`), never typed by a user: blinding is then checked in time against the biopsy
+report (:mod:`validation.trial.rules`, rule ``REPORT-TIME``).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 import tempfile
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +34,7 @@ from validation.trial.events import refuse
 if TYPE_CHECKING:
     from her2map.lock import LockedModel
 
-__all__ = ["ModelScore", "load_model", "score_images", "score_pacs", "score_study"]
+__all__ = ["ModelScore", "load_model", "score_images", "score_pacs", "score_study", "study_date"]
 
 _EVENT = "trial.prediction"
 
@@ -42,6 +50,7 @@ class ModelScore:
     modalities: tuple[str, ...]
     study_uids: tuple[str, ...] = ()  # StudyInstanceUIDs of the images read (sorted)
     instance_uids: tuple[str, ...] = ()  # SOPInstanceUIDs of the files read (sorted)
+    imaging_date: str | None = None  # DICOM StudyDate of the study read, as YYYY-MM-DD
     pacs: str | None = None  # DICOMweb root the images came from (no credentials); None: a folder
 
     def read(self) -> dict[str, list[str] | str]:
@@ -53,6 +62,43 @@ class ModelScore:
         if self.pacs is not None:
             read["pacs"] = self.pacs
         return read
+
+
+def study_date(paths: Iterable[Path], patient_id: str) -> str:
+    """The one StudyDate (0008,0020) of the files read, as ``YYYY-MM-DD``.
+
+    Refuses (rule ``IMAGING``) a file without a valid DA value (``YYYYMMDD``, a real date) and
+    files of one study that disagree, naming the file and the values found.
+    """
+    import pydicom
+
+    found: dict[str, str] = {}
+    for path in sorted(paths):
+        with warnings.catch_warnings():  # a malformed DA value is refused below, by name
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=[0x00080020])
+            raw = str(ds.get("StudyDate", "") or "").strip()
+        value = None
+        if re.fullmatch(r"\d{8}", raw):
+            try:
+                value = date(int(raw[:4]), int(raw[4:6]), int(raw[6:])).isoformat()
+            except ValueError:
+                value = None
+        if value is None:
+            raise refuse(
+                patient_id,
+                _EVENT,
+                "IMAGING",
+                f"{path}: StudyDate (0008,0020) must be a date YYYYMMDD, got {raw!r}; the imaging "
+                "date is needed to check blinding in time",
+            )
+        found.setdefault(value, str(path))
+    if len(found) != 1:
+        detail = ", ".join(f"{d} ({p})" for d, p in sorted(found.items())) or "no file"
+        raise refuse(
+            patient_id, _EVENT, "IMAGING", f"the study's files disagree on StudyDate: {detail}"
+        )
+    return next(iter(found))
 
 
 def load_model(lock: str | Path | None = None) -> LockedModel:
@@ -160,6 +206,7 @@ def _score(
         str(model.lock_hash),
         str(model.name),
         tuple(study.modalities),
-        tuple(sorted({h.study_uid for h in headers})),
-        tuple(sorted(h.sop_instance_uid for h in headers)),
+        study_uids=tuple(sorted({h.study_uid for h in headers})),
+        instance_uids=tuple(sorted(h.sop_instance_uid for h in headers)),
+        imaging_date=study_date((h.path for h in headers), patient_id),
     )

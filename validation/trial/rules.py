@@ -13,7 +13,8 @@ Rules (ids as they appear in every refusal message):
 ``ASCO-CAP``     IHC 2+ without ISH: HER2 call undetermined
 ``TRIAL-OPEN``   enrolment before the trial was opened; opening a second time
 ``SITE-KNOWN``   enrolment at a site that is not one of the trial's sites
-``ENROL-ONCE``   a second enrolment of a patient id
+``ENROL-ONCE``   a second enrolment of a patient id (ids compared by
+                 :func:`~validation.trial.events.patient_key`: case and surrounding space ignored)
 ``ENROLLED``     any event or correction for a patient who is not enrolled
 ``OWN-SITE``     the actor's site is not the patient's enrolment site
 ``WITHDRAWN``    any event or correction after the patient's withdrawal
@@ -24,6 +25,9 @@ Rules (ids as they appear in every refusal message):
 ``PCR-SURGICAL`` a surgical-specimen HER2 for a patient recorded with pCR (ypT0/is ypN0: no
                  invasive tumour is left to test), or pCR for a patient whose surgical HER2 is
                  recorded (invasive tumour remained) -- as new events and as corrections
+``REPORT-TIME`` a biopsy ``report_time`` dated before the prediction's ``imaging_date`` (the
+                 DICOM StudyDate the model read): the biopsy cannot be reported before the
+                 imaging it followed, so one of the two is wrong
 A prediction logged (ledger time) at or after the biopsy's ``report_time`` was not blind in
 time, even if the ledger holds it first; it is marked invalid the same way.
 A laterality correction after the prediction leaves the prediction in the ledger but marks it
@@ -49,6 +53,7 @@ from validation.trial.events import (
     check_site,
     her2_result,
     parse_field,
+    patient_key,
     refuse,
 )
 
@@ -106,7 +111,10 @@ class TrialContext:
 
 @dataclass(frozen=True)
 class PatientRecord:
-    """One patient's recorded events: kind -> (seq, payload with corrections applied)."""
+    """One patient's recorded events: kind -> (seq, payload with corrections applied).
+
+    ``patient_id`` is the id as first enrolled (for display and DICOM PatientID matching);
+    :attr:`key` is its normalised form, which links the patient's events."""
 
     patient_id: str
     site: str
@@ -116,6 +124,10 @@ class PatientRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", MappingProxyType(dict(self.events)))
+
+    @property
+    def key(self) -> str:
+        return patient_key(self.patient_id)
 
     @property
     def withdrawn(self) -> bool:
@@ -156,6 +168,7 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
     events: dict[str, dict[EventKind, tuple[int, dict[str, Any]]]] = {}
     owner: dict[int, tuple[str, EventKind]] = {}
     sites: dict[str, str] = {}
+    labels: dict[str, str] = {}
     invalid: dict[str, str] = {}
     logged: dict[int, str] = {}
     for entry in entries:
@@ -185,11 +198,12 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
             if context.sites is None:
                 context = TrialContext(tuple(payload["sites"]), payload["protocol_id"], None)
             continue
-        pid = payload["patient_id"]
+        pid = patient_key(payload["patient_id"])
         if kind is EventKind.PREDICTION and context.model_lock is None:
             context = TrialContext(context.sites, context.protocol_id, payload["model_lock"])
         if kind is EventKind.ENROLLED:
             sites.setdefault(pid, payload["site"])
+            labels.setdefault(pid, payload.get("patient_label", payload["patient_id"]))
         events.setdefault(pid, {}).setdefault(kind, (entry.seq, payload))
         owner.setdefault(entry.seq, (pid, kind))
     for pid, recorded in events.items():
@@ -203,11 +217,11 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
                     f"was issued at {reported}"
                 )
     records = {
-        pid: PatientRecord(pid, sites[pid], recorded, invalid.get(pid))
+        labels[pid]: PatientRecord(labels[pid], sites[pid], recorded, invalid.get(pid))
         for pid, recorded in sorted(events.items())
         if pid in sites
     }
-    return context, records
+    return context, dict(sorted(records.items()))
 
 
 def _patient_rules(
@@ -247,7 +261,13 @@ def check(proposal: Proposal, record: PatientRecord | None, context: TrialContex
                 pid, name, "SITE-KNOWN", f"site {site!r} is not a trial site {list(context.sites)}"
             )
         if record is not None:
-            raise refuse(pid, name, "ENROL-ONCE", f"already enrolled at site {record.site!r}")
+            raise refuse(
+                pid,
+                name,
+                "ENROL-ONCE",
+                f"already enrolled as {record.patient_id!r} at site {record.site!r} (patient ids "
+                "are compared ignoring case and surrounding spaces)",
+            )
         return
     record = _patient_rules(name, pid, site, record)
     if kind in record.events:
@@ -279,6 +299,17 @@ def check(proposal: Proposal, record: PatientRecord | None, context: TrialContex
                 f"model lock {lock[:12]}... differs from the trial's model lock "
                 f"{context.model_lock[:12]}...; a trial validates one locked model",
             )
+    imaged = record.value(EventKind.PREDICTION, "imaging_date")
+    reported = proposal.payload.get("report_time")
+    if kind is EventKind.BIOPSY and imaged and reported and reported[:10] < imaged:
+        raise refuse(
+            pid,
+            name,
+            "REPORT-TIME",
+            f"the biopsy report time {reported} is before the imaging date {imaged} of the "
+            f"prediction (entry {record.events[EventKind.PREDICTION][0]}, DICOM StudyDate); "
+            "check the report time",
+        )
     needed = PREREQUISITE.get(kind)
     if needed is not None and needed not in record.events:
         raise refuse(pid, name, "ORDER", f"{needed.short} must be recorded before {kind.short}")
