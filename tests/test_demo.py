@@ -83,6 +83,11 @@ def test_demo_runs_the_shipped_suite_on_one_prediction_pass_and_seals_verified_d
             assert f'<span class="badge decision">{s.interim.decision.upper()}</span>' in first
             assert 'class="badge fail"' not in first[: first.index("</p>")]
         assert str(escape(s.conclusion)) in first
+        if s.interim is None:  # wrong version: a sentence that names only the first failure
+            for i in s.primary:
+                assert (f"{i} FAILED" in s.conclusion) == (verdicts[i] == "FAIL"), (pid, i)
+        if pid != "HER2-PRO-004":  # the printed counts keep the two roles apart
+            assert any(line.startswith(f"{pid}: primary ") for line in lines), pid
     pro_summary = loads(result.interim.run.results_path.read_bytes()).summary
     assert pro_summary.interim is not None
     assert pro_summary.interim.decision in ("continue", "stop for efficacy", "stop for futility")

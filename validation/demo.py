@@ -24,6 +24,7 @@ marker is replaced by a new demo; any other existing folder is refused.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,16 @@ def _log_trial(cohort: Path, ledger: Path, *, say: Callable[[str], None]) -> Pat
     return export.out_dir
 
 
+def _verdict_counts(primary: list[str], secondary: list[str]) -> str:
+    """``primary 1 FAIL, 2 NOT EVALUABLE; secondary 6 PASS``: the two roles are never added up
+    (only the primary analyses decide the study's conclusion)."""
+
+    def count(verdicts: list[str]) -> str:
+        return ", ".join(f"{n} {v}" for v, n in sorted(Counter(verdicts).items())) or "none"
+
+    return f"primary {count(primary)}; secondary {count(secondary)}"
+
+
 def demo(
     *,
     out: str | Path,
@@ -208,8 +219,15 @@ def demo(
         if run.outcome is None:
             say(f"{run.protocol_id}: ERROR: {run.error}")
             continue
-        verdicts = pd.Series([a.verdict for a in run.outcome.analyses]).value_counts().sort_index()
-        say(f"{run.protocol_id}: " + ", ".join(f"{n} {v}" for v, n in verdicts.items()))
+        analyses = run.outcome.analyses
+        say(f"{run.protocol_id}: {run.outcome.conclusion}")
+        say(
+            f"{run.protocol_id}: "
+            + _verdict_counts(
+                [a.verdict for a in analyses if a.primary],
+                [a.verdict for a in analyses if not a.primary],
+            )
+        )
     gate = suite_run.gate
     say(
         f"suite gate {gate.policy.value}: "
@@ -225,8 +243,16 @@ def demo(
         out_dir=out / _PROSPECTIVE, predictions=export / "predictions.csv",
         actor="trial.statistician", **trace_kwargs,
     )  # fmt: skip
-    verdicts = pd.Series(interim.run.verdicts).value_counts().sort_index()
-    say(f"{_PROSPECTIVE}: " + ", ".join(f"{n} {v}" for v, n in verdicts.items()))
+    conclusion = interim.run.results.summary
+    say(f"{_PROSPECTIVE}: {conclusion.conclusion}")
+    verdicts = interim.run.verdicts
+    say(
+        f"{_PROSPECTIVE}: "
+        + _verdict_counts(
+            [verdicts[i] for i in conclusion.primary],
+            [v for i, v in verdicts.items() if i not in conclusion.primary],
+        )
+    )
 
     with Ledger.open(ledger, create=False) as book:
         report = book.verify()

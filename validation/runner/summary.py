@@ -73,7 +73,7 @@ def summarize(
         hypothesis = _hypothesis(primary, confidence)
         verdicts = [a[2].verdict for a in primary]
         held = [a[0] for a in primary if a[2].verdict == "PASS"]
-        failed = next((a for a in primary if a[2].verdict == "FAIL"), None)
+        failed = [a for a in primary if a[2].verdict == "FAIL"]
         untested = [a[0] for a in primary if a[2].multiplicity.outcome == "not tested"]
         if all(v == "PASS" for v in verdicts):
             verdict = "PASS"
@@ -81,11 +81,11 @@ def summarize(
                 f"The primary hypothesis of {protocol_id} is met: every primary criterion holds "
                 f"({', '.join(ids)})."
             )
-        elif failed is not None:
+        elif failed:  # every failed primary analysis is named, not only the first
             verdict = "FAIL"
             conclusion = (
-                f"The primary hypothesis of {protocol_id} is not met: {failed[0]} FAILED "
-                f"({failed[2].reason})"
+                f"The primary hypothesis of {protocol_id} is not met: "
+                + "; ".join(f"{a[0]} FAILED ({a[2].reason})" for a in failed)
                 + (f"; {', '.join(held)} passed" if held else "")
                 + (f"; {', '.join(untested)} not tested" if untested else "")
                 + "."
