@@ -36,7 +36,7 @@ FLAGS = (
 PDFTOTEXT = shutil.which("pdftotext")
 
 pytestmark = pytest.mark.skipif(
-    (CHROMIUM is None or PDFTOTEXT is None) and os.environ.get("CI") != "true",
+    (CHROMIUM is None or PDFTOTEXT is None) and not os.environ.get("CI"),
     reason="chromium or pdftotext not installed (required when CI=true; .ci/run installs them)",
 )
 

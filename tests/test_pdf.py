@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import os
 import shutil
 import subprocess
 import zlib
@@ -22,7 +23,7 @@ from validation.signing import read_signatures, register_key, sign_dossier
 
 PDFTOTEXT = shutil.which("pdftotext")
 pytestmark = pytest.mark.skipif(
-    PDFTOTEXT is None and not __import__("os").environ.get("CI"),
+    PDFTOTEXT is None and not os.environ.get("CI"),
     reason="pdftotext (poppler-utils) is not installed; .ci/run installs it",
 )
 
