@@ -18,10 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from validation.stats import auc, compare_auc
-from validation.stats._naive import naive_auc
-from validation.stats import _bins, roc
+from validation.stats import _bins, auc, compare_auc, roc
 from validation.stats._bins import score_bins
+from validation.stats._naive import naive_auc
 from validation.stats._ranks import _keys, sort_scores
 from validation.stats.roc import cluster_codes, prepare_clusters
 
@@ -131,7 +130,7 @@ def test_clustered_bins_place_every_case_in_its_bin_and_cluster(kind: str) -> No
     scores = _adversarial(kind, n, rng)
     y = (rng.random(n) < 0.4).astype(np.int8)
     clusters = rng.integers(0, 700, n)
-    values, rank = np.unique(scores.astype(np.float64), return_inverse=True)
+    _, rank = np.unique(scores.astype(np.float64), return_inverse=True)
     want = sorted(zip(rank.tolist(), y.tolist(), clusters.tolist(), strict=True))
     keys, width = _keys(scores)
     ways = [score_bins(y, scores, clusters), _bins._by_row_sort(y, scores, clusters)]
@@ -139,7 +138,8 @@ def test_clustered_bins_place_every_case_in_its_bin_and_cluster(kind: str) -> No
     if width + bits + 1 <= 62:
         ways.append(_bins._by_packed_sort(y, keys.copy(), width, clusters, bits))
     for bins in ways:
-        assert bins.slot is not None and bins.cluster is not None
+        assert bins.slot is not None
+        assert bins.cluster is not None
         occupied = np.cumsum((bins.pos + bins.neg) > 0) - 1  # bin index -> distinct value rank
         got = sorted(
             zip(
@@ -228,6 +228,7 @@ def test_variance_beyond_int64_moments_agrees_with_the_exact_one(
     monkeypatch.setattr(roc, "_INT64_SAFE", 0)
     fallback = auc(y, s)
     assert fallback.estimate == exact.estimate
-    assert exact.se is not None and fallback.se is not None
+    assert exact.se is not None
+    assert fallback.se is not None
     assert math.isclose(fallback.se, exact.se, rel_tol=1e-12)
     assert fallback.se != 0.0

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm
 
+from validation.stats._bins import COUNTING_SPAN, Bins, score_bins
 from validation.stats._checks import (
     check_binary,
     check_confidence,
@@ -40,7 +40,6 @@ from validation.stats._checks import (
     check_scores,
     fail,
 )
-from validation.stats._bins import COUNTING_SPAN, Bins, score_bins
 from validation.stats._ranks import class_counts, sort_scores
 from validation.stats.results import Estimate
 
@@ -170,7 +169,7 @@ def delong_covariance(
     n_i = np.bincount(neg_codes, minlength=n_codes)
     x = np.stack([np.bincount(pos_codes, weights=row, minlength=n_codes) for row in v10])
     y = np.stack([np.bincount(neg_codes, weights=row, minlength=n_codes) for row in v01])
-    return obuchowski_covariance(x, y, m_i, n_i, theta)
+    return obuchowski_covariance(x.astype(np.float64), y.astype(np.float64), m_i, n_i, theta)
 
 
 def obuchowski_covariance(
@@ -292,7 +291,8 @@ def _obuchowski_variance(
     twice[0::2] = twice_v01
     twice[1::2] = twice_v10
     sums = np.bincount(in_cluster, weights=twice.take(bins.slot), minlength=2 * n_codes)
-    x, y = sums[None, 1::2] * (0.5 / n0), sums[None, 0::2] * (0.5 / n1)
+    x = np.multiply(sums[None, 1::2], 0.5 / n0, dtype=np.float64)
+    y = np.multiply(sums[None, 0::2], 0.5 / n1, dtype=np.float64)
     cov = obuchowski_covariance(x, y, m_i, n_i, np.array([theta]))
     return float(cov[0, 0]), None
 
