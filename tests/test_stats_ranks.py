@@ -139,13 +139,14 @@ def test_clustered_bins_place_every_case_in_its_bin_and_cluster(kind: str) -> No
         ways.append(_bins._by_packed_sort(y, keys.copy(), width, clusters, bits))
     for bins in ways:
         assert bins.slot is not None
-        assert bins.cluster is not None
+        assert bins.member is not None
+        np.testing.assert_array_equal(bins.member & 1, bins.slot & 1)  # one label per case
         occupied = np.cumsum((bins.pos + bins.neg) > 0) - 1  # bin index -> distinct value rank
         got = sorted(
             zip(
                 occupied[bins.slot >> 1].tolist(),
                 (bins.slot & 1).tolist(),
-                bins.cluster.tolist(),
+                (bins.member >> 1).tolist(),
                 strict=True,
             )
         )

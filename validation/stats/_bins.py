@@ -49,16 +49,16 @@ class Bins:
         Positives and negatives whose score is the bin's (a bin may be empty when binned by
         counting).
     slot : (n,) intp or None
-        Per case, ``2 * bin + label`` (label 1 = positive), in ``case order``; only when clusters
+        Per case, ``2 * bin + label`` (label 1 = positive), in some case order; only when clusters
         were given.
-    cluster : (n,) intp or None
-        Per case, its cluster code, in the same case order (clusters given only).
+    member : (n,) intp or None
+        Per case, ``2 * cluster code + label``, in the same case order (clusters given only).
     """
 
     pos: IntArray
     neg: IntArray
     slot: IntArray | None = None
-    cluster: IntArray | None = None
+    member: IntArray | None = None
 
 
 def score_bins(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray | None = None) -> Bins:
@@ -66,7 +66,7 @@ def score_bins(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray | N
 
     ``clusters``: non-negative cluster codes below :data:`COUNTING_SPAN` ``* n + 1`` (from
     :func:`validation.stats.roc.cluster_codes`); with them, :attr:`Bins.slot` and
-    :attr:`Bins.cluster` say where each case lies, for per-cluster sums.
+    :attr:`Bins.member` say where each case lies, for per-cluster sums.
     """
     n = int(y.size)
     keys, width = _keys(scores)
@@ -87,10 +87,12 @@ def _by_counting(
     slot = keys.astype(np.intp)
     slot <<= 1
     slot += y
-    counts = np.bincount(slot, minlength=2 << width).reshape(-1, 2)
+    counts = np.bincount(slot, minlength=2 << width)
     if clusters is None:
-        return Bins(counts[:, 1], counts[:, 0])
-    return Bins(counts[:, 1], counts[:, 0], slot, clusters)
+        return Bins(counts[1::2], counts[0::2])
+    member = clusters << 1
+    member += y
+    return Bins(counts[1::2], counts[0::2], slot, member)
 
 
 def _by_packed_sort(
@@ -111,16 +113,16 @@ def _by_packed_sort(
         packed |= clusters.astype(signed) << 1
     packed |= y
     packed.sort()
-    label = packed & 1
-    new_bin = packed[1:] >> low != packed[:-1] >> low
+    member = packed & ((1 << low) - 1)  # 2 * cluster + label
+    label = member & 1 if clusters is not None else member
+    packed >>= low
+    new_bin = packed[1:] != packed[:-1]
     pos, neg, bin_of = _counts_by_run(label, new_bin, need_bin_of=clusters is not None)
     if clusters is None or bin_of is None:
         return Bins(pos, neg)
-    packed >>= 1
-    packed &= (1 << cluster_bits) - 1
     bin_of <<= 1
-    bin_of += label
-    return Bins(pos, neg, bin_of, packed.astype(np.intp, copy=False))
+    bin_of |= label
+    return Bins(pos, neg, bin_of, member.astype(np.intp, copy=False))
 
 
 def _by_row_sort(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray | None) -> Bins:
@@ -135,7 +137,12 @@ def _by_row_sort(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray |
     pos, neg, bin_of = _counts_by_run(label, new_bin, need_bin_of=clusters is not None)
     if clusters is None or bin_of is None:
         return Bins(pos, neg)
-    return Bins(pos, neg, 2 * bin_of + label, clusters.take(order))
+    member = clusters.take(order)
+    member <<= 1
+    member |= label
+    bin_of <<= 1
+    bin_of |= label
+    return Bins(pos, neg, bin_of, member)
 
 
 def _counts_by_run(
@@ -150,9 +157,10 @@ def _counts_by_run(
         pos = label.astype(np.intp, copy=False)
         bin_of = np.arange(n) if need_bin_of else None
         return pos, 1 - pos, bin_of
-    starts = np.flatnonzero(new_bin)
-    starts += 1
-    pos = np.add.reduceat(label, np.concatenate(([0], starts)), dtype=np.intp)
+    ends = np.flatnonzero(new_bin)  # the last sorted case of each run but the last run
+    upto = np.cumsum(label, dtype=np.intp)  # positives up to and including each sorted case
+    pos = np.diff(upto.take(ends), prepend=0, append=upto[-1])
+    starts = ends + 1
     neg = np.diff(starts, prepend=0, append=n)
     neg -= pos
     bin_of = None

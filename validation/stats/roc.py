@@ -275,11 +275,10 @@ def _obuchowski_variance(
     """``(Obuchowski variance, why it is undefined or None)`` from bins that carry each case's
     slot and cluster: the cases' placement values summed per cluster
     (:func:`obuchowski_covariance`)."""
-    if bins.slot is None or bins.cluster is None:
+    if bins.slot is None or bins.member is None:
         raise ValueError("clustered bins carry each case's slot and cluster")
-    n_codes = int(bins.cluster.max()) + 1
-    in_cluster = bins.cluster << 1
-    in_cluster |= bins.slot & 1  # 2 * cluster + label
+    in_cluster = bins.member  # 2 * cluster + label
+    n_codes = int(in_cluster.max()) // 2 + 1
     sizes = np.bincount(in_cluster, minlength=2 * n_codes)
     m_i, n_i = sizes[1::2], sizes[0::2]
     problem = variance_problem(n1, n0, (m_i, n_i))
