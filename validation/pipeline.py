@@ -224,9 +224,11 @@ def _inputs(journal: dict[str, Any], out: Path | None = None) -> RunInputs:
     if out is not None:
         given = _rewrite(given, journal["work"], str(out.absolute()))
     exclusions = given["predictions_exclusions"]
+    provenance = given.get("predictions_provenance")  # absent from journals of older versions
     return RunInputs(
         Path(given["protocol"]), Path(given["predictions"]), Path(given["labels"]),
         None if exclusions is None else Path(exclusions),
+        None if provenance is None else Path(provenance),
     )  # fmt: skip
 
 
@@ -241,7 +243,11 @@ def _seal(work: Path, ledger: Path, journal: dict[str, Any], run: Entry) -> None
         shutil.rmtree(dossier)
     given = _inputs(journal)
     inputs = DossierInputs(
-        given.protocol, given.predictions, given.labels, given.predictions_exclusions
+        given.protocol,
+        given.predictions,
+        given.labels,
+        given.predictions_exclusions,
+        given.predictions_provenance,
     )
     built = build_dossier(
         work / "results.json", dossier, ledger=ledger, inputs=inputs, **journal["seal"]
@@ -299,6 +305,9 @@ def _stage(out: Path, ledger: Path, missing: list[Path], make: Any,
                     "predictions_exclusions": None
                     if run.inputs.predictions_exclusions is None
                     else str(run.inputs.predictions_exclusions),
+                    "predictions_provenance": None
+                    if run.inputs.predictions_provenance is None
+                    else str(run.inputs.predictions_provenance),
                 },
                 **journal_extra,
             }

@@ -71,7 +71,7 @@ from validation.runner.sections import (
     sections_asked,
 )
 from validation.runner.summary import summarize
-from validation.runner.tables import Table, read_labels, read_predictions
+from validation.runner.tables import Table, beside_predictions, read_labels, read_predictions
 from validation.runner.verdicts import apply_multiplicity, one_sided_alpha
 
 __all__ = [
@@ -92,12 +92,14 @@ RUN_EVENT = "validation.run"
 @dataclass(frozen=True, slots=True)
 class RunInputs:
     """The files a run read: protocol, predictions table (with ``her2map predict``'s exclusions
-    file beside it, if any) and labels table -- what a dossier carries to be re-run alone."""
+    and provenance files beside it, if any: :func:`~validation.runner.tables.beside_predictions`)
+    and labels table -- what a dossier carries to be re-run alone."""
 
     protocol: Path
     predictions: Path
     labels: Path
     predictions_exclusions: Path | None
+    predictions_provenance: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,10 +265,8 @@ def run_protocol(
             },
         }
         entry = book.append(RUN_EVENT, payload, actor=actor)
-    exclusions = Path(pred.path).with_name(f"{Path(pred.path).stem}.exclusions.csv")
-    inputs = RunInputs(
-        protocol_path, Path(pred.path), labels_path, exclusions if exclusions.is_file() else None
-    )
+    exclusions, provenance = beside_predictions(pred.path)
+    inputs = RunInputs(protocol_path, Path(pred.path), labels_path, exclusions, provenance)
     return RunResult(results_path, entry, results.verdicts(), digest, results, head, inputs)
 
 
