@@ -8,7 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from her2map.cli._workers import add_worker_options, workers_from_args
+from her2map.cli._workers import add_device_option, add_worker_options, workers_from_args
 
 __all__ = ["register"]
 
@@ -47,14 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="do not run the response model (score_pcr stays empty)",
     )
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        metavar="{auto,cpu,cuda,cuda:N}",
-        help="where the models score (default cpu: bit-identical on every machine); auto: a GPU "
-        "when torch sees one, else cpu; a GPU that torch does not see is refused, never "
-        "replaced by the cpu",
-    )
+    add_device_option(parser)
     add_worker_options(parser)
     parser.set_defaults(func=_run, parser=parser)
 
