@@ -43,7 +43,8 @@ It is resolved once here (``auto``: CUDA when torch sees it, else CPU) and a req
 torch does not see is refused before anything is read. With workers, every worker scores on the
 resolved device and re-resolves it itself (a worker that does not see that GPU refuses); several
 local workers on one GPU share it, each with its own CUDA context (the network is small; each
-patient is scored alone, so the sharing cannot change a score).
+patient is scored alone, so the sharing cannot change a score). Local worker threads are refused
+on a GPU (torch's deterministic settings are per process).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ import torch
 
 from her2map._io import atomic_write_bytes, csv_bytes
 from her2map.device import Device, resolve_device
-from her2map.exceptions import DicomError, Her2MapError, LockError
+from her2map.exceptions import DeviceError, DicomError, Her2MapError, LockError
 from her2map.lock import LockedModel
 from her2map.parallel import Session, Workers, active, session
 
@@ -307,6 +308,17 @@ def _score_on(
     root: str,
 ) -> tuple[set[str], list[Outcome]]:
     workers = place.workers
+    if (
+        device.is_cuda
+        and not workers.serial
+        and workers.scheduler is None
+        and not workers.processes
+    ):
+        raise DeviceError(
+            f"device {device.torch!r} with {workers.describe()}: torch's deterministic settings "
+            "are per process, so worker threads sharing a GPU could change each other's "
+            "algorithms; use worker processes (the CLI's --workers) or one worker"
+        )
     if workers.serial:
         task: Any = partial(_here, model.to(device), root)
         shards = [[study] for study in studies]

@@ -174,6 +174,20 @@ def test_workers_score_on_the_device_and_record_it_without_padding(
     assert len(ids) == 6
 
 
+def test_gpu_with_worker_threads_is_refused_before_scoring(
+    cohort: Path, model: LockedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads share torch's process-wide deterministic switch: refused on a GPU (the fake GPU is
+    never touched: the refusal comes before any model moves)."""
+    _fake_gpus(monkeypatch, 1)
+    out = tmp_path / "p.csv"
+    with pytest.raises(
+        DeviceError, match=r"'cuda:0' with 2 local Dask worker threads: .*processes"
+    ):
+        predict_cohort(cohort, out, model=model, device="cuda", workers=Workers(2, processes=False))
+    assert not out.exists()
+
+
 def test_model_to_moves_a_copy_and_keeps_the_lock_identity(
     model: LockedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
