@@ -17,11 +17,11 @@ study with :meth:`her2map.lock.LockedModel.predict_study` and writes, atomically
   LossyImageCompression (0028,2110) ``01``, :mod:`her2map.ingest.codecs`), else ``0``. Rerunning
   gives identical bytes (REQ-LOCK-002).
 * ``OUT`` with suffix ``.provenance.json`` (:func:`provenance_path`) — how the table was made
-  (:data:`PROVENANCE_FORMAT`): ``devices``, the device(s) that scored (:attr:`her2map.device.Device.label`,
-  ``["cpu"]`` or ``["cuda:0 NVIDIA H200"]``), ``model_lock``, ``response_lock`` (null without one),
-  ``torch`` and ``cuda`` (torch's CUDA runtime when a GPU scored, else null). The predictions table
-  itself is the same on every run of the CPU path; the harness carries this file into the dossier
-  beside the table.
+  (:data:`PROVENANCE_FORMAT`): ``devices``, the device(s) that scored
+  (:attr:`her2map.device.Device.label`: ``["cpu"]``, ``["cuda:0 NVIDIA H200"]``), ``model_lock``,
+  ``response_lock`` (null without one), ``torch`` and ``cuda`` (torch's CUDA runtime when a GPU
+  scored, else null). The table has no device column: on the CPU it is the same bytes as ever;
+  the harness carries this file into the dossier beside the table.
 * ``OUT`` with suffix ``.exclusions.csv`` (:func:`exclusions_path`) — every patient or file that
   ingest excluded and that was therefore not predicted: ``patient_id, path, reason, tag``. A
   patient whose images pass ingest but fail to decode (a corrupt compressed stream, an
@@ -149,8 +149,9 @@ def predict_cohort(
         Where to score: default the active session (:func:`her2map.parallel.active`, this process
         unless inside ``with session(...)``); else shards of patients on Dask (module docstring).
     device : str or Device, optional
-        ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (:func:`her2map.device.resolve_device`);
-        the device used is recorded in :func:`provenance_path` of ``out_csv``.
+        ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"`` or ``"auto"``
+        (:func:`her2map.device.resolve_device`); the device used is recorded in
+        :func:`provenance_path` of ``out_csv``.
 
     Returns
     -------

@@ -1,4 +1,5 @@
-"""``--workers N`` / ``--scheduler ADDRESS`` / ``--device``: where the heavy work of a command runs."""
+"""``--workers N`` / ``--scheduler ADDRESS`` / ``--device``: where the heavy work of a command
+runs."""
 
 from __future__ import annotations
 
