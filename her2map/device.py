@@ -47,8 +47,8 @@ DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "cuda:N")
 CUBLAS_WORKSPACE = ":4096:8"
 #: Workspace settings that cuBLAS documents as deterministic; any other value is refused.
 _DETERMINISTIC_WORKSPACES = (":4096:8", ":16:8")
-#: GPU against CPU: largest absolute difference allowed on a probability (float32 network whose
-#: sums run in another order; measured differences are orders of magnitude below it).
+#: GPU against CPU: largest absolute difference allowed on a probability (a float32 network whose
+#: sums run in another order on the GPU); checked by tests/test_gpu.py where a GPU exists.
 CROSS_DEVICE_ATOL = 1e-5
 
 _CUDA = re.compile(r"cuda(?::(\d{1,3}))?")

@@ -198,6 +198,9 @@ class Her2MapNet(nn.Module):
             needs at least one True.
         plan : float tensor (B, plan_inputs), optional
             Planned-therapy features; required exactly when ``config.plan_inputs`` > 0.
+
+        Inputs, mask and plan sit on the network's device; the tensors the forward makes itself
+        (empty embedding slots, view ids) are made on that device too (``mask.device``).
         """
         if (plan is None) != (self.config.plan_inputs == 0) or (
             plan is not None and tuple(plan.shape) != (mask.shape[0], self.config.plan_inputs)
