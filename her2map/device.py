@@ -12,8 +12,9 @@ require for bit-identical re-runs on the same GPU model and driver ("Reproducibi
 https://pytorch.org/docs/stable/notes/randomness.html; cuBLAS "Results reproducibility",
 https://docs.nvidia.com/cuda/cublas/#results-reproducibility): deterministic algorithms,
 ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` set before CUDA initialises (set here when absent; another
-value is refused), TF32 off for matmul and cuDNN, cuDNN benchmarking off. Scores on CUDA agree with the CPU's within :data:`CROSS_DEVICE_ATOL`, not bit for bit
-(float32 sums in another order). There is no R equivalent.
+value is refused), TF32 off for matmul and cuDNN, cuDNN benchmarking off. Scores on CUDA agree
+with the CPU's within :data:`CROSS_DEVICE_ATOL`, not bit for bit (float32 sums in another order).
+There is no R equivalent.
 
 The device actually used is :attr:`Device.label` (``cpu``, ``cuda:0 NVIDIA H200``); prediction
 provenance records it (:func:`her2map.predict.provenance_path`).
