@@ -10,13 +10,16 @@ with SIMD; ``argsort`` of float64 costs several times more):
   bit of a negative number, only the sign bit of a positive one; ``-0.0`` is first made ``+0.0``
   so that equal numbers get equal keys; integers are shifted to unsigned), minus the smallest key;
 * the key goes into the high bits and the row index into the low ``b = bitlength(n - 1)`` bits of
-  one ``uint64``: sorting these sorts by score and, among equal scores, by row;
+  one 63-bit integer, sorted as ``int64`` (numpy's SIMD sort of int64 is faster than of uint64):
+  sorting these sorts by score and, among equal scores, by row;
 * float32 scores (32-bit keys), integer scores whose range fits and float64 scores whose keys span
-  at most ``64 - b`` bits pack without loss. Wider float64 keys keep their top ``64 - b`` bits; two
-  different scores that share those bits may then come out in the wrong order, so the full keys
-  compared wherever the truncated keys collide, and only the groups of colliding keys that hold a
-  descending pair are sorted again (by full key, rows in order among equal scores).
+  at most ``63 - b`` bits pack without loss (scores of both signs have the unused key space
+  around zero closed up first). Wider float64 keys keep their top ``63 - b`` bits; two different
+  scores that share those bits may then come out in the wrong order, so the full keys are read in
+  sorted order (one gather), and only the groups of colliding keys that hold a descending pair
+  are sorted again (by full key, rows in order among equal scores).
 
+The AUC itself needs no row order: :mod:`validation.stats._bins` packs a label instead of the row.
 No score is converted to float64 first: float32 probabilities are sorted as float32 keys.
 """
 
@@ -28,10 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ClassCounts", "Ranking", "class_counts", "sort_labels", "sort_scores"]
+__all__ = ["ClassCounts", "Ranking", "class_counts", "sort_scores"]
 
 IntArray = NDArray[np.intp]
-_TOP = np.uint64(1 << 63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +76,34 @@ class Ranking:
 def _keys(scores: NDArray[np.generic]) -> tuple[NDArray[np.unsignedinteger[Any]], int]:
     """Unsigned keys minus their minimum, and their bit width: ``a < b`` iff ``key(a) < key(b)``;
     equal scores (``-0.0 == +0.0`` included) get equal keys. uint32 when the keys fit in 32 bits
-    (float32 scores of one sign, integers of a small range), else uint64."""
+    (float32 scores of one sign, integers of a small range), else uint64.
+
+    Floats of both signs: the key space of the magnitudes smaller than the smallest nonzero
+    magnitude present (the tiny numbers no score takes) is closed up around zero, so that scores
+    such as logits in [-20, 20] take about 58 bits, not 64, and pack beside a label.
+    """
     kind, size = scores.dtype.kind, scores.dtype.itemsize
     if kind == "f" and size in (4, 8):
         signed: type[np.signedinteger[Any]] = np.int32 if size == 4 else np.int64
         zero: Any = scores.dtype.type(0.0)
-        ordered: NDArray[np.signedinteger[Any]] = (scores + zero).view(signed)
-        # a copy (the addition made -0.0 +0.0); flip is -1 for negative numbers, else 0
-        flip = ordered >> (8 * size - 1)
-        flip &= np.iinfo(signed).max
-        ordered ^= flip  # signed integers in the order of the floats
+        ordered: NDArray[np.signedinteger[Any]] = (scores + zero).view(signed)  # -0.0 now +0.0
+        sign = ordered >> (8 * size - 1)  # -1 for negative numbers, else 0
+        ordered &= np.iinfo(signed).max  # |score| as a key, 0 for zero
+        ordered -= 1  # zero wraps to -1: the largest unsigned value
+        smallest = int(ordered.view(np.uint32 if size == 4 else np.uint64).min()) + 1
+        if int(sign.min()) < 0 and smallest > 1:
+            # No score has a magnitude key in (0, smallest): close that space up around zero.
+            ordered -= smallest - 2
+            np.maximum(ordered, 0, out=ordered)  # zero back to 0, others to key - smallest + 1
+        else:
+            ordered += 1
+        ordered ^= sign  # negative numbers: -key - 1, below every other and in reverse order
+        low, high = int(ordered.min()), int(ordered.max())
     elif kind in "iub":
         ordered = scores.astype(np.int64)
+        low, high = int(ordered.min()), int(ordered.max())
     else:
         return _keys(np.asarray(scores, dtype=np.float64))
-    low, high = int(ordered.min()), int(ordered.max())
     width = (high - low).bit_length()
     bits = 8 * ordered.dtype.itemsize
     unsigned: type[np.unsignedinteger[Any]] = np.uint32 if bits == 32 else np.uint64
@@ -115,36 +130,6 @@ def _runs_of(new_run: NDArray[np.bool_]) -> tuple[IntArray | None, IntArray | No
     return starts, run_of
 
 
-def sort_labels(
-    scores: NDArray[np.generic], is_pos: NDArray[np.bool_]
-) -> tuple[Ranking, NDArray[np.bool_]] | None:
-    """Sort scores with their 0/1 labels (not their rows): ``(Ranking without order, labels in
-    score order)``, or None when key and label do not fit in 64 bits (then use
-    :func:`sort_scores`).
-
-    The label is the key's lowest bit, so the sort is of uint32 where the keys fit in 31 bits
-    (float32 probabilities, small integers) -- about the cost of sorting the float32 scores --
-    and of uint64 otherwise. Within a run of equal scores negatives come first; rank statistics
-    read runs, not the order inside them.
-    """
-    n = int(scores.size)
-    if n == 0:
-        return None
-    keys, width = _keys(scores)
-    if width + 1 > 64:
-        return None
-    if width + 1 > 32:
-        keys = keys.astype(np.uint64, copy=False)
-    one = keys.dtype.type(1)
-    packed = keys << one
-    packed |= is_pos
-    packed.sort()
-    labels = (packed & one).astype(bool)
-    packed >>= one
-    starts, run_of = _runs(packed)
-    return Ranking(None, starts, run_of, n), labels
-
-
 def sort_scores(scores: NDArray[np.generic]) -> Ranking:
     """Sort finite scores once (module docstring); float32, float64, integer or bool arrays.
 
@@ -164,34 +149,35 @@ def sort_scores(scores: NDArray[np.generic]) -> Ranking:
     narrow, width = _keys(scores)
     keys = narrow.astype(np.uint64, copy=False)
     index_bits = max(1, (n - 1).bit_length())
-    room = 64 - index_bits
+    room = 63 - index_bits  # below the sign bit: numpy sorts int64 faster than uint64
     drop = max(0, width - room)  # low key bits that do not fit beside the row index
     packed = keys >> np.uint64(drop) if drop else keys.copy()
     packed <<= np.uint64(index_bits)
     packed |= np.arange(n, dtype=np.uint64)
-    packed.sort()
+    packed.view(np.int64).sort()
     order = (packed & np.uint64((1 << index_bits) - 1)).astype(np.intp)
-    packed >>= np.uint64(index_bits)  # the (truncated) keys in sorted order
-    new_run = packed[1:] != packed[:-1]
-    if drop:
-        # Where truncated keys collide, compare the full keys: they set the run boundaries, and a
-        # descending pair (two different scores sharing their top bits, in row order) is repaired
-        # by sorting just the groups of equal truncated keys that hold one.
-        same = np.flatnonzero(~new_run)
-        left, right = keys[order[same]], keys[order[same + 1]]
-        descending = same[right < left]
-        if descending.size:
-            group = np.zeros(n, dtype=np.intp)
-            group[1:] = new_run
-            np.cumsum(group, out=group)
-            bad = np.zeros(int(group[-1]) + 1, dtype=bool)
-            bad[group[descending]] = True
-            members = np.flatnonzero(bad[group])  # contiguous groups, in sorted position order
-            resort = np.lexsort((keys[order[members]], group[members]))  # stable: rows in order
-            order[members] = order[members[resort]]
-            left, right = keys[order[same]], keys[order[same + 1]]
-        new_run[same] = left != right
-    starts, run_of = _runs_of(new_run)
+    if not drop:
+        packed >>= np.uint64(index_bits)  # the keys in sorted order
+        starts, run_of = _runs(packed)
+        return Ranking(order, starts, run_of, n)
+    # Truncated keys may tie where full keys differ: read the full keys in sorted order (one
+    # gather); they set the run boundaries, and a descending pair (two different scores sharing
+    # their top bits, in row order) is repaired by sorting just the groups of equal truncated
+    # keys that hold one.
+    full = keys.take(order)
+    descending = np.flatnonzero(full[1:] < full[:-1])
+    if descending.size:
+        packed >>= np.uint64(index_bits)
+        group = np.zeros(n, dtype=np.intp)
+        group[1:] = packed[1:] != packed[:-1]
+        np.cumsum(group, out=group)
+        bad = np.zeros(int(group[-1]) + 1, dtype=bool)
+        bad[group[descending]] = True
+        members = np.flatnonzero(bad[group])  # contiguous groups, in sorted position order
+        resort = np.lexsort((full[members], group[members]))  # stable: rows in order
+        order[members] = order[members[resort]]
+        full[members] = full[members[resort]]
+    starts, run_of = _runs(full)
     return Ranking(order, starts, run_of, n)
 
 

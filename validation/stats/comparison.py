@@ -84,11 +84,12 @@ def compare_auc(
             f"AUC needs positive and negative cases; y_true has {n1} positive and {n0} negative"
         )
         return Comparison(nan, nan, nan, nan, nan, confidence, method, n, nan, nan, None, reason)
-    v10_a, v01_a = placements(y, a, keep_order=True)
-    v10_b, v01_b = placements(y, b, keep_order=True)
+    v10_a, v01_a = placements(y, a)
+    v10_b, v01_b = placements(y, b)
     auc_a, auc_b = float(v10_a.mean()), float(v10_b.mean())
     d = auc_a - auc_b
-    problem = variance_problem(n1, n0, codes)
+    sizes = None if codes is None else (np.bincount(codes[0]), np.bincount(codes[1]))
+    problem = variance_problem(n1, n0, sizes)
     if problem is not None:
         return Comparison(d, nan, nan, nan, nan, confidence, method, n, auc_a, auc_b, nan, problem)
     cov = delong_covariance(np.stack([v10_a, v10_b]), np.stack([v01_a, v01_b]), clusters=codes)

@@ -9,10 +9,12 @@ positive case scores higher, ties counting ½. Its variance comes from the *stru
 
 computed in O(n log n) by the mid-rank algorithm of Sun & Xu (2014, IEEE Signal Processing
 Letters 21:1389–1393): with ``R`` the pooled mid-rank and ``Rx`` the mid-rank among positives,
-``V10 = (R - Rx) / n0``. Here all scores are sorted together once
-(:mod:`validation.stats._ranks`: one numpy sort of packed integer keys, float32 and integer scores
-not upcast) and the within-class ranks are read off that joint order by counting, ties off the
-run boundaries (:func:`placements`): no second sort.
+``V10 = (R - Rx) / n0``. :func:`auc` needs them only per *bin* of equal scores
+(:mod:`validation.stats._bins`: one sort of packed integer keys, or a count without any sort for
+integer scores; float32 and integer scores are never upcast): every positive of a bin has the
+same ``V10``, every negative the same ``V01``, read off cumulative class counts. The AUC is then
+exact (``sum 2 n0 V10`` is an integer: one correctly rounded division), and the variances are sums
+over bins. :func:`placements` gives them per case, in case order, for the paired comparison.
 
 With ``clusters`` (several images or lesions per patient) the variance is Obuchowski's (1997,
 Biometrics 53:567–578) clustered estimator, which reduces to DeLong's when every cluster holds
@@ -23,12 +25,13 @@ Obuchowski's formulas (:mod:`validation.stats._naive`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from fractions import Fraction
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm
 
+from validation.stats._bins import COUNTING_SPAN, Bins, score_bins
 from validation.stats._checks import (
     check_binary,
     check_confidence,
@@ -37,12 +40,14 @@ from validation.stats._checks import (
     check_scores,
     fail,
 )
-from validation.stats._ranks import class_counts, sort_labels, sort_scores
+from validation.stats._ranks import class_counts, sort_scores
 from validation.stats.results import Estimate
 
 __all__ = [
     "auc",
+    "cluster_codes",
     "delong_covariance",
+    "obuchowski_covariance",
     "placements",
     "prepare_clusters",
     "roc_curve",
@@ -54,9 +59,9 @@ IntArray = NDArray[np.intp]
 
 
 def placements(
-    y_true: NDArray[np.int8], y_score: NDArray[np.generic], *, keep_order: bool
+    y_true: NDArray[np.int8], y_score: NDArray[np.generic]
 ) -> tuple[FloatArray, FloatArray]:
-    """DeLong placement values ``(V10 per positive, V01 per negative)`` at the cost of one sort.
+    """DeLong placement values ``(V10 per positive, V01 per negative)`` in case order.
 
     Sun & Xu (2014): ``V10 = (R - Rx) / n0`` with ``R`` the pooled mid-rank of a positive and
     ``Rx`` its mid-rank among positives, i.e. ``(#neg < x + ½ #neg == x) / n0``; likewise
@@ -65,43 +70,38 @@ def placements(
     come from that joint order by counting, not from a second sort: the k-th positive at sorted
     position ``p_k`` has ``p_k - k`` negatives below it, and with ties the counts below and up to
     each run of equal scores are read off a cumulative count of negatives at the run boundaries.
+    ``V10`` follows the order of ``y_score[y_true == 1]`` and ``V01`` that of
+    ``y_score[y_true == 0]``, so that cases pair across two scores (:func:`compare_auc`) and sum
+    by cluster.
 
     Parameters
     ----------
     y_true : (n,) int8 array of 0/1, at least one of each.
     y_score : (n,) finite float32, float64 or integer array.
-    keep_order : bool
-        True: ``V10`` follows the order of ``y_score[y_true == 1]`` and ``V01`` that of
-        ``y_score[y_true == 0]`` (needed to pair cases across scores or to sum by cluster).
-        False: ascending score order within each class.
     """
-    by_label = None if keep_order else sort_labels(y_score, y_true == 1)
-    if by_label is None:
-        ranking = sort_scores(y_score)
-        is_pos_sorted = y_true[ranking.rows()] == 1
-    else:
-        ranking, is_pos_sorted = by_label
+    ranking = sort_scores(y_score)
+    is_pos_sorted = y_true[ranking.rows()] == 1
     counts = class_counts(ranking, is_pos_sorted)
     n1, n0 = counts.pos_at.size, counts.neg_at.size
     neg_sum = counts.neg_lt + counts.neg_le  # (#neg < x) + (#neg <= x)
     pos_sum = counts.pos_lt + counts.pos_le  # (#pos < y) + (#pos <= y)
-    v10 = np.asarray(neg_sum * (0.5 / n0), dtype=np.float64)  # asarray: a no-op, for mypy
-    v01 = np.asarray(1.0 - pos_sum * (0.5 / n1), dtype=np.float64)
-    if not keep_order:
-        return v10, v01
     in_sorted = np.empty(y_true.size)
-    in_sorted[is_pos_sorted] = v10
-    in_sorted[~is_pos_sorted] = v01
+    in_sorted[is_pos_sorted] = neg_sum * (0.5 / n0)
+    in_sorted[~is_pos_sorted] = 1.0 - pos_sum * (0.5 / n1)
     by_row = np.empty(y_true.size)
     by_row[ranking.rows()] = in_sorted
     is_pos = y_true == 1
     return by_row[is_pos], by_row[~is_pos]
 
 
-def prepare_clusters(clusters: ArrayLike, y_true: NDArray[np.int8]) -> tuple[IntArray, IntArray]:
-    """Check cluster ids and return integer codes ``(of positives, of negatives)``.
+def cluster_codes(clusters: ArrayLike) -> IntArray:
+    """Check cluster ids and return a non-negative integer code per case.
 
-    Ids may be any comparable values (str or int patient ids); missing ids are refused.
+    Ids may be any comparable values (str or int patient ids); missing ids are refused. Integer ids
+    spanning at most :data:`~validation.stats._bins.COUNTING_SPAN` times ``n`` values are coded as
+    ``id - min(id)`` in O(n) (codes need not be dense: a code no case has is an empty cluster,
+    which every clustered formula here skips); other ids as their rank among the distinct ids
+    (``np.unique``'s inverse).
     """
     ids = np.asarray(clusters)
     if ids.ndim != 1:
@@ -114,28 +114,22 @@ def prepare_clusters(clusters: ArrayLike, y_true: NDArray[np.int8]) -> tuple[Int
         missing = 0
     if missing:
         raise fail("clusters", "a cluster id for every case", f"{missing} missing id(s)")
-    codes = _dense_codes(ids)
-    is_pos = y_true == 1
-    return codes[is_pos], codes[~is_pos]
-
-
-def _dense_codes(ids: NDArray[Any]) -> IntArray:
-    """Codes ``0..k-1`` of the ids in ascending id order (``np.unique``'s inverse).
-
-    Integer ids spanning at most a few times ``n`` values are coded in O(n) by counting (no
-    sort); other ids go through ``np.unique``.
-    """
     if ids.dtype.kind in "iu" and ids.size:
         low, high = int(ids.min()), int(ids.max())
-        if high - low <= 4 * ids.size:
-            offset = (ids - low).astype(np.intp)
-            present = np.bincount(offset, minlength=high - low + 1) > 0
-            return (np.cumsum(present) - 1)[offset]
+        if high - low <= COUNTING_SPAN * ids.size:
+            return np.subtract(ids, low, dtype=np.intp)
     try:
         _, codes = np.unique(ids, return_inverse=True)
     except TypeError as exc:
         raise fail("clusters", "ids of one comparable type", f"mixed types ({exc})") from None
     return codes.astype(np.intp).ravel()
+
+
+def prepare_clusters(clusters: ArrayLike, y_true: NDArray[np.int8]) -> tuple[IntArray, IntArray]:
+    """:func:`cluster_codes` split by class: ``(codes of positives, codes of negatives)``."""
+    codes = cluster_codes(clusters)
+    is_pos = y_true == 1
+    return codes[is_pos], codes[~is_pos]
 
 
 def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -160,15 +154,8 @@ def delong_covariance(
     Returns
     -------
     (k, k) array. Unclustered: ``S10/n1 + S01/n0`` with ``S`` the sample covariances (ddof 1),
-    as ``pROC:::delong.paired.calculations``. Clustered (Obuchowski 1997, eq. for S10, S01,
-    S11)::
-
-        S10 = I10 / ((I10 - 1) M) * sum_i dX_i dX_i'      dX_i = V10(X_i.) - m_i theta
-        S01 = I01 / ((I01 - 1) N) * sum_i dY_i dY_i'      dY_i = V01(Y_i.) - n_i theta
-        S11 = I / (I - 1) * sum_i dX_i dY_i'
-        cov = S10 / M + S01 / N + (S11 + S11') / (M N)
-
-    with ``I`` clusters, ``I10`` (``I01``) of them holding a positive (negative) case.
+    as ``pROC:::delong.paired.calculations``. Clustered: :func:`obuchowski_covariance` of the
+    per-cluster sums of the placement values.
     """
     n1, n0 = v10.shape[1], v01.shape[1]
     theta = v10.mean(axis=1)
@@ -177,38 +164,137 @@ def delong_covariance(
         dy = v01 - theta[:, None]
         return _cross(dx, dx) / ((n1 - 1) * n1) + _cross(dy, dy) / ((n0 - 1) * n0)
     pos_codes, neg_codes = clusters
-    n_clusters = int(max(pos_codes.max(initial=-1), neg_codes.max(initial=-1))) + 1
-    m_i = np.bincount(pos_codes, minlength=n_clusters)
-    n_i = np.bincount(neg_codes, minlength=n_clusters)
-    dx = np.stack([np.bincount(pos_codes, weights=row, minlength=n_clusters) for row in v10])
-    dy = np.stack([np.bincount(neg_codes, weights=row, minlength=n_clusters) for row in v01])
-    dx -= m_i[None, :] * theta[:, None]
-    dy -= n_i[None, :] * theta[:, None]
+    n_codes = int(max(pos_codes.max(initial=-1), neg_codes.max(initial=-1))) + 1
+    m_i = np.bincount(pos_codes, minlength=n_codes)
+    n_i = np.bincount(neg_codes, minlength=n_codes)
+    x = np.stack([np.bincount(pos_codes, weights=row, minlength=n_codes) for row in v10])
+    y = np.stack([np.bincount(neg_codes, weights=row, minlength=n_codes) for row in v01])
+    return obuchowski_covariance(x.astype(np.float64), y.astype(np.float64), m_i, n_i, theta)
+
+
+def obuchowski_covariance(
+    x: FloatArray, y: FloatArray, m_i: IntArray, n_i: IntArray, theta: FloatArray
+) -> FloatArray:
+    """Obuchowski's (1997, Biometrics 53:567–578) clustered covariance of k AUCs.
+
+    ``x`` (k, c) / ``y`` (k, c): per cluster, the sum of the positives' ``V10`` / the negatives'
+    ``V01``; ``m_i`` / ``n_i`` (c,): positives / negatives per cluster; ``theta`` (k,): the AUCs.
+    Clusters holding no case (unused codes) add nothing and are not counted::
+
+        S10 = I10 / ((I10 - 1) M) * sum_i dX_i dX_i'      dX_i = V10(X_i.) - m_i theta
+        S01 = I01 / ((I01 - 1) N) * sum_i dY_i dY_i'      dY_i = V01(Y_i.) - n_i theta
+        S11 = I / (I - 1) * sum_i dX_i dY_i'
+        cov = S10 / M + S01 / N + (S11 + S11') / (M N)
+
+    with ``I`` clusters, ``I10`` (``I01``) of them holding a positive (negative) case, ``M`` / ``N``
+    positives / negatives. It reduces to DeLong's when every cluster holds one case.
+    """
+    n1, n0 = int(m_i.sum()), int(n_i.sum())
+    dx = x - m_i[None, :] * theta[:, None]
+    dy = y - n_i[None, :] * theta[:, None]
     i10 = int(np.count_nonzero(m_i))
     i01 = int(np.count_nonzero(n_i))
+    i_all = int(np.count_nonzero(m_i + n_i))
     s10 = i10 / ((i10 - 1) * n1) * _cross(dx, dx)
     s01 = i01 / ((i01 - 1) * n0) * _cross(dy, dy)
-    s11 = n_clusters / (n_clusters - 1) * _cross(dx, dy)
+    s11 = i_all / (i_all - 1) * _cross(dx, dy)
     return s10 / n1 + s01 / n0 + (s11 + s11.T) / (n1 * n0)
 
 
-def variance_problem(n1: int, n0: int, clusters: tuple[IntArray, IntArray] | None) -> str | None:
-    """Why the (co)variance is undefined for these counts, or None when it is defined."""
-    if clusters is None:
+def variance_problem(
+    n1: int, n0: int, cluster_sizes: tuple[IntArray, IntArray] | None
+) -> str | None:
+    """Why the (co)variance is undefined for these counts, or None when it is defined.
+
+    ``cluster_sizes``: positives and negatives per cluster code (``m_i``, ``n_i``), or None.
+    """
+    if cluster_sizes is None:
         if n1 < 2 or n0 < 2:
             return (
                 f"DeLong variance needs at least 2 positive and 2 negative cases; got {n1} "
                 f"positive and {n0} negative (pROC::ci.auc returns NA here too)"
             )
         return None
-    i10 = int(np.count_nonzero(np.bincount(clusters[0])))
-    i01 = int(np.count_nonzero(np.bincount(clusters[1])))
+    i10 = int(np.count_nonzero(cluster_sizes[0]))
+    i01 = int(np.count_nonzero(cluster_sizes[1]))
     if i10 < 2 or i01 < 2:
         return (
             "Obuchowski clustered variance needs at least 2 clusters with a positive case and 2 "
             f"with a negative case; got {i10} and {i01}"
         )
     return None
+
+
+#: Integer moments are summed in int64 while ``n1 (2 n0)**2`` (and ``n0 (2 n1)**2``) stay below this.
+_INT64_SAFE = 2**63
+
+
+def _bin_placements(bins: Bins, n1: int) -> tuple[IntArray, IntArray]:
+    """Twice the placement counts of each bin's cases, as integers.
+
+    With ``C`` / ``D`` the negatives / positives up to and including a bin, its positives have
+    ``2 n0 V10 = 2 C - N_bin`` (negatives below, ties counting half) and its negatives
+    ``2 n1 V01 = 2 (n1 - D) + P_bin`` (positives above, ties counting half). The AUC is then
+    ``sum P_bin (2 n0 V10) / (2 n0 n1)``: an integer sum, exact, divided once.
+    """
+    twice_v10 = np.cumsum(bins.neg)
+    twice_v10 *= 2
+    twice_v10 -= bins.neg
+    twice_v01 = np.cumsum(bins.pos)
+    twice_v01 *= -2
+    twice_v01 += 2 * n1
+    twice_v01 += bins.pos
+    return twice_v10, twice_v01
+
+
+def _centred_sum(weights: IntArray, values: IntArray, total: int, bound: int) -> Fraction:
+    """``sum w (v - mean)**2`` with ``mean = sum w v / total`` (``bound``: the largest ``v``):
+    exact from int64 sums where they cannot overflow, else in float64 centred first (then
+    accurate to a few units in the last place)."""
+    first = int(weights @ values)
+    if total * bound * bound < _INT64_SAFE:
+        second = int((weights * values) @ values)
+        return Fraction(total * second - first * first, total)
+    centred = values - first / total
+    return Fraction(float(weights @ (centred * centred)))
+
+
+def _delong_variance(
+    bins: Bins, twice_v10: IntArray, twice_v01: IntArray, n1: int, n0: int
+) -> float:
+    """DeLong's ``S10 / n1 + S01 / n0`` from the bins (ddof 1, as pROC), exact but for the final
+    rounding while its integer moments fit in int64 (up to about n = 10**6 cases)."""
+    s10 = _centred_sum(bins.pos, twice_v10, n1, 2 * n0) / (4 * n0 * n0 * (n1 - 1))
+    s01 = _centred_sum(bins.neg, twice_v01, n0, 2 * n1) / (4 * n1 * n1 * (n0 - 1))
+    return float(s10 / n1 + s01 / n0)
+
+
+def _obuchowski_variance(
+    bins: Bins, twice_v10: IntArray, twice_v01: IntArray, theta: float, n1: int, n0: int
+) -> tuple[float, str | None]:
+    """``(Obuchowski variance, why it is undefined or None)`` from bins that carry each case's
+    slot and cluster: the cases' placement values summed per cluster
+    (:func:`obuchowski_covariance`)."""
+    if bins.slot is None or bins.cluster is None:
+        raise ValueError("clustered bins carry each case's slot and cluster")
+    n_codes = int(bins.cluster.max()) + 1
+    in_cluster = bins.cluster << 1
+    in_cluster |= bins.slot & 1  # 2 * cluster + label
+    sizes = np.bincount(in_cluster, minlength=2 * n_codes)
+    m_i, n_i = sizes[1::2], sizes[0::2]
+    problem = variance_problem(n1, n0, (m_i, n_i))
+    if problem is not None:
+        return math.nan, problem
+    # Sum the integer counts 2 n0 V10 / 2 n1 V01 per cluster: exact in float64 (each sum is an
+    # integer below 2**53), so the sums do not depend on the order of the cases.
+    twice = np.empty(2 * twice_v10.size)  # by slot: 2 * bin + label
+    twice[0::2] = twice_v01
+    twice[1::2] = twice_v10
+    sums = np.bincount(in_cluster, weights=twice.take(bins.slot), minlength=2 * n_codes)
+    x = np.multiply(sums[None, 1::2], 0.5 / n0, dtype=np.float64)
+    y = np.multiply(sums[None, 0::2], 0.5 / n1, dtype=np.float64)
+    cov = obuchowski_covariance(x, y, m_i, n_i, np.array([theta]))
+    return float(cov[0, 0]), None
 
 
 def z_quantile(confidence: float) -> float:
@@ -256,7 +342,7 @@ def auc(
         y_true=y, y_score=s, clusters=None if clusters is None else np.asarray(clusters)
     )
     method = "delong" if clusters is None else "obuchowski"
-    codes = None if clusters is None else prepare_clusters(clusters, y)
+    codes = None if clusters is None else cluster_codes(clusters)
     n = int(y.size)
     n1 = int(np.count_nonzero(y))
     n0 = n - n1
@@ -267,15 +353,18 @@ def auc(
             method=method,
             n=n,
         )
-    v10, v01 = placements(y, s, keep_order=codes is not None)
-    theta = float(v10.mean())
-    problem = variance_problem(n1, n0, codes)
+    bins = score_bins(y, s, codes)
+    twice_v10, twice_v01 = _bin_placements(bins, n1)
+    theta = int(bins.pos @ twice_v10) / (2 * n0 * n1)  # an exact integer sum, rounded once
+    if codes is None:
+        problem = variance_problem(n1, n0, None)
+        var = math.nan if problem else _delong_variance(bins, twice_v10, twice_v01, n1, n0)
+    else:
+        var, problem = _obuchowski_variance(bins, twice_v10, twice_v01, theta, n1, n0)
+    nan = math.nan
     if problem is not None:
-        nan = math.nan
         return Estimate(theta, nan, nan, confidence, method, n, nan, problem)
-    var = float(delong_covariance(v10[None, :], v01[None, :], clusters=codes)[0, 0])
     if var < -1e-15:  # possible only for clustered data with strongly negative S11
-        nan = math.nan
         reason = f"the {method} variance estimate is negative ({var!r})"
         return Estimate(theta, nan, nan, confidence, method, n, nan, reason)
     se = math.sqrt(max(var, 0.0))

@@ -1,0 +1,163 @@
+"""Cases grouped into bins of equal score, ascending, with each bin's count of positives and negatives.
+
+The AUC and its DeLong (and Obuchowski clustered) variance depend on the scores only through
+which cases share a score and in which order the distinct scores come: every positive of a bin
+has the same placement value, and so has every negative. :func:`score_bins` finds the bins at the
+cost of one sort of the scores -- or of none -- in one of three ways, chosen by the width of the
+order-preserving integer keys of :func:`validation.stats._ranks._keys` (float32 and integer scores
+are never upcast):
+
+* **counting** -- keys spanning at most :data:`COUNTING_SPAN` times ``n`` values (integer scores,
+  Likert ratings, booleans): one ``bincount`` of ``2 * key + label``, no sort; a bin per key value,
+  empty bins included (they contribute nothing);
+* **packed sort** -- key, then cluster code, then label packed into one non-negative 32- or 64-bit
+  integer (float32 probabilities, float64 keys of narrow range): one numpy sort of integers, whose
+  runs of equal keys are the bins; label and cluster come out of the low bits, so no gather;
+* **row sort** -- float64 keys too wide to share 63 bits with a label: the packed score-and-row
+  sort of :func:`validation.stats._ranks.sort_scores`, then the labels (and cluster codes) gathered
+  in that order.
+
+Each way gives the same bins (tested against ``numpy.unique`` on every input kind); only the cost
+differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from validation.stats._ranks import _keys, sort_scores
+
+__all__ = ["COUNTING_SPAN", "Bins", "score_bins"]
+
+IntArray = NDArray[np.intp]
+
+#: Keys spanning at most this many times ``n`` values are binned by counting, without a sort.
+COUNTING_SPAN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Bins:
+    """Distinct scores in ascending order and the cases at each.
+
+    Attributes
+    ----------
+    pos, neg : (r,) intp
+        Positives and negatives whose score is the bin's (a bin may be empty when binned by
+        counting).
+    slot : (n,) intp or None
+        Per case, ``2 * bin + label`` (label 1 = positive), in ``case order``; only when clusters
+        were given.
+    cluster : (n,) intp or None
+        Per case, its cluster code, in the same case order (clusters given only).
+    """
+
+    pos: IntArray
+    neg: IntArray
+    slot: IntArray | None = None
+    cluster: IntArray | None = None
+
+
+def score_bins(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray | None = None) -> Bins:
+    """Bin ``scores`` (finite, float32/float64/integer) with their 0/1 labels ``y`` (module docstring).
+
+    ``clusters``: non-negative cluster codes below :data:`COUNTING_SPAN` ``* n + 1`` (from
+    :func:`validation.stats.roc.cluster_codes`); with them, :attr:`Bins.slot` and
+    :attr:`Bins.cluster` say where each case lies, for per-cluster sums.
+    """
+    n = int(y.size)
+    keys, width = _keys(scores)
+    if (1 << width) <= COUNTING_SPAN * n:
+        return _by_counting(y, keys, width, clusters)
+    cluster_bits = 0 if clusters is None else max(1, int(clusters.max(initial=0)).bit_length())
+    if width + cluster_bits + 1 <= 62:
+        return _by_packed_sort(y, keys, width, clusters, cluster_bits)
+    return _by_row_sort(y, scores, clusters)
+
+
+def _by_counting(
+    y: NDArray[np.int8],
+    keys: NDArray[np.unsignedinteger[Any]],
+    width: int,
+    clusters: IntArray | None,
+) -> Bins:
+    slot = keys.astype(np.intp)
+    slot <<= 1
+    slot += y
+    counts = np.bincount(slot, minlength=2 << width).reshape(-1, 2)
+    if clusters is None:
+        return Bins(counts[:, 1], counts[:, 0])
+    return Bins(counts[:, 1], counts[:, 0], slot, clusters)
+
+
+def _by_packed_sort(
+    y: NDArray[np.int8],
+    keys: NDArray[np.unsignedinteger[Any]],
+    width: int,
+    clusters: IntArray | None,
+    cluster_bits: int,
+) -> Bins:
+    low = cluster_bits + 1
+    signed: type[np.signedinteger[Any]] = np.int32 if width + low <= 31 else np.int64
+    if keys.dtype.itemsize == np.dtype(signed).itemsize:
+        packed = keys.view(signed)  # the keys are ours (a fresh array from _keys): pack in place
+    else:
+        packed = keys.astype(signed)  # keys < 2**width: non-negative in either type
+    packed <<= low
+    if clusters is not None:
+        packed |= clusters.astype(signed) << 1
+    packed |= y
+    packed.sort()
+    label = packed & 1
+    new_bin = packed[1:] >> low != packed[:-1] >> low
+    pos, neg, bin_of = _counts_by_run(label, new_bin, need_bin_of=clusters is not None)
+    if clusters is None or bin_of is None:
+        return Bins(pos, neg)
+    packed >>= 1
+    packed &= (1 << cluster_bits) - 1
+    bin_of <<= 1
+    bin_of += label
+    return Bins(pos, neg, bin_of, packed.astype(np.intp, copy=False))
+
+
+def _by_row_sort(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray | None) -> Bins:
+    ranking = sort_scores(scores)
+    order = ranking.rows()
+    label = y.take(order).astype(np.intp)
+    if ranking.starts is None:
+        new_bin = np.ones(max(ranking.n - 1, 0), dtype=bool)
+    else:
+        new_bin = np.zeros(ranking.n - 1, dtype=bool)
+        new_bin[ranking.starts[1:] - 1] = True
+    pos, neg, bin_of = _counts_by_run(label, new_bin, need_bin_of=clusters is not None)
+    if clusters is None or bin_of is None:
+        return Bins(pos, neg)
+    return Bins(pos, neg, 2 * bin_of + label, clusters.take(order))
+
+
+def _counts_by_run(
+    label: NDArray[np.signedinteger[Any]], new_bin: NDArray[np.bool_], *, need_bin_of: bool
+) -> tuple[IntArray, IntArray, IntArray | None]:
+    """Positives and negatives per run of equal sorted keys; the run of each sorted case if asked.
+
+    ``label``: 0/1 of each sorted case; ``new_bin[i]``: sorted case ``i + 1`` starts a new run.
+    """
+    n = label.size
+    if new_bin.all():  # every score distinct: one case per bin
+        pos = label.astype(np.intp, copy=False)
+        bin_of = np.arange(n) if need_bin_of else None
+        return pos, 1 - pos, bin_of
+    starts = np.flatnonzero(new_bin)
+    starts += 1
+    pos = np.add.reduceat(label, np.concatenate(([0], starts)), dtype=np.intp)
+    neg = np.diff(starts, prepend=0, append=n)
+    neg -= pos
+    bin_of = None
+    if need_bin_of:
+        bin_of = np.zeros(n, dtype=np.intp)
+        bin_of[starts] = 1
+        np.cumsum(bin_of, out=bin_of)
+    return pos, neg, bin_of
