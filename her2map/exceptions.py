@@ -8,6 +8,7 @@ verify, the test-set firewall), never a traceback.
 
 __all__ = [
     "CohortError",
+    "DeviceError",
     "DicomError",
     "FirewallError",
     "Her2MapError",
@@ -33,6 +34,10 @@ class LockError(Her2MapError):
     """The model lock does not verify: a hash differs, a file is missing, or the lock is malformed."""
 
     exit_code = 3
+
+
+class DeviceError(Her2MapError):
+    """A requested inference device is unknown or not seen by torch (names it and the fix)."""
 
 
 class FirewallError(Her2MapError):

@@ -26,10 +26,17 @@ Weights load with ``torch.load(weights_only=True)``; a file that is not a plain 
 (malformed, or carrying pickled objects) is refused with a LockError that names the file and never
 suggests lifting that protection; inference runs single-threaded with
 deterministic algorithms, so the same inputs give bit-identical scores on CPU.
+
+A loaded model scores on the CPU; :meth:`LockedModel.to` gives a copy that scores on another
+device (:func:`her2map.device.resolve_device`: the weights are verified and loaded on the CPU,
+then moved; the lock hash and every check stay the same). On CUDA the inputs move to the GPU and
+the probability comes back as a Python float (float64) exactly as on the CPU.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import io
 import json
@@ -44,8 +51,9 @@ import rfc8785
 import torch
 
 from her2map._io import atomic_write_bytes
+from her2map.device import CPU, Device, resolve_device, scoring
 from her2map.exceptions import FirewallError, LockError
-from her2map.model import ArchitectureConfig, Her2MapNet, collate, deterministic_torch
+from her2map.model import ArchitectureConfig, Her2MapNet, collate
 from her2map.preprocess import PreprocessConfig, preprocess_study
 
 __all__ = [
@@ -259,7 +267,8 @@ def _load_tensors(weights: Path, lock_path: Path) -> Any:
 
 @dataclass(frozen=True, eq=False)
 class LockedModel:
-    """A verified, frozen model; build it with :meth:`load` (never directly)."""
+    """A verified, frozen model; build it with :meth:`load` (never directly). ``device`` is where
+    :meth:`predict_study` scores (:meth:`to`)."""
 
     lock_path: Path
     lock_hash: str
@@ -272,15 +281,36 @@ class LockedModel:
     architecture: ArchitectureConfig
     preprocessing: PreprocessConfig
     network: Her2MapNet
+    device: Device = CPU
 
     @classmethod
-    def load(cls, lock_path: str | Path | None = None) -> LockedModel:
+    def load(
+        cls, lock_path: str | Path | None = None, *, device: str | Device = "cpu"
+    ) -> LockedModel:
         """Load and verify a lock (default: the shipped :data:`DEFAULT_LOCK`).
 
         Verifies, in order: the lock format, the SHA-256 of the weights file, of the canonical
         architecture and preprocessing configs, of the threshold (value + rule) and of the
         training-manifest file. Raises :class:`LockError` naming the first part that differs.
+        ``device`` (default ``"cpu"``) is where it scores: :meth:`to` after loading on the CPU.
         """
+        return cls._load(lock_path).to(device)
+
+    def to(self, device: str | Device) -> LockedModel:
+        """This model scoring on ``device`` (``cpu``, ``cuda``, ``cuda:N``, ``auto``;
+        :func:`her2map.device.resolve_device`): ``self`` when already there, else a copy whose
+        network was moved; the lock's identity (hash, threshold, manifest) is unchanged.
+
+        Raises :class:`~her2map.exceptions.DeviceError` for a device torch does not see.
+        """
+        where = resolve_device(device)
+        if where == self.device:
+            return self
+        network = copy.deepcopy(self.network).to(where.torch)
+        return dataclasses.replace(self, network=network, device=where)
+
+    @classmethod
+    def _load(cls, lock_path: str | Path | None) -> LockedModel:
         path = Path(DEFAULT_LOCK if lock_path is None else lock_path)
         try:
             lock = json.loads(
@@ -409,7 +439,9 @@ class LockedModel:
 
         P(HER2-positive) for the HER2 model (``target`` ``"her2"``; ``therapy`` must be None);
         P(pCR) for the response model (``target`` ``"pcr"``), which needs the planned neoadjuvant
-        ``therapy`` (:func:`her2map.model.plan_features`). A mismatch is a ``ValueError``.
+        ``therapy`` (:func:`her2map.model.plan_features`). A mismatch is a ``ValueError``. Scores on
+        :attr:`device` (:func:`her2map.device.scoring`); the float32 probability comes back to the
+        CPU and becomes a Python float, the same way on every device.
         """
         from her2map.model import plan_features
 
@@ -422,6 +454,11 @@ class LockedModel:
             )
         inputs, mask = collate([preprocess_study(images, self.preprocessing)], self.preprocessing)
         plan = None if therapy is None else torch.tensor([plan_features(therapy)])
-        with deterministic_torch(), torch.inference_mode():
-            logit = self.network(inputs, mask, plan).logits
-            return float(torch.sigmoid(logit)[0])
+        where = self.device.torch
+        with scoring(self.device):
+            logit = self.network(
+                {key: value.to(where) for key, value in inputs.items()},
+                mask.to(where),
+                None if plan is None else plan.to(where),
+            ).logits
+            return float(torch.sigmoid(logit).cpu()[0])

@@ -167,7 +167,9 @@ class Her2MapNet(nn.Module):
     def encode(self, modality: str, x: torch.Tensor) -> torch.Tensor:
         """Embed a batch of one modality's inputs -> (N, embed_dim)."""
         if modality in ("MG_CC", "MG_MLO"):
-            view = torch.full((x.shape[0],), int(modality == "MG_MLO"), dtype=torch.long)
+            view = torch.full(
+                (x.shape[0],), int(modality == "MG_MLO"), dtype=torch.long, device=x.device
+            )
             return self.mg_proj(self.mg_trunk(x)) + self.view_embedding(view)
         if modality == "US":
             return self.us_proj(self.us_trunk(x))
@@ -196,6 +198,9 @@ class Her2MapNet(nn.Module):
             needs at least one True.
         plan : float tensor (B, plan_inputs), optional
             Planned-therapy features; required exactly when ``config.plan_inputs`` > 0.
+
+        Inputs, mask and plan sit on the network's device; the tensors the forward makes itself
+        (empty embedding slots, view ids) are made on that device too (``mask.device``).
         """
         if (plan is None) != (self.config.plan_inputs == 0) or (
             plan is not None and tuple(plan.shape) != (mask.shape[0], self.config.plan_inputs)
@@ -209,7 +214,7 @@ class Her2MapNet(nn.Module):
         batch = mask.shape[0]
         columns: list[torch.Tensor] = []
         for column, key in enumerate(MODALITY_KEYS):
-            slot = torch.zeros(batch, self.config.embed_dim)
+            slot = torch.zeros(batch, self.config.embed_dim, device=mask.device)
             rows = torch.nonzero(mask[:, column], as_tuple=True)[0]
             if rows.numel() > 0:
                 encoded = self.encode(key, inputs[key].index_select(0, rows))
@@ -232,7 +237,7 @@ def masked_mean(embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     counts = weights.sum(dim=1, keepdim=True)
     if bool((counts == 0).any()):
         raise ValueError("every patient needs at least one modality present (mask row all False)")
-    kept = torch.where(mask[:, :, None], embeddings, torch.zeros((), dtype=embeddings.dtype))
+    kept = torch.where(mask[:, :, None], embeddings, embeddings.new_zeros(()))
     return kept.sum(dim=1) / counts
 
 

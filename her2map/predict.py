@@ -16,6 +16,12 @@ study with :meth:`her2map.lock.LockedModel.predict_study` and writes, atomically
   when any image the prediction read was lossy-compressed (a lossy-capable transfer syntax or
   LossyImageCompression (0028,2110) ``01``, :mod:`her2map.ingest.codecs`), else ``0``. Rerunning
   gives identical bytes (REQ-LOCK-002).
+* ``OUT`` with suffix ``.provenance.json`` (:func:`provenance_path`) — how the table was made
+  (:data:`PROVENANCE_FORMAT`): ``devices``, the device(s) that scored
+  (:attr:`her2map.device.Device.label`: ``["cpu"]``, ``["cuda:0 NVIDIA H200"]``), ``model_lock``,
+  ``response_lock`` (null without one), ``torch`` and ``cuda`` (torch's CUDA runtime when a GPU
+  scored, else null). The table has no device column: on the CPU it is the same bytes as ever;
+  the harness carries this file into the dossier beside the table.
 * ``OUT`` with suffix ``.exclusions.csv`` (:func:`exclusions_path`) — every patient or file that
   ingest excluded and that was therefore not predicted: ``patient_id, path, reason, tag``. A
   patient whose images pass ingest but fail to decode (a corrupt compressed stream, an
@@ -31,10 +37,19 @@ refuses a lock whose hash differs from the one the caller verified. Every patien
 once (checked: no shard is padded, no case duplicated or lost) and the rows are sorted by
 ``patient_id`` as in the serial run, so the table has the same bytes whatever the number of
 workers (REQ-LOCK-002).
+
+``device`` (:func:`her2map.device.resolve_device`; default ``"cpu"``) is where the models score.
+It is resolved once here (``auto``: CUDA when torch sees it, else CPU) and a requested GPU that
+torch does not see is refused before anything is read. With workers, every worker scores on the
+resolved device and re-resolves it itself (a worker that does not see that GPU refuses); several
+local workers on one GPU share it, each with its own CUDA context (the network is small; each
+patient is scored alone, so the sharing cannot change a score). Local worker threads are refused
+on a GPU (torch's deterministic settings are per process).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -42,16 +57,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from her2map._io import atomic_write_bytes, csv_bytes
-from her2map.exceptions import DicomError, Her2MapError, LockError
+from her2map.device import Device, resolve_device
+from her2map.exceptions import DeviceError, DicomError, Her2MapError, LockError
 from her2map.lock import LockedModel
 from her2map.parallel import Session, Workers, active, session
 
 __all__ = [
     "EXCLUSION_COLUMNS",
     "PREDICTION_COLUMNS",
+    "PROVENANCE_FORMAT",
     "exclusions_path",
     "predict_cohort",
+    "provenance_path",
 ]
 
 PREDICTION_COLUMNS: tuple[str, ...] = (
@@ -66,6 +86,10 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 )
 #: One scored study: ``("row", prediction row)`` or ``("excluded", exclusion row)``.
 Outcome = tuple[str, list[str]]
+#: One scored shard: the label of the device that scored it and its outcomes.
+Shard = tuple[str, list[Outcome]]
+#: Format tag of the provenance file beside a predictions table (:func:`provenance_path`).
+PROVENANCE_FORMAT = "her2map.predictions-provenance/1"
 EXCLUSION_COLUMNS: tuple[str, ...] = ("patient_id", "path", "reason", "tag")
 
 
@@ -73,6 +97,26 @@ def exclusions_path(out_csv: str | Path) -> Path:
     """Where the exclusions of ``out_csv`` go: ``predictions.csv`` -> ``predictions.exclusions.csv``."""
     out = Path(out_csv)
     return out.with_name(f"{out.stem}.exclusions.csv")
+
+
+def provenance_path(out_csv: str | Path) -> Path:
+    """Where the provenance of ``out_csv`` goes: ``predictions.csv`` ->
+    ``predictions.provenance.json`` (module docstring)."""
+    out = Path(out_csv)
+    return out.with_name(f"{out.stem}.provenance.json")
+
+
+def _provenance_bytes(devices: set[str], model: LockedModel, response: LockedModel | None) -> bytes:
+    cuda = any(label.startswith("cuda") for label in devices)
+    record = {
+        "cuda": torch.version.cuda if cuda else None,
+        "devices": sorted(devices),
+        "format": PROVENANCE_FORMAT,
+        "model_lock": model.lock_hash,
+        "response_lock": None if response is None else response.lock_hash,
+        "torch": torch.__version__,
+    }
+    return (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def predict_cohort(
@@ -83,6 +127,7 @@ def predict_cohort(
     response: LockedModel | None = None,
     progress: bool | None = None,
     workers: Workers | None = None,
+    device: str | Device = "cpu",
 ) -> Path:
     """Predict every usable patient of ``cohort_dir`` with the locked model; write ``out_csv``.
 
@@ -103,6 +148,10 @@ def predict_cohort(
     workers : Workers, optional
         Where to score: default the active session (:func:`her2map.parallel.active`, this process
         unless inside ``with session(...)``); else shards of patients on Dask (module docstring).
+    device : str or Device, optional
+        ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"`` or ``"auto"``
+        (:func:`her2map.device.resolve_device`); the device used is recorded in
+        :func:`provenance_path` of ``out_csv``.
 
     Returns
     -------
@@ -114,9 +163,12 @@ def predict_cohort(
         The cohort shares patients with the training manifest.
     LockError, CohortError, DicomError
         Broken lock, malformed cohort folder, unreadable image.
+    DeviceError
+        An unknown device, or a CUDA device that torch does not see (here or on a worker).
     """
     from her2map.ingest import IMAGING_COLUMNS, PLAN_COLUMNS, load_cohort
 
+    where = resolve_device(device)
     locked = LockedModel.load() if model is None else model
     for role, which, target in (("model", locked, "her2"), ("response", response, "pcr")):
         if which is not None and which.target != target:
@@ -131,9 +183,12 @@ def predict_cohort(
         if which is not None:
             which.check_firewall(candidates, source=f"cohort {cohort_dir}")
 
-    outcomes = _score(locked, cohort.studies, workers, progress, f"{cohort.root}/")
+    devices, outcomes = _score(locked, where, cohort.studies, workers, progress, f"{cohort.root}/")
     scored = [row for kind, row in outcomes if kind == "row"]
-    pcr = {} if response is None else _score_pcr(response, cohort, {r[0] for r in scored})
+    pcr = {}
+    if response is not None:
+        pcr = _score_pcr(response.to(where), cohort, {r[0] for r in scored})
+        devices.add(where.label)
     rows = sorted(
         (
             [pid, site, score, pcr.get(pid, ""), modalities, lock,
@@ -158,6 +213,7 @@ def predict_cohort(
     )
     out = Path(out_csv)
     atomic_write_bytes(exclusions_path(out), csv_bytes(EXCLUSION_COLUMNS, excluded))
+    atomic_write_bytes(provenance_path(out), _provenance_bytes(devices, locked, response))
     return atomic_write_bytes(out, csv_bytes(PREDICTION_COLUMNS, rows))
 
 
@@ -177,8 +233,8 @@ def _score_pcr(response: LockedModel, cohort: Any, predicted: set[str]) -> dict[
     return out
 
 
-#: Models loaded by this worker process, by (lock path, lock hash): a shard reuses them.
-_LOADED: dict[tuple[str, str], LockedModel] = {}
+#: Models loaded by this worker process, by (lock path, lock hash, device): a shard reuses them.
+_LOADED: dict[tuple[str, str, str], LockedModel] = {}
 
 
 def _rows(model: LockedModel, root: str, studies: Sequence[Any]) -> list[Outcome]:
@@ -208,48 +264,72 @@ def _rows(model: LockedModel, root: str, studies: Sequence[Any]) -> list[Outcome
     return outcomes
 
 
+def _here(model: LockedModel, root: str, studies: Sequence[Any]) -> Shard:
+    """Score studies in this process with ``model`` (already on its device)."""
+    return model.device.label, _rows(model, root, studies)
+
+
 def _score_shard(
-    lock_path: str, lock_hash: str, root: str, studies: Sequence[Any]
-) -> list[Outcome]:
-    """Score one shard on a worker with the lock loaded and verified there."""
-    key = (lock_path, lock_hash)
+    lock_path: str, lock_hash: str, device: str, root: str, studies: Sequence[Any]
+) -> Shard:
+    """Score one shard on a worker with the lock loaded and verified there, on ``device``
+    (resolved again on the worker: a worker that does not see that GPU refuses)."""
+    key = (lock_path, lock_hash, device)
     if key not in _LOADED:
-        model = LockedModel.load(lock_path)
+        model = LockedModel.load(lock_path, device=device)
         if model.lock_hash != lock_hash:
             raise LockError(
                 f"lock {lock_path} on this worker hashes to {model.lock_hash}, not the "
                 f"{lock_hash} verified by the caller: workers must see the same lock file"
             )
         _LOADED[key] = model
-    return _rows(_LOADED[key], root, studies)
+    return _here(_LOADED[key], root, studies)
 
 
 def _score(
     model: LockedModel,
+    device: Device,
     studies: Sequence[Any],
     workers: Workers | None,
     progress: bool | None,
     root: str,
-) -> list[Outcome]:
-    """Outcomes of every study: here one patient at a time, or in shards of patients on Dask."""
+) -> tuple[set[str], list[Outcome]]:
+    """The labels of the devices that scored, and the outcomes of every study: here one patient at
+    a time, or in shards of patients on Dask, on ``device``."""
     with session(workers) if workers is not None else nullcontext(active()) as place:
-        return _score_on(place, model, studies, progress, root)
+        return _score_on(place, model, device, studies, progress, root)
 
 
 def _score_on(
-    place: Session, model: LockedModel, studies: Sequence[Any], progress: bool | None, root: str
-) -> list[Outcome]:
+    place: Session,
+    model: LockedModel,
+    device: Device,
+    studies: Sequence[Any],
+    progress: bool | None,
+    root: str,
+) -> tuple[set[str], list[Outcome]]:
     workers = place.workers
+    if (
+        device.is_cuda
+        and not workers.serial
+        and workers.scheduler is None
+        and not workers.processes
+    ):
+        raise DeviceError(
+            f"device {device.torch!r} with {workers.describe()}: torch's deterministic settings "
+            "are per process, so worker threads sharing a GPU could change each other's "
+            "algorithms; use worker processes (the CLI's --workers) or one worker"
+        )
     if workers.serial:
-        task: Any = partial(_rows, model, root)
+        task: Any = partial(_here, model.to(device), root)
         shards = [[study] for study in studies]
     else:
-        task = partial(_score_shard, str(model.lock_path), model.lock_hash, root)
+        task = partial(_score_shard, str(model.lock_path), model.lock_hash, device.torch, root)
         size = max(1, math.ceil(len(studies) / (4 * workers.n)))
         shards = [list(studies[i : i + size]) for i in range(0, len(studies), size)]
     unit = "patient" if workers.serial else "shard"
-    done = place.map(task, shards, progress=progress, desc="predict", unit=unit)
-    outcomes = [outcome for shard in done for outcome in shard]
+    done: list[Shard] = place.map(task, shards, progress=progress, desc="predict", unit=unit)
+    outcomes = [outcome for _, shard in done for outcome in shard]
     wanted = [study.patient_id for study in studies]
     got = [row[0] for _, row in outcomes]
     if got != wanted:  # never a padded, duplicated or lost case
@@ -257,4 +337,4 @@ def _score_on(
             f"inference returned {len(got)} row(s) ({len(set(got))} distinct patients) for "
             f"{len(wanted)} patient(s); refusing an incomplete or duplicated table"
         )
-    return outcomes
+    return {label for label, _ in done} or {device.label}, outcomes

@@ -102,6 +102,20 @@ def test_fresh_dossier_verifies_and_reproduces(run: dict[str, Path]) -> None:
 
 
 @pytest.mark.slow
+def test_dossier_carries_the_device_that_scored(run: dict[str, Path]) -> None:
+    """The predictions' provenance file (device, locks) is sealed in the dossier beside the
+    table. Wrong version: a dossier that carries the table and its exclusions only."""
+    carried = run["dossier"] / "inputs" / "predictions" / "predictions.provenance.json"
+    record = json.loads(carried.read_bytes())
+    assert record["devices"] == ["cpu"]
+    results = json.loads(run["results"].read_bytes())
+    assert record["model_lock"] == results["identity"]["model"]["lock_hash"]
+    assert (
+        carried.read_bytes() == (run["base"] / "run" / "predictions.provenance.json").read_bytes()
+    )
+
+
+@pytest.mark.slow
 @pytest.mark.req("REQ-REPRO-001")
 def test_copied_dossier_reproduces_alone_with_the_originals_gone(
     run: dict[str, Path], tmp_path: Path

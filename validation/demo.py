@@ -241,7 +241,8 @@ def demo(
     interim = run_and_seal(
         interim_protocol, labels=export / "labels.csv", ledger=ledger,
         out_dir=out / _PROSPECTIVE, predictions=export / "predictions.csv",
-        actor="trial.statistician", **trace_kwargs,
+        actor="trial.statistician", trace=trace_kwargs["trace"],
+        tests_dir=trace_kwargs["tests_dir"], junit=trace_kwargs["junit"],
     )  # fmt: skip
     conclusion = interim.run.results.summary
     say(f"{_PROSPECTIVE}: {conclusion.conclusion}")

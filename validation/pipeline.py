@@ -224,9 +224,11 @@ def _inputs(journal: dict[str, Any], out: Path | None = None) -> RunInputs:
     if out is not None:
         given = _rewrite(given, journal["work"], str(out.absolute()))
     exclusions = given["predictions_exclusions"]
+    provenance = given.get("predictions_provenance")  # absent from journals of older versions
     return RunInputs(
         Path(given["protocol"]), Path(given["predictions"]), Path(given["labels"]),
         None if exclusions is None else Path(exclusions),
+        None if provenance is None else Path(provenance),
     )  # fmt: skip
 
 
@@ -241,7 +243,11 @@ def _seal(work: Path, ledger: Path, journal: dict[str, Any], run: Entry) -> None
         shutil.rmtree(dossier)
     given = _inputs(journal)
     inputs = DossierInputs(
-        given.protocol, given.predictions, given.labels, given.predictions_exclusions
+        given.protocol,
+        given.predictions,
+        given.labels,
+        given.predictions_exclusions,
+        given.predictions_provenance,
     )
     built = build_dossier(
         work / "results.json", dossier, ledger=ledger, inputs=inputs, **journal["seal"]
@@ -299,6 +305,9 @@ def _stage(out: Path, ledger: Path, missing: list[Path], make: Any,
                     "predictions_exclusions": None
                     if run.inputs.predictions_exclusions is None
                     else str(run.inputs.predictions_exclusions),
+                    "predictions_provenance": None
+                    if run.inputs.predictions_provenance is None
+                    else str(run.inputs.predictions_provenance),
                 },
                 **journal_extra,
             }
@@ -379,13 +388,18 @@ def _execute(
     lock: str | Path | None,
     actor: str,
     seal: dict[str, Any] | None,
+    device: str | None = None,
 ) -> SealedRun:
     out, ledger_path = Path(out_dir), Path(ledger)
     named = {"protocol": protocol, "labels": labels, "predictions": predictions,
              "cohort": cohort, "lock": lock}  # fmt: skip
     for what, path in {**named, "ledger": ledger, "--out": out_dir}.items():
         _utf8(None if path is None else Path(path), what)
-    asked = {k: None if v is None else str(Path(v).resolve()) for k, v in named.items()}
+    asked: dict[str, Any] = {
+        k: None if v is None else str(Path(v).resolve()) for k, v in named.items()
+    }
+    if device is not None:  # requests without a device (cpu) match journals of older versions
+        asked["device"] = device
     finished = _finish_stale(out, ledger_path)
     if finished is not None:
         done = _recovered(out, ledger_path, *finished)
@@ -409,7 +423,7 @@ def _execute(
     def make(work: Path, scratch: Path) -> RunResult:
         return run_protocol(
             protocol, labels=labels, ledger=scratch, out_dir=work, predictions=predictions,
-            cohort=cohort, lock=lock, actor=actor,
+            cohort=cohort, lock=lock, actor=actor, device=device,
         )  # fmt: skip
 
     extra = {"actor": actor, "seal": seal, "request": asked}
@@ -430,6 +444,7 @@ def run_and_seal(
     trace: str | Path | None = None,
     tests_dir: str | Path | None = None,
     junit: str | Path | None = None,
+    device: str | None = None,
 ) -> SealedRun:
     """:func:`~validation.runner.run_protocol`, then :func:`~validation.dossier.build_dossier` and
     :func:`~validation.dossier.verify_dossier` of its results, all or nothing (module docstring).
@@ -449,7 +464,7 @@ def run_and_seal(
             "junit": None if junit is None else str(junit), "actor": actor}  # fmt: skip
     return _execute(
         protocol, labels=labels, ledger=ledger, out_dir=out_dir, predictions=predictions,
-        cohort=cohort, lock=lock, actor=actor, seal=seal,
+        cohort=cohort, lock=lock, actor=actor, seal=seal, device=device,
     )  # fmt: skip
 
 
@@ -463,10 +478,11 @@ def run_only(
     cohort: str | Path | None = None,
     lock: str | Path | None = None,
     actor: str = "harness",
+    device: str | None = None,
 ) -> SealedRun:
     """Like :func:`run_and_seal` without a dossier (``validate run --no-dossier``): results.json
     and its ``validation.run`` entry appear together or not at all."""
     return _execute(
         protocol, labels=labels, ledger=ledger, out_dir=out_dir, predictions=predictions,
-        cohort=cohort, lock=lock, actor=actor, seal=None,
+        cohort=cohort, lock=lock, actor=actor, seal=None, device=device,
     )  # fmt: skip

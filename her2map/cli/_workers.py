@@ -1,4 +1,5 @@
-"""``--workers N`` / ``--scheduler ADDRESS``: where the heavy work of a command runs."""
+"""``--workers N`` / ``--scheduler ADDRESS`` / ``--device``: where the heavy work of a command
+runs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 
 from her2map.parallel import Workers
 
-__all__ = ["add_worker_options", "workers_from_args"]
+__all__ = ["add_device_option", "add_worker_options", "workers_from_args"]
 
 
 def _positive(text: str) -> int:
@@ -34,6 +35,20 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
         "--scheduler",
         metavar="ADDRESS",
         help="run on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://host:8786)",
+    )
+
+
+def add_device_option(parser: argparse.ArgumentParser, *, default: str | None = "cpu") -> None:
+    """Add ``--device`` (:func:`her2map.device.resolve_device`; checked when the command runs, so
+    that a GPU torch does not see is refused with the CLI's one-line error, exit status 2)."""
+    parser.add_argument(
+        "--device",
+        default=default,
+        metavar="{auto,cpu,cuda,cuda:N}",
+        help="where the locked models score (default cpu: bit-identical on every machine); "
+        "auto: a GPU when torch sees one, else cpu; a GPU that torch does not see is refused, "
+        "never replaced by the cpu; the device used is recorded in <predictions "
+        "stem>.provenance.json",
     )
 
 

@@ -73,10 +73,11 @@ def _build(args: argparse.Namespace) -> int:
         )
     inputs = None
     if all(given):
+        from validation.runner import beside_predictions
+
         predictions = Path(args.predictions)
-        extra = predictions.with_name(f"{predictions.stem}.exclusions.csv")
         inputs = DossierInputs(
-            Path(args.protocol), predictions, Path(args.labels), extra if extra.is_file() else None
+            Path(args.protocol), predictions, Path(args.labels), *beside_predictions(predictions)
         )
     result = build_dossier(
         args.results,

@@ -1,6 +1,6 @@
 """``her2map validate run PROTOCOL (--cohort DIR | --predictions FILE) --labels FILE --ledger PATH
 --out DIR [--actor NAME] [--lock PATH] [--trace FILE] [--junit FILE] [--no-dossier]
-[--workers N | --scheduler ADDRESS]``.
+[--workers N | --scheduler ADDRESS] [--device {auto,cpu,cuda,cuda:N}]``.
 
 The protocol must be registered (or amended) in the ledger before any label is read; the labels
 table may be a cohort's ``clinical.csv``. Writes ``DIR/results.json`` (and, with ``--cohort``,
@@ -10,6 +10,8 @@ per verdict. Exit 0 when the run completed (whatever the verdicts), 2 on a refus
 The work is done by :func:`validation.pipeline.run_and_seal` (or
 :func:`validation.runner.run_protocol` alone with ``--no-dossier``), inside
 ``her2map.parallel.session`` of the workers named (the same bytes with any number of them).
+``--device`` (with ``--cohort`` only; default cpu) is where the locked model scores; the device
+used is recorded in ``DIR/predictions.provenance.json``, which the dossier carries.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from her2map.cli._workers import add_worker_options, workers_from_args
+from her2map.cli._workers import add_device_option, add_worker_options, workers_from_args
 from her2map.parallel import session
 from validation.cli.suite import add_suite_actions
 from validation.pipeline import SealedRun, run_and_seal, run_only
@@ -53,6 +55,7 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument("--junit", help="JUnit XML of the test run, for the matrix's test outcomes")
     run.add_argument("--no-dossier", action="store_true", help="write results.json only")
+    add_device_option(run, default=None)
     add_worker_options(run)
     run.set_defaults(func=_run)
     add_suite_actions(actions)  # suite, suite-check/-register/-amend/-status/-verify
@@ -82,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         "cohort": args.cohort,
         "lock": args.lock,
         "actor": args.actor,
+        "device": args.device,
     }
     with session(workers_from_args(args)):  # inference and bootstrap blocks run there
         if args.no_dossier:

@@ -66,12 +66,15 @@ INPUTS_DIR = "inputs"
 
 @dataclass(frozen=True, slots=True)
 class DossierInputs:
-    """The files a run read, to be carried in the dossier (``predictions_exclusions`` optional)."""
+    """The files a run read, to be carried in the dossier (``predictions_exclusions`` and
+    ``predictions_provenance``, the files ``her2map predict`` writes beside the table, optional:
+    the provenance records the device that scored)."""
 
     protocol: Path
     predictions: Path
     labels: Path
     predictions_exclusions: Path | None = None
+    predictions_provenance: Path | None = None
 
 
 def carried_inputs(inputs: DossierInputs, results: Results) -> dict[str, bytes]:
@@ -104,9 +107,10 @@ def carried_inputs(inputs: DossierInputs, results: Results) -> dict[str, bytes]:
         ).read_bytes(),
         f"{INPUTS_DIR}/labels/{Path(inputs.labels).name}": Path(inputs.labels).read_bytes(),
     }
-    if inputs.predictions_exclusions is not None:
-        extra = Path(inputs.predictions_exclusions)
-        files[f"{INPUTS_DIR}/predictions/{extra.name}"] = extra.read_bytes()
+    for beside in (inputs.predictions_exclusions, inputs.predictions_provenance):
+        if beside is not None:
+            extra = Path(beside)
+            files[f"{INPUTS_DIR}/predictions/{extra.name}"] = extra.read_bytes()
     return files
 
 

@@ -18,7 +18,13 @@ from validation.runner.run import (
     model_identity,
     run_protocol,
 )
-from validation.runner.tables import RowProblem, Table, read_labels, read_predictions
+from validation.runner.tables import (
+    RowProblem,
+    Table,
+    beside_predictions,
+    read_labels,
+    read_predictions,
+)
 
 __all__ = [
     "RUN_EVENT",
@@ -27,6 +33,7 @@ __all__ = [
     "RunInputs",
     "RunResult",
     "Table",
+    "beside_predictions",
     "compute_results",
     "model_identity",
     "read_labels",

@@ -71,7 +71,7 @@ from validation.runner.sections import (
     sections_asked,
 )
 from validation.runner.summary import summarize
-from validation.runner.tables import Table, read_labels, read_predictions
+from validation.runner.tables import Table, beside_predictions, read_labels, read_predictions
 from validation.runner.verdicts import apply_multiplicity, one_sided_alpha
 
 __all__ = [
@@ -92,12 +92,14 @@ RUN_EVENT = "validation.run"
 @dataclass(frozen=True, slots=True)
 class RunInputs:
     """The files a run read: protocol, predictions table (with ``her2map predict``'s exclusions
-    file beside it, if any) and labels table -- what a dossier carries to be re-run alone."""
+    and provenance files beside it, if any: :func:`~validation.runner.tables.beside_predictions`)
+    and labels table -- what a dossier carries to be re-run alone."""
 
     protocol: Path
     predictions: Path
     labels: Path
     predictions_exclusions: Path | None
+    predictions_provenance: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +141,21 @@ def model_identity(model: Any, table: Table) -> ModelIdentity:
 
 
 def _predictions(
-    predictions: Path | None, cohort: Path | None, lock: Path | None, out_dir: Path
+    predictions: Path | None,
+    cohort: Path | None,
+    lock: Path | None,
+    out_dir: Path,
+    device: str | None = None,
 ) -> tuple[Table, Any]:
     """(validated predictions table, LockedModel or None) -- step 2 of the module docstring."""
     if (predictions is None) == (cohort is None):
         raise RunError("give exactly one of --predictions FILE or --cohort DIR.")
+    if device is not None and cohort is None:
+        raise RunError(
+            f"--device {device}: the device is where the locked model scores a --cohort; with "
+            "--predictions nothing is scored (the table's provenance file records its device). "
+            "Leave --device out."
+        )
     if cohort is not None:
         from her2map.lock import DEFAULT_RESPONSE_LOCK
         from her2map.predict import predict_cohort
@@ -152,8 +164,9 @@ def _predictions(
         # the shipped response model goes with the shipped HER2 model (score_pcr); none otherwise
         response = _load_model(DEFAULT_RESPONSE_LOCK, required=True) if lock is None else None
         path = predict_cohort(
-            cohort, out_dir / "predictions.csv", model=model, response=response, progress=False
-        )
+            cohort, out_dir / "predictions.csv", model=model, response=response, progress=False,
+            device="cpu" if device is None else device,
+        )  # fmt: skip
         return read_predictions(path), model
     table = read_predictions(predictions) if predictions is not None else _never()
     model = _load_model(lock, required=False) if (lock or table.model_lock) else None
@@ -198,8 +211,13 @@ def run_protocol(
     cohort: str | Path | None = None,
     lock: str | Path | None = None,
     actor: str = "harness",
+    device: str | None = None,
 ) -> RunResult:
     """Run the registered protocol at ``protocol_path`` (module docstring gives the order).
+
+    ``device`` is where the locked model scores ``cohort`` (``her2map.device.resolve_device``;
+    None: the CPU); it is refused with ``predictions`` (nothing is scored). The device used is
+    recorded in ``out_dir/predictions.provenance.json``, carried by the dossier.
 
     Raises
     ------
@@ -229,7 +247,7 @@ def run_protocol(
         pred_path = None if predictions is None else Path(predictions)
         cohort_path = None if cohort is None else Path(cohort)
         lock_path = None if lock is None else Path(lock)
-        pred, model = _predictions(pred_path, cohort_path, lock_path, out)
+        pred, model = _predictions(pred_path, cohort_path, lock_path, out, device)
         threshold, source = _threshold(protocol, model, pred)
         lab = read_labels(labels_path)  # the sealed labels: only now
         results = compute_results(
@@ -263,10 +281,8 @@ def run_protocol(
             },
         }
         entry = book.append(RUN_EVENT, payload, actor=actor)
-    exclusions = Path(pred.path).with_name(f"{Path(pred.path).stem}.exclusions.csv")
-    inputs = RunInputs(
-        protocol_path, Path(pred.path), labels_path, exclusions if exclusions.is_file() else None
-    )
+    exclusions, provenance = beside_predictions(pred.path)
+    inputs = RunInputs(protocol_path, Path(pred.path), labels_path, exclusions, provenance)
     return RunResult(results_path, entry, results.verdicts(), digest, results, head, inputs)
 
 

@@ -43,10 +43,24 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "RowProblem",
     "Table",
+    "beside_predictions",
     "read_labels",
     "read_predictions",
     "utf8_path",
 ]
+
+
+def beside_predictions(predictions: str | Path) -> tuple[Path | None, Path | None]:
+    """The files ``her2map predict`` writes beside a predictions table ``<stem>.<ext>``:
+    ``(<stem>.exclusions.csv, <stem>.provenance.json)`` (the device that scored, the locks), each
+    None where absent. A dossier carries both with the table (docs/INTERFACES.md section 6)."""
+    path = Path(predictions)
+    found = (
+        path.with_name(f"{path.stem}.{suffix}") for suffix in ("exclusions.csv", "provenance.json")
+    )
+    exclusions, provenance = (p if p.is_file() else None for p in found)
+    return exclusions, provenance
+
 
 #: Predictions columns: required first, then optional.
 PREDICTION_COLUMNS: tuple[str, ...] = (
