@@ -2,8 +2,9 @@
 
 The plain twin resamples the rows (``np.repeat`` by multiplicity) and recomputes the AUC from its
 definition with exact fractions; the sort-once value must equal it exactly (both are the correctly
-rounded exact AUC). Through :func:`validation.stats.bootstrap` (same seed, same multiplicities)
-the sort-once interval equals the plain per-replicate bootstrap bit for bit.
+rounded exact AUC). Through :func:`validation.stats.bootstrap` (same seed, same unit order, same
+draws) the sort-once interval -- computed from the draws, replicate by replicate -- equals the
+plain per-replicate bootstrap and the weighted (multiplicity-matrix) form bit for bit.
 """
 
 from __future__ import annotations
@@ -70,6 +71,34 @@ def test_sorted_auc_equals_exact_auc_of_resampled_rows(data) -> None:
                 assert math.isclose(got[k], plain, abs_tol=1e-12)
 
 
+class Plain:
+    """The plain twin: ``statistic(*resampled rows)`` by exact fractions, listing the units in
+    the order the sort-once statistic lists them (so that the same seed draws the same rows)."""
+
+    def __init__(self, fn, unit_order: np.ndarray) -> None:
+        self.fn, self.unit_order = fn, unit_order
+
+    def __call__(self, *arrays: np.ndarray) -> float:
+        return self.fn(*arrays)
+
+
+class MatrixForm:
+    """The sort-once statistic without its draw evaluator: the bootstrap must then build the
+    multiplicity matrix and call the weighted form."""
+
+    def __init__(self, stat) -> None:
+        self.stat, self.unit_order = stat, stat.unit_order
+
+    def __call__(self, weights: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
+        return self.stat(weights)
+
+
+def _same(a, b) -> bool:
+    return repr((a.estimate, a.ci_low, a.ci_high, a.se)) == repr(
+        (b.estimate, b.ci_low, b.ci_high, b.se)
+    )
+
+
 @pytest.mark.parametrize("ties", [False, True])
 def test_sort_once_bootstrap_equals_plain_bootstrap_same_resampling(ties: bool) -> None:
     rng = np.random.default_rng(5)
@@ -79,22 +108,62 @@ def test_sort_once_bootstrap_equals_plain_bootstrap_same_resampling(ties: bool) 
     if ties:
         s = np.round(s, 1)
     kwargs = {"n_resamples": 300, "seed": 9, "method": "percentile", "strata": y}
-
-    def plain(yy: np.ndarray, ss: np.ndarray) -> float:
-        return exact_auc(yy, ss)
-
-    fast = bootstrap(SortedAUC(y, s), y, s, weighted=True, **kwargs)
-    slow = bootstrap(plain, y, s, **kwargs)
-    assert (fast.estimate, fast.ci_low, fast.ci_high, fast.se) == (
-        slow.estimate,
-        slow.ci_low,
-        slow.ci_high,
-        slow.se,
-    )
+    stat = SortedAUC(y, s)
+    fast = bootstrap(stat, y, s, weighted=True, **kwargs)
+    slow = bootstrap(Plain(exact_auc, stat.unit_order), y, s, **kwargs)
+    assert _same(fast, slow)
     assert math.isclose(fast.estimate, auc(y, s).estimate, abs_tol=1e-12)
-    old = bootstrap(weighted_auc, y, s, weighted=True, **kwargs)  # the earlier vectorised AUC
-    assert math.isclose(old.ci_low, fast.ci_low, abs_tol=1e-12)
-    assert math.isclose(old.ci_high, fast.ci_high, abs_tol=1e-12)
+    old = bootstrap(weighted_auc, y, s, weighted=True, **kwargs)  # rows in row order
+    assert not _same(old, fast)  # another listing of the units draws other rows ...
+    assert math.isclose(old.ci_low, fast.ci_low, abs_tol=0.05)  # ... of the same distribution
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("stratified", [False, True])
+@pytest.mark.parametrize("blocks", [False, True])
+def test_draws_and_multiplicity_matrix_give_the_same_replicates(
+    ties: bool, stratified: bool, blocks: bool
+) -> None:
+    """600 replicates: two full chunks of 256 and a partial one; in the block scheme each block
+    has its own generator. Every interval bound agrees bit for bit."""
+    rng = np.random.default_rng(21)
+    n = 301
+    y = (rng.random(n) < 0.35).astype(np.int8)
+    s = (rng.normal(size=n) + y).astype(np.float32)
+    if ties:
+        s = np.round(s, 1)
+    kwargs = {
+        "n_resamples": 600,
+        "seed": 4,
+        "method": "percentile",
+        "strata": y if stratified else None,
+        "map_blocks": (lambda fn, ids: [fn(b) for b in ids]) if blocks else None,
+    }
+    stat = SortedAUC(y, s)
+    by_draws = bootstrap(stat, y, s, weighted=True, **kwargs)
+    by_matrix = bootstrap(MatrixForm(stat), y, s, weighted=True, **kwargs)
+    assert _same(by_draws, by_matrix)
+    assert by_draws.n_undefined == by_matrix.n_undefined
+    other = np.round(rng.normal(size=n) + 0.3 * y, 2)
+    diff = SortedAUCDifference(y, s, other)
+    assert _same(
+        bootstrap(diff, y, s, other, weighted=True, **kwargs),
+        bootstrap(MatrixForm(diff), y, s, other, weighted=True, **kwargs),
+    )
+
+
+def test_unstratified_draws_count_undefined_replicates_like_the_matrix() -> None:
+    """Two positives in 40 rows, unstratified: some replicates draw no positive (undefined)."""
+    y = np.zeros(40, dtype=np.int8)
+    y[[3, 17]] = 1
+    s = np.arange(40.0)
+    kwargs = {"n_resamples": 300, "seed": 2, "method": "percentile"}
+    stat = SortedAUC(y, s)
+    by_draws = bootstrap(stat, y, s, weighted=True, **kwargs)
+    by_matrix = bootstrap(MatrixForm(stat), y, s, weighted=True, **kwargs)
+    assert by_draws.n_undefined > 0
+    assert by_draws.n_undefined == by_matrix.n_undefined
+    assert _same(by_draws, by_matrix)
 
 
 def test_paired_difference_bootstrap_equals_plain_and_centres_on_delong() -> None:
@@ -108,11 +177,19 @@ def test_paired_difference_bootstrap_equals_plain_and_centres_on_delong() -> Non
     def plain(yy: np.ndarray, aa: np.ndarray, bb: np.ndarray) -> float:
         return exact_auc(yy, aa) - exact_auc(yy, bb)
 
-    fast = bootstrap(SortedAUCDifference(y, a, b), y, a, b, weighted=True, **kwargs)
-    slow = bootstrap(plain, y, a, b, **kwargs)
+    stat = SortedAUCDifference(y, a, b)
+    fast = bootstrap(stat, y, a, b, weighted=True, **kwargs)
+    slow = bootstrap(Plain(plain, stat.unit_order), y, a, b, **kwargs)
     assert math.isclose(fast.estimate, compare_auc(y, a, b).estimate, abs_tol=1e-12)
     assert math.isclose(fast.ci_low, slow.ci_low, abs_tol=1e-12)
     assert math.isclose(fast.ci_high, slow.ci_high, abs_tol=1e-12)
+
+
+def test_a_unit_order_that_is_not_a_permutation_is_refused() -> None:
+    y = np.array([0, 1, 0, 1], dtype=np.int8)
+    s = np.array([0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(InvalidArgumentError, match=r"unit_order must be a permutation of the 4"):
+        bootstrap(Plain(exact_auc, np.array([0, 1, 1, 3])), y, s, n_resamples=10, seed=1)
 
 
 def test_bad_weights_are_refused() -> None:
