@@ -130,7 +130,8 @@ def test_bootstrap_blocks_identical_with_any_number_of_workers(data, method: str
 
 def test_block_b_draws_from_the_spawned_seed(data) -> None:
     """Replicates of block 1 are those of ``Generator(PCG64(SeedSequence(seed).spawn(2)[1]))``
-    drawing ``rng.integers(0, n, (size, n))`` (the documented scheme, unstratified)."""
+    drawing ``rng.integers(0, n, (size, n))`` (the documented scheme, unstratified): positions
+    into the units as the statistic lists them (``unit_order``: rows by ascending score)."""
     y, s = data
     seen: list[np.ndarray] = []
 
@@ -150,9 +151,10 @@ def test_block_b_draws_from_the_spawned_seed(data) -> None:
         map_blocks=record,
     )
     rng = Generator(PCG64(SeedSequence(4).spawn(2)[1]))
-    picks = rng.integers(0, y.size, size=(5, y.size))
-    weights = np.stack([np.bincount(row, minlength=y.size) for row in picks]).astype(float)
-    np.testing.assert_array_equal(seen[1], SortedAUC(y, s)(weights))
+    stat = SortedAUC(y, s)
+    rows = stat.unit_order[rng.integers(0, y.size, size=(5, y.size))]
+    weights = np.stack([np.bincount(row, minlength=y.size) for row in rows]).astype(float)
+    np.testing.assert_array_equal(seen[1], stat(weights))
 
 
 def test_a_map_that_loses_a_block_is_refused(data) -> None:

@@ -12,9 +12,11 @@ Resampling scheme (documented so that it can be reproduced exactly)
 The resampling *unit* is the row, or the cluster when ``clusters`` is given. Draws come from
 ``numpy.random.Generator(PCG64(seed))``: for each chunk of :data:`CHUNK` replicates and each stratum
 (sorted stratum labels; one stratum when ``strata`` is None) in turn,
-``rng.integers(0, m, size=(chunk, m))`` picks ``m`` of the stratum's ``m`` units with replacement.
-Unstratified, unclustered draws are therefore exactly ``rng.integers(0, n, size=(B, n))`` -- the
-index matrix of :func:`scipy.stats.bootstrap` given the same generator.
+``rng.integers(0, m, size=(chunk, m))`` picks ``m`` of the stratum's ``m`` units with replacement,
+as positions into the stratum's units listed in unit order (rows: row order, or the statistic's
+``unit_order`` when it has one; clusters: sorted cluster labels). Unstratified, unclustered draws
+of a statistic without ``unit_order`` are therefore exactly ``rng.integers(0, n, size=(B, n))`` --
+the index matrix of :func:`scipy.stats.bootstrap` given the same generator.
 
 *Block scheme* (``map_blocks`` given, for running replicates on several workers): replicate block
 ``b`` (replicates ``256 b`` to ``256 b + 255``) draws as above from its own generator
@@ -35,7 +37,8 @@ Two statistic forms
 
 *Draw evaluators* (the sort-once rank statistics, :mod:`validation.stats.rank_bootstrap`): a
 weighted statistic may also offer ``draw_evaluator(groups) -> evaluate`` for unclustered designs,
-where ``groups`` are the row indices of each stratum and ``evaluate(draws)`` takes one replicate's
+where ``groups`` are the row indices of each stratum (called once per chunk of replicates, so an
+evaluator may keep buffers) and ``evaluate(draws)`` takes one replicate's
 draws (for each stratum, the ``m`` positions drawn into its group, ``intp``) and returns the
 statistic. The bootstrap then draws replicate by replicate -- the same numbers in the same order
 (numpy's bounded integers do not depend on how the draws are split into calls), so the replicates
@@ -371,13 +374,12 @@ def bootstrap(
         return _not_estimable("the statistic is undefined on the original data", label, base)
 
     offer = getattr(statistic, "draw_evaluator", None)
-    evaluate: DrawEvaluator | None = (
-        offer(design.groups) if weighted and callable(offer) and not design.clustered else None
-    )
+    if not (weighted and callable(offer) and not design.clustered):
+        offer = None
 
     def chunk(rng: Generator, size: int, held: list[NDArray[np.intp]]) -> NDArray[np.float64]:
-        if evaluate is not None:
-            return _by_draws(evaluate, design, rng, size, held)
+        if offer is not None:  # an evaluator per chunk: its buffers are never shared by threads
+            return _by_draws(offer(design.groups), design, rng, size, held)
         return _evaluate(statistic, data, _draw_weights(rng, design, size), weighted)
 
     if map_blocks is None:
