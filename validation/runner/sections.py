@@ -34,7 +34,8 @@ from validation.results import (
     Roc,
 )
 from validation.runner.convert import estimate_value, num, nums
-from validation.stats.roc import roc_curve, weighted_sensitivity_at_specificity
+from validation.stats.roc import roc_curve
+from validation.stats.roc_band import SortedSensitivity
 
 __all__ = [
     "BAND_SPECIFICITIES",
@@ -128,7 +129,10 @@ def discrimination_section(
     class (as ``pROC::ci.se(boot.stratified = TRUE)``) -- or, when the protocol names a bootstrap
     ``cluster`` column, resampling whole clusters without strata (clusters need not be nested in
     the classes). Every specificity uses the same resamples (same seed). The band is percentile
-    whatever the protocol's ``bootstrap.method`` (pROC's choice for ROC bands).
+    whatever the protocol's ``bootstrap.method`` (pROC's choice for ROC bands). The statistic is
+    :class:`validation.stats.roc_band.SortedSensitivity`: the scores sorted once, the unclustered
+    replicates evaluated from the bootstrap's draws -- the numbers of
+    :func:`validation.stats.roc.weighted_sensitivity_at_specificity`, bit for bit.
     """
     auc = estimate_value(stats.auc(y, score, confidence=confidence))
     n_pos = int(np.sum(y == 1))
@@ -136,13 +140,10 @@ def discrimination_section(
         return Discrimination(auc, None, None, None)
     fpr, tpr, _ = roc_curve(y, score)
     low, high = [], []
+    sorted_once = SortedSensitivity(y, score, BAND_SPECIFICITIES[0])  # one sort for the band
     for spec in BAND_SPECIFICITIES:
-
-        def statistic(w: Arr, yy: Arr, ss: Arr, _spec: float = spec) -> Arr:
-            return weighted_sensitivity_at_specificity(w, yy, ss, specificity=_spec)
-
         band = stats.bootstrap(
-            statistic,
+            sorted_once.at(spec),
             y,
             score,
             n_resamples=replicates,

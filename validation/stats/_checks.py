@@ -25,6 +25,7 @@ __all__ = [
     "check_probabilities",
     "check_rank_scores",
     "check_scores",
+    "check_unit_number",
     "fail",
 ]
 
@@ -133,6 +134,15 @@ def check_confidence(confidence: float) -> float:
     if not isinstance(confidence, int | float) or not 0.0 < float(confidence) < 1.0:
         raise fail("confidence", "a number strictly between 0 and 1", repr(confidence))
     return float(confidence)
+
+
+def check_unit_number(name: str, value: object) -> float:
+    """Require a number in [0, 1] (not a bool), e.g. a specificity; return it as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise fail(name, "a number in [0, 1]", repr(value))
+    if not 0.0 <= float(value) <= 1.0:
+        raise fail(name, "a number in [0, 1]", repr(value))
+    return float(value)
 
 
 def check_option(name: str, value: object, allowed: Iterable[str]) -> str:

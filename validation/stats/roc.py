@@ -38,6 +38,7 @@ from validation.stats._checks import (
     check_consistent_length,
     check_rank_scores,
     check_scores,
+    check_unit_number,
     fail,
 )
 from validation.stats._ranks import class_counts, sort_scores
@@ -418,7 +419,9 @@ def weighted_sensitivity_at_specificity(
     ``fpr <= 1 - specificity``. Calls are ``score >= threshold``. This is the statistic of the
     bootstrap band of the ROC curve (``validation.stats.bootstrap(..., weighted=True)``), in the
     spirit of ``pROC::ci.se(roc, specificities = ..., boot.stratified = TRUE)`` (pROC interpolates
-    between points; this reads the conservative step).
+    between points; this reads the conservative step). The band itself uses its sort-once twin
+    :class:`validation.stats.roc_band.SortedSensitivity` (the same numbers bit for bit, from the
+    bootstrap's draws); this direct form is its reference.
 
     Parameters
     ----------
@@ -431,10 +434,7 @@ def weighted_sensitivity_at_specificity(
     -------
     ndarray, shape (k,) -- ``nan`` where a row has no positive or no negative weight.
     """
-    if isinstance(specificity, bool) or not isinstance(specificity, int | float):
-        raise fail("specificity", "a number in [0, 1]", repr(specificity))
-    if not 0.0 <= float(specificity) <= 1.0:
-        raise fail("specificity", "a number in [0, 1]", repr(specificity))
+    specificity = check_unit_number("specificity", specificity)
     w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     y = check_binary("y_true", y_true)
     s = check_scores("y_score", y_score)
