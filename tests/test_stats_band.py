@@ -163,7 +163,9 @@ def test_draws_matrix_and_reference_give_the_same_replicates(
         by_draws = bootstrap(spy, y, s, **kwargs)
         assert spy.evaluators == 3  # one per chunk: the draws were used
         by_matrix = bootstrap(MatrixForm(base.at(spec)), y, s, **kwargs)
-        by_reference = bootstrap(lambda w, yy, ss, sp=spec: reference(w, yy, ss, spec=sp), y, s, **kwargs)
+        by_reference = bootstrap(
+            lambda w, yy, ss, sp=spec: reference(w, yy, ss, spec=sp), y, s, **kwargs
+        )
         assert _same(by_draws, by_matrix)
         assert _same(by_draws, by_reference)
         assert by_draws.ci_low < by_draws.ci_high
