@@ -14,8 +14,8 @@ What runs at each size (each size in its own subprocess, so its peak memory is i
   size (marked ``~``); the sample's rows are then repeated under new patient ids to the full size,
   and HER2-VAL-001 runs on the full table (timed, not scaled) up to ``--validate-max`` patients
   (default 10^4). Above that it is not run by default: its ROC band (19 specificities x 2,000
-  bootstrap replicates, each O(n)) takes about ten times the 10^4 figure, beyond the few minutes
-  ``make bench`` allows; ``--validate-max 100000`` runs it.
+  bootstrap replicates, each drawing n row indices) takes about a minute at 10^5 (docs/scale.md),
+  most of it the draws; ``--validate-max 100000`` runs it.
 
 At the Dask size (``--dask``, default 300 patients, DICOM) predict + VAL-001 run serially and on
 a local Dask cluster of 1 and 2 worker processes (``her2map.parallel.session``); the bytes of the
