@@ -108,9 +108,10 @@ def _by_packed_sort(
         packed = keys.view(signed)  # the keys are ours (a fresh array from _keys): pack in place
     else:
         packed = keys.astype(signed)  # keys < 2**width: non-negative in either type
-    packed <<= low
     if clusters is not None:
-        packed |= clusters.astype(signed) << 1
+        packed <<= cluster_bits
+        packed |= clusters
+    packed <<= 1
     packed |= y
     packed.sort()
     member = packed & ((1 << low) - 1)  # 2 * cluster + label
