@@ -57,6 +57,8 @@ def _adversarial(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.choice(np.array([-0.0, 0.0, -1.5, 1.5], dtype=np.float32), n)
     if kind == "int64-wide":
         return rng.integers(-(2**52), 2**52, n)
+    if kind == "int-small-signed":  # counted, offsets from a negative minimum
+        return rng.integers(-50, 50, n).astype(np.int16)
     if kind == "uint8":
         return rng.integers(0, 256, n).astype(np.uint8)
     if kind == "bool":
@@ -75,6 +77,7 @@ KINDS = [
     "f32",
     "f32-signed-zeros",
     "int64-wide",
+    "int-small-signed",
     "uint8",
     "bool",
     "f64-ties",
@@ -115,7 +118,7 @@ def test_score_bins_equal_unique_counts_by_every_way(kind: str, n: int) -> None:
     if width + 1 <= 62:
         ways.append(_bins._by_packed_sort(y, keys.copy(), width, None, 0))
     if width <= 24:
-        ways.append(_bins._by_counting(y, keys.copy(), width, None))
+        ways.append(_bins._by_counting(y, keys.astype(np.intp), 1 << width, None))
     for bins in ways:
         got_pos, got_neg = _occupied(bins)
         np.testing.assert_array_equal(got_pos, want_pos)

@@ -69,9 +69,15 @@ def score_bins(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray | N
     :attr:`Bins.member` say where each case lies, for per-cluster sums.
     """
     n = int(y.size)
+    if scores.dtype.kind in "iu" and n:  # integers: their range decides, no key transform
+        low, high = int(scores.min()), int(scores.max())
+        if high - low < COUNTING_SPAN * n:
+            return _by_counting(
+                y, np.subtract(scores, low, dtype=np.intp), high - low + 1, clusters
+            )
     keys, width = _keys(scores)
     if (1 << width) <= COUNTING_SPAN * n:
-        return _by_counting(y, keys, width, clusters)
+        return _by_counting(y, keys.astype(np.intp), 1 << width, clusters)
     cluster_bits = 0 if clusters is None else max(1, int(clusters.max(initial=0)).bit_length())
     if width + cluster_bits + 1 <= 62:
         return _by_packed_sort(y, keys, width, clusters, cluster_bits)
@@ -79,15 +85,13 @@ def score_bins(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray | N
 
 
 def _by_counting(
-    y: NDArray[np.int8],
-    keys: NDArray[np.unsignedinteger[Any]],
-    width: int,
-    clusters: IntArray | None,
+    y: NDArray[np.int8], offset: IntArray, span: int, clusters: IntArray | None
 ) -> Bins:
-    slot = keys.astype(np.intp)
+    """``offset``: each score's bin, ``0 <= offset < span`` (an array of ours, used in place)."""
+    slot = offset
     slot <<= 1
     slot += y
-    counts = np.bincount(slot, minlength=2 << width)
+    counts = np.bincount(slot, minlength=2 * span)
     if clusters is None:
         return Bins(counts[1::2], counts[0::2])
     member = clusters << 1
@@ -108,9 +112,10 @@ def _by_packed_sort(
         packed = keys.view(signed)  # the keys are ours (a fresh array from _keys): pack in place
     else:
         packed = keys.astype(signed)  # keys < 2**width: non-negative in either type
-    packed <<= low
     if clusters is not None:
-        packed |= clusters.astype(signed) << 1
+        packed <<= cluster_bits
+        packed |= clusters
+    packed <<= 1
     packed |= y
     packed.sort()
     member = packed & ((1 << low) - 1)  # 2 * cluster + label
