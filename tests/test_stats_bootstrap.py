@@ -16,7 +16,7 @@ from scipy.special import ndtr, ndtri
 from sklearn.metrics import roc_auc_score
 
 from validation.exceptions import InvalidArgumentError
-from validation.stats.bootstrap import CHUNK, bootstrap, weighted_auc
+from validation.stats.bootstrap import CHUNK, bootstrap, bootstrap_many, weighted_auc
 
 pytestmark = pytest.mark.req("REQ-STAT-BOOT")
 
@@ -246,3 +246,72 @@ def test_bad_data_and_statistic() -> None:
         InvalidArgumentError, match=r"statistic must be a weighted statistic returning shape \(1,\)"
     ):
         bootstrap(lambda w, x: 0.5, np.arange(5.0), seed=0, weighted=True)
+
+
+# --------------------------------------------------------------- several outputs, one stream --
+
+
+@pytest.mark.parametrize("method", ["percentile", "bca"])
+@pytest.mark.parametrize("design", ["plain", "strata", "clusters"])
+def test_bootstrap_many_equals_one_bootstrap_per_output(method: str, design: str) -> None:
+    """Output j of ``bootstrap_many`` is the interval ``bootstrap`` gives for value j alone with
+    the same seed: the same replicates, drawn once (a wrong version drawing anew per output, or
+    mixing up columns, fails)."""
+    rng = np.random.default_rng(31)
+    n = 90
+    x = rng.normal(size=n)
+    group = (rng.random(n) < 0.4).astype(int)
+    kwargs = {
+        "n_resamples": 300,
+        "seed": 6,
+        "method": method,
+        "strata": group if design == "strata" else None,
+        "clusters": rng.integers(0, 30, n) if design == "clusters" else None,
+    }
+    parts = (np.mean, np.median, lambda v: float(np.quantile(v, 0.9)))
+
+    def several(v: np.ndarray) -> list[float]:
+        return [float(f(v)) for f in parts]
+
+    many = bootstrap_many(several, x, outputs=3, **kwargs)
+    for j, f in enumerate(parts):
+        one = bootstrap(lambda v, _f=f: float(_f(v)), x, **kwargs)
+        assert repr(many[j]) == repr(one)
+    assert len({m.ci_low for m in many}) == 3
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_band_from_one_stream_equals_a_bootstrap_per_specificity(blocks: bool) -> None:
+    """The sort-once band statistic at 5 specificities at once (draws path) against one
+    bootstrap per specificity."""
+    from validation.stats.roc_band import SortedSensitivity
+
+    rng = np.random.default_rng(12)
+    n = 333
+    y = (rng.random(n) < 0.4).astype(np.int8)
+    s = np.round(rng.normal(size=n) + y, 1)
+    specs = (0.1, 0.35, 0.5, 0.8, 0.95)
+    kwargs = {
+        "n_resamples": 600,
+        "seed": 2,
+        "method": "percentile",
+        "strata": y,
+        "weighted": True,
+        "map_blocks": (lambda fn, ids: [fn(b) for b in ids]) if blocks else None,
+    }
+    stat = SortedSensitivity(y, s, specs)
+    many = bootstrap_many(stat, y, s, outputs=len(specs), **kwargs)
+    for j, spec in enumerate(specs):
+        assert repr(many[j]) == repr(bootstrap(stat.at(spec), y, s, **kwargs))
+
+
+def test_bootstrap_many_refuses_a_wrong_count_of_outputs() -> None:
+    x = np.arange(10.0)
+    with pytest.raises(InvalidArgumentError, match="outputs must be an integer >= 1"):
+        bootstrap_many(lambda v: [1.0], x, outputs=0, n_resamples=10, seed=1)
+    with pytest.raises(InvalidArgumentError, match=r"statistic must be 2 value\(s\)"):
+        bootstrap_many(lambda v: [1.0, 2.0, 3.0], x, outputs=2, n_resamples=10, seed=1)
+    with pytest.raises(InvalidArgumentError, match=r"weighted statistic returning shape \(1, 2\)"):
+        bootstrap_many(
+            lambda w, v: np.ones(len(w)), x, outputs=2, n_resamples=10, seed=1, weighted=True
+        )

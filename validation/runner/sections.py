@@ -130,8 +130,10 @@ def discrimination_section(
     ``cluster`` column, resampling whole clusters without strata (clusters need not be nested in
     the classes). Every specificity uses the same resamples (same seed). The band is percentile
     whatever the protocol's ``bootstrap.method`` (pROC's choice for ROC bands). The statistic is
-    :class:`validation.stats.roc_band.SortedSensitivity`: the scores sorted once, the unclustered
-    replicates evaluated from the bootstrap's draws -- the numbers of
+    :class:`validation.stats.roc_band.SortedSensitivity` at every specificity at once
+    (:func:`validation.stats.bootstrap_many`: one set of replicates, drawn once, read at each
+    specificity): the scores sorted once, the unclustered replicates evaluated from the
+    bootstrap's draws -- the numbers of one bootstrap per specificity of
     :func:`validation.stats.roc.weighted_sensitivity_at_specificity`, bit for bit.
     """
     auc = estimate_value(stats.auc(y, score, confidence=confidence))
@@ -139,24 +141,22 @@ def discrimination_section(
     if n_pos == 0 or n_pos == len(y):
         return Discrimination(auc, None, None, None)
     fpr, tpr, _ = roc_curve(y, score)
-    low, high = [], []
-    sorted_once = SortedSensitivity(y, score, BAND_SPECIFICITIES[0])  # one sort for the band
-    for spec in BAND_SPECIFICITIES:
-        band = stats.bootstrap(
-            sorted_once.at(spec),
-            y,
-            score,
-            n_resamples=replicates,
-            seed=seed,
-            method="percentile",
-            confidence=confidence,
-            strata=y if clusters is None else None,
-            clusters=clusters,
-            weighted=True,
-            map_blocks=block_map(),  # SeedSequence blocks: same bytes on any number of workers
-        )
-        low.append(band.ci_low)
-        high.append(band.ci_high)
+    bands = stats.bootstrap_many(
+        SortedSensitivity(y, score, BAND_SPECIFICITIES),  # one sort, every specificity
+        y,
+        score,
+        outputs=len(BAND_SPECIFICITIES),
+        n_resamples=replicates,
+        seed=seed,
+        method="percentile",
+        confidence=confidence,
+        strata=y if clusters is None else None,
+        clusters=clusters,
+        weighted=True,
+        map_blocks=block_map(),  # SeedSequence blocks: same bytes on any number of workers
+    )
+    low = [band.ci_low for band in bands]
+    high = [band.ci_high for band in bands]
     c = stats.confusion(y, stats.calls(score, threshold))
     return Discrimination(
         auc,

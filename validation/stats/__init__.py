@@ -5,7 +5,7 @@ prints nothing. Conventions: positive class is 1; higher score = more likely pos
 called positive when ``score >= threshold``; data positional, options keyword-only.
 """
 
-from validation.stats.bootstrap import BootstrapEstimate, bootstrap, weighted_auc
+from validation.stats.bootstrap import BootstrapEstimate, bootstrap, bootstrap_many, weighted_auc
 from validation.stats.calibration import (
     Calibration,
     CalibrationBin,
@@ -79,6 +79,7 @@ __all__ = [
     "auc",
     "back_transform",
     "bootstrap",
+    "bootstrap_many",
     "by_group",
     "calibration",
     "calibration_bins",

@@ -74,6 +74,7 @@ __all__ = [
     "BootstrapEstimate",
     "DrawEvaluator",
     "bootstrap",
+    "bootstrap_many",
     "weighted_auc",
 ]
 
@@ -199,19 +200,24 @@ DrawEvaluator = Callable[[Sequence[NDArray[np.intp]]], float]
 
 
 def _by_draws(
-    evaluate: DrawEvaluator, design: _Design, rng: Generator, k: int, held: list[NDArray[np.intp]]
+    evaluate: DrawEvaluator,
+    design: _Design,
+    rng: Generator,
+    k: int,
+    held: list[NDArray[np.intp]],
+    outputs: int,
 ) -> NDArray[np.float64]:
     """``k`` replicates drawn in the order of :func:`_draw_weights` (each stratum's ``k`` rows in
     turn), evaluated one at a time: every stratum but the last is held in ``held`` (one
     ``(CHUNK, m)`` buffer per stratum, reused from chunk to chunk), the last is drawn just before
-    its replicate is evaluated."""
+    its replicate is evaluated. Returns ``(k, outputs)``."""
     *held_groups, last = design.groups
     if not held:
         held.extend(np.empty((CHUNK, len(members)), dtype=np.intp) for members in held_groups)
     for block, members in zip(held, held_groups, strict=True):
         for r in range(k):
             block[r] = rng.integers(0, len(members), size=len(members))
-    values = np.empty(k)
+    values = np.empty((k, outputs))
     for r in range(k):
         draws = [block[r] for block in held]
         draws.append(rng.integers(0, len(last), size=len(last)))
@@ -224,36 +230,44 @@ def _evaluate(
     arrays: tuple[NDArray[Any], ...],
     weights: NDArray[np.float64],
     weighted: bool,
+    outputs: int | None,
 ) -> NDArray[np.float64]:
+    """The statistic of each row of ``weights``: ``(k, outputs)`` (``(k, 1)`` for a scalar
+    statistic, ``outputs`` None)."""
+    width = 1 if outputs is None else outputs
     if weighted:
         out = np.asarray(statistic(weights, *arrays), dtype=np.float64)
-        if out.shape != (len(weights),):
-            raise fail(
-                "statistic",
-                f"a weighted statistic returning shape ({len(weights)},)",
-                f"shape {out.shape}",
-            )
-        return out
+        want = (len(weights),) if outputs is None else (len(weights), outputs)
+        if out.shape != want:
+            raise fail("statistic", f"a weighted statistic returning shape {want}", out.shape)
+        return out.reshape(len(weights), width)
     rows = np.arange(weights.shape[1])
-    values = np.empty(len(weights))
+    values = np.empty((len(weights), width))
     for b, w in enumerate(weights):
         idx = np.repeat(rows, w.astype(np.int64))
-        values[b] = float(statistic(*(a[idx] for a in arrays)))
+        got = np.asarray(statistic(*(a[idx] for a in arrays)), dtype=np.float64)
+        if got.size != width:
+            raise fail("statistic", f"{width} value(s) per replicate", got.shape)
+        values[b] = got.reshape(width)
     return values
 
 
 def _jackknife(
-    statistic: Callable[..., Any], arrays: tuple[NDArray[Any], ...], design: _Design, weighted: bool
+    statistic: Callable[..., Any],
+    arrays: tuple[NDArray[Any], ...],
+    design: _Design,
+    weighted: bool,
+    outputs: int | None,
 ) -> NDArray[np.float64]:
-    """Leave-one-unit-out values (clusters left out whole when clustered)."""
-    values = np.empty(design.n_units)
+    """Leave-one-unit-out values ``(n_units, outputs)`` (clusters left out whole when clustered)."""
+    values = np.empty((design.n_units, 1 if outputs is None else outputs))
     rows = np.arange(design.n_rows)
     for start in range(0, design.n_units, CHUNK):
         stop = min(start + CHUNK, design.n_units)
         keep = np.ones((stop - start, design.n_rows))
         left_out = (design.unit_of_row >= start) & (design.unit_of_row < stop)
         keep[design.unit_of_row[left_out] - start, rows[left_out]] = 0.0
-        values[start:stop] = _evaluate(statistic, arrays, keep, weighted)
+        values[start:stop] = _evaluate(statistic, arrays, keep, weighted, outputs)
     return values
 
 
@@ -330,6 +344,73 @@ def bootstrap(
         undefined on the data, when fewer than 2 replicates are defined, or when the BCa correction
         is infinite (the estimate lies outside every replicate).
     """
+    return _bootstrap(
+        statistic,
+        arrays,
+        None,
+        n_resamples=n_resamples,
+        seed=seed,
+        method=method,
+        confidence=confidence,
+        strata=strata,
+        clusters=clusters,
+        weighted=weighted,
+        map_blocks=map_blocks,
+    )[0]
+
+
+def bootstrap_many(
+    statistic: Callable[..., Any],
+    *arrays: ArrayLike,
+    outputs: int,
+    n_resamples: int = 2000,
+    seed: int,
+    method: str = "bca",
+    confidence: float = 0.95,
+    strata: ArrayLike | None = None,
+    clusters: ArrayLike | None = None,
+    weighted: bool = False,
+    map_blocks: BlockMap | None = None,
+) -> tuple[BootstrapEstimate, ...]:
+    """:func:`bootstrap` of a statistic with ``outputs`` values, all read off the same replicates.
+
+    ``statistic(*arrays)`` returns ``outputs`` numbers; with ``weighted=True``,
+    ``statistic(weights, *arrays)`` returns ``(k, outputs)`` and a draw evaluator ``outputs``
+    numbers per replicate. Output ``j`` gets exactly the interval that :func:`bootstrap` of a
+    statistic returning only value ``j`` gives with the same seed (the same replicates, drawn
+    once instead of ``outputs`` times; tested). Other parameters as :func:`bootstrap`.
+    """
+    count = _check_int("outputs", outputs, 1)
+    return _bootstrap(
+        statistic,
+        arrays,
+        count,
+        n_resamples=n_resamples,
+        seed=seed,
+        method=method,
+        confidence=confidence,
+        strata=strata,
+        clusters=clusters,
+        weighted=weighted,
+        map_blocks=map_blocks,
+    )
+
+
+def _bootstrap(
+    statistic: Callable[..., Any],
+    arrays: tuple[ArrayLike, ...],
+    outputs: int | None,
+    *,
+    n_resamples: int,
+    seed: int,
+    method: str,
+    confidence: float,
+    strata: ArrayLike | None,
+    clusters: ArrayLike | None,
+    weighted: bool,
+    map_blocks: BlockMap | None,
+) -> tuple[BootstrapEstimate, ...]:
+    """The bootstrap of ``outputs`` values at once (``None``: a scalar statistic)."""
     n_resamples = _check_int("n_resamples", n_resamples, 2)
     seed = _check_int("seed", seed, 0)
     method = check_option("method", method, _METHODS)
@@ -349,6 +430,7 @@ def bootstrap(
     design = _design(n, strata, clusters, _unit_order(statistic, n))
     if design.n_units < 2:
         raise fail("clusters", "at least 2 distinct clusters", design.n_units)
+    width = 1 if outputs is None else outputs
 
     label = " ".join(
         [
@@ -365,13 +447,15 @@ def bootstrap(
         "n_units": design.n_units,
         "seed": seed,
     }
-    theta = (
-        float(_evaluate(statistic, data, np.ones((1, n)), weighted)[0])
-        if weighted
-        else float(statistic(*data))
-    )
-    if not math.isfinite(theta):
-        return _not_estimable("the statistic is undefined on the original data", label, base)
+    if weighted:
+        thetas = _evaluate(statistic, data, np.ones((1, n)), weighted, outputs)[0]
+    else:
+        thetas = np.asarray(statistic(*data), dtype=np.float64).reshape(-1)
+        if thetas.size != width:
+            raise fail("statistic", f"{width} value(s)", thetas.shape)
+    if not np.isfinite(thetas).any():
+        reason = "the statistic is undefined on the original data"
+        return tuple(_not_estimable(reason, label, base) for _ in range(width))
 
     offer = getattr(statistic, "draw_evaluator", None)
     if not (weighted and callable(offer) and not design.clustered):
@@ -379,8 +463,8 @@ def bootstrap(
 
     def chunk(rng: Generator, size: int, held: list[NDArray[np.intp]]) -> NDArray[np.float64]:
         if offer is not None:  # an evaluator per chunk: its buffers are never shared by threads
-            return _by_draws(offer(design.groups), design, rng, size, held)
-        return _evaluate(statistic, data, _draw_weights(rng, design, size), weighted)
+            return _by_draws(offer(design.groups), design, rng, size, held, width)
+        return _evaluate(statistic, data, _draw_weights(rng, design, size), weighted, outputs)
 
     if map_blocks is None:
         rng = Generator(PCG64(seed))
@@ -405,7 +489,35 @@ def bootstrap(
             )
         replicates = np.concatenate(values)
         label += f" (SeedSequence blocks of {CHUNK})"
+    jack = _jackknife(statistic, data, design, weighted, outputs) if method == "bca" else None
+    return tuple(
+        _interval(
+            float(thetas[j]),
+            replicates[:, j],
+            None if jack is None else jack[:, j],
+            label,
+            dict(base),
+            confidence,
+            design.n_units,
+        )
+        for j in range(width)
+    )
+
+
+def _interval(
+    theta: float,
+    replicates: NDArray[np.float64],
+    jack: NDArray[np.float64] | None,
+    label: str,
+    base: dict[str, Any],
+    confidence: float,
+    n_units: int,
+) -> BootstrapEstimate:
+    """One output's estimate from its replicates (and jackknife values for BCa)."""
+    if not math.isfinite(theta):
+        return _not_estimable("the statistic is undefined on the original data", label, base)
     defined = np.isfinite(replicates)
+    n_resamples = replicates.size
     n_undefined = int(n_resamples - defined.sum())
     if n_undefined:
         label += f"; {n_undefined} of {n_resamples} replicates undefined and excluded"
@@ -420,12 +532,11 @@ def bootstrap(
     z0 = a = math.nan
     n_bad_jack = 0
     levels = (alpha, 1.0 - alpha)
-    if method == "bca":
-        jack = _jackknife(statistic, data, design, weighted)
+    if jack is not None:
         n_bad_jack = int((~np.isfinite(jack)).sum())
         if n_bad_jack:
-            label += f"; {n_bad_jack} of {design.n_units} jackknife values undefined and excluded"
-        if design.n_units - n_bad_jack < 2:
+            label += f"; {n_bad_jack} of {n_units} jackknife values undefined and excluded"
+        if n_units - n_bad_jack < 2:
             reason = "fewer than 2 jackknife values are defined (no BCa acceleration); use method='percentile'"
             return _not_estimable(reason, label, {**base, "n_undefined_jackknife": n_bad_jack})
         lo, hi, z0, a = _bca_levels(theta, good, jack[np.isfinite(jack)], alpha)

@@ -122,7 +122,7 @@ def _threshold(specificity: float, total_neg: float) -> float:
 
 
 class SortedSensitivity:
-    """Sensitivity at a fixed specificity of each replicate, from one sort of the scores.
+    """Sensitivity at fixed specificities of each replicate, from one sort of the scores.
 
     Module docstring for the definition (that of
     :func:`validation.stats.roc.weighted_sensitivity_at_specificity`, bit for bit) and the method.
@@ -131,30 +131,37 @@ class SortedSensitivity:
     ----------
     y_true : (n,) 0/1 labels (1 = positive).
     y_score : (n,) finite scores; float32, float64 or integers (not upcast).
-    specificity : float in [0, 1].
+    specificity : float in [0, 1], or a sequence of them (then every call returns one value per
+        specificity, for :func:`validation.stats.bootstrap_many`: the whole band from one set of
+        replicates).
 
     Call ``stat(weights, *arrays)`` with a ``(k, n)`` matrix of non-negative multiplicities (rows
     in the data's order); extra arrays passed by :func:`validation.stats.bootstrap` are ignored
-    (they must be the arrays the object was built from). Returns ``(k,)``: ``nan`` where a
-    replicate has no positive or no negative weight. :meth:`at` gives the statistic at another
-    specificity without sorting again.
+    (they must be the arrays the object was built from). Returns ``(k,)`` -- ``(k, q)`` for ``q``
+    specificities: ``nan`` where a replicate has no positive or no negative weight. :meth:`at`
+    gives the statistic at other specificities without sorting again.
     """
 
-    def __init__(self, y_true: ArrayLike, y_score: ArrayLike, specificity: float) -> None:
-        self._specificity = check_unit_number("specificity", specificity)
+    def __init__(
+        self, y_true: ArrayLike, y_score: ArrayLike, specificity: float | Sequence[float]
+    ) -> None:
+        self._scalar, self._specs = _specificities(specificity)
         self._data = _sort(y_true, y_score)
 
     @property
-    def specificity(self) -> float:
-        """The specificity the sensitivity is read at."""
-        return self._specificity
+    def specificity(self) -> float | tuple[float, ...]:
+        """The specificity (or specificities) the sensitivity is read at."""
+        return self._specs[0] if self._scalar else self._specs
 
-    def at(self, specificity: float) -> SortedSensitivity:
-        """The same statistic at another specificity, sharing this one's sort."""
+    def at(self, specificity: float | Sequence[float]) -> SortedSensitivity:
+        """The same statistic at other specificities, sharing this one's sort."""
         other = object.__new__(SortedSensitivity)
-        other._specificity = check_unit_number("specificity", specificity)
+        other._scalar, other._specs = _specificities(specificity)
         other._data = self._data
         return other
+
+    def _shape(self, values: FloatArray) -> FloatArray:
+        return values[..., 0] if self._scalar else values
 
     def __call__(self, weights: ArrayLike, *arrays: Any) -> FloatArray:
         """Sensitivity of each row of ``weights`` (``(k, n)``, non-negative, finite).
@@ -169,7 +176,7 @@ class SortedSensitivity:
             raise fail("weights", f"a (k, {d.n}) multiplicity matrix", f"shape {w.shape}")
         if not np.isfinite(w).all() or (w < 0).any():
             raise fail("weights", "non-negative finite multiplicities", "a negative or NaN weight")
-        out = np.full(len(w), np.nan)
+        out = np.full((len(w), len(self._specs)), np.nan)
         neg_upto = np.zeros(d.neg_rows.size + 1)
         pos_upto = np.zeros(d.pos_rows.size + 1)
         for k, row in enumerate(w):
@@ -178,58 +185,69 @@ class SortedSensitivity:
             total_neg, total_pos = float(neg_upto[-1]), float(pos_upto[-1])
             if not (total_neg > 0 and total_pos > 0):
                 continue
-            i = int(np.searchsorted(neg_upto, _threshold(self._specificity, total_neg)))
-            hit = int(np.searchsorted(d.neg_before, i))
-            out[k] = (total_pos - float(pos_upto[d.pos_before[hit]])) / total_pos
-        return out
+            for j, spec in enumerate(self._specs):
+                i = int(np.searchsorted(neg_upto, _threshold(spec, total_neg)))
+                hit = int(np.searchsorted(d.neg_before, i))
+                out[k, j] = (total_pos - float(pos_upto[d.pos_before[hit]])) / total_pos
+        return self._shape(out)
 
     def draw_evaluator(self, groups: Sequence[IntArray]) -> DrawEvaluator:
-        """Per-replicate sensitivity from the bootstrap's draws (:func:`validation.stats.bootstrap`,
-        unclustered): ``groups[s]`` are the rows of stratum ``s``; a replicate's draws are, per
-        stratum, positions into its group. Drawn negatives are counted by bin and summed into
-        ``N_<j``; ``hit`` is the first bin with ``N_<j >= ceil(threshold)`` (the same bins as the
-        float comparison, the counts being integers); the drawn positives below it are counted.
-        A stratum of one class (stratified by the outcome) needs no label lookup; a mixed one
-        counts negatives and positives in one ``bincount`` of ``bin + n_bins * label``."""
+        """Per-replicate sensitivities from the bootstrap's draws
+        (:func:`validation.stats.bootstrap`, unclustered): ``groups[s]`` are the rows of stratum
+        ``s``; a replicate's draws are, per stratum, positions into its group. Drawn negatives
+        and positives are counted by bin and summed into ``N_<j`` and ``P_<j``; ``hit`` is the
+        first bin with ``N_<j >= ceil(threshold)`` (the same bins as the float comparison, the
+        counts being integers), one ``searchsorted`` for all specificities. A stratum of one class
+        (stratified by the outcome) needs no label lookup; a mixed one counts negatives and
+        positives in one ``bincount`` of ``bin + n_bins * label``."""
         d = self._data
-        spec, n_bins = self._specificity, d.n_bins
+        n_bins = d.n_bins
+        specs = self._specs
         parts = [_part(d, members) for members in groups]
         neg_below = np.zeros(n_bins + 1, dtype=np.intp)
+        pos_below = np.zeros(n_bins + 1, dtype=np.intp)
+        nan = np.full(len(specs), np.nan)
 
-        def evaluate(draws: Sequence[IntArray]) -> float:
+        def evaluate(draws: Sequence[IntArray]) -> Any:
             neg_counts: IntArray | None = None
-            mixed: list[IntArray] = []
+            pos_counts: IntArray | None = None
             for part, drawn in zip(parts, draws, strict=True):
-                if part.kind == _NEG:
-                    more = np.bincount(part.codes.take(drawn), minlength=n_bins)
-                elif part.kind == _MIXED:
-                    both = np.bincount(part.codes.take(drawn), minlength=2 * n_bins)
-                    more, pos = both[:n_bins], both[n_bins:]
-                    mixed.append(pos)
-                else:
+                neg: IntArray | None
+                pos: IntArray | None
+                if part.kind == _EMPTY:
                     continue
-                neg_counts = more if neg_counts is None else neg_counts + more
-            if neg_counts is None:
-                return math.nan
+                if part.kind == _MIXED:
+                    both = np.bincount(part.codes.take(drawn), minlength=2 * n_bins)
+                    neg, pos = both[:n_bins], both[n_bins:]
+                else:
+                    counted = np.bincount(part.codes.take(drawn), minlength=n_bins)
+                    neg, pos = (counted, None) if part.kind == _NEG else (None, counted)
+                if neg is not None:
+                    neg_counts = neg if neg_counts is None else neg_counts + neg
+                if pos is not None:
+                    pos_counts = pos if pos_counts is None else pos_counts + pos
+            if neg_counts is None or pos_counts is None:
+                return self._shape(nan)
             np.cumsum(neg_counts, out=neg_below[1:])
-            total_neg = int(neg_below[-1])
-            if total_neg == 0:
-                return math.nan
-            need = math.ceil(_threshold(spec, float(total_neg)))
-            hit = int(np.searchsorted(neg_below, need))
-            total_pos = pos_below = 0
-            for part, drawn in zip(parts, draws, strict=True):
-                if part.kind == _POS:
-                    total_pos += drawn.size
-                    pos_below += int(np.count_nonzero(part.codes.take(drawn) < hit))
-            for pos in mixed:
-                total_pos += int(pos.sum())
-                pos_below += int(pos[:hit].sum())
-            if total_pos == 0:
-                return math.nan
-            return (float(total_pos) - float(pos_below)) / float(total_pos)
+            np.cumsum(pos_counts, out=pos_below[1:])
+            total_neg, total_pos = int(neg_below[-1]), int(pos_below[-1])
+            if total_neg == 0 or total_pos == 0:
+                return self._shape(nan)
+            need = [math.ceil(_threshold(spec, float(total_neg))) for spec in specs]
+            hits = np.searchsorted(neg_below, need)
+            below = pos_below.take(hits).astype(np.float64)
+            return self._shape((float(total_pos) - below) / float(total_pos))
 
         return evaluate
+
+
+def _specificities(value: float | Sequence[float]) -> tuple[bool, tuple[float, ...]]:
+    """``(scalar?, specificities)``, each checked to lie in [0, 1]."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if not value:
+            raise fail("specificity", "a number in [0, 1] or a non-empty sequence of them", "[]")
+        return False, tuple(check_unit_number("specificity", v) for v in value)
+    return True, (check_unit_number("specificity", value),)
 
 
 _NEG, _POS, _MIXED, _EMPTY = "neg", "pos", "mixed", "empty"
