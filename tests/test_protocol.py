@@ -109,7 +109,7 @@ def test_hash_ignores_whitespace_comments_key_order_and_defaults(tmp_path: Path)
     reordered = dict(reversed(list(raw.items())))
     reordered["endpoints"] = [dict(sorted(e.items(), reverse=True)) for e in raw["endpoints"]]
     del reordered["confidence"]  # default 0.95
-    del reordered["bootstrap"]["method"]  # default bca
+    del reordered["bootstrap"]["method"]  # default percentile
     del reordered["analysis_unit"]  # default patient
     reordered["endpoints"][0]["criterion"] = "ci_low>=0.8"  # was "ci_low >= 0.80"
     reordered["population"]["inclusion"][0]["value"] = 18.0  # was 18
@@ -176,6 +176,12 @@ def test_any_change_of_value_changes_the_hash(path: tuple[Any, ...], value: Any)
             10,
             r"bootstrap\.replicate: unknown key .*Did you mean 'replicates'\?",
         ),
+        (  # a method the dossier would name but never compute: refused, not ignored
+            ("bootstrap", "method"),
+            "bca",
+            r"bootstrap\.method: 'bca' is not offered: .* ROC band .* percentile interval",
+        ),
+        (("bootstrap", "method"), "basic", r"bootstrap\.method: expected one of percentile"),
         (
             ("endpoints", 2, "metric"),
             "specifcity",

@@ -13,7 +13,7 @@ Schema (``*`` = required; defaults in brackets; see ``protocols/*.yaml`` for ful
     analysis_unit: patient            [patient]
     confidence: 0.95                  [0.95]
     operating_point*: {threshold*: lock}           # or a number in [0, 1]
-    bootstrap*: {replicates*: 2000, seed*: 1, cluster: null, method: bca}   # method bca|percentile
+    bootstrap*: {replicates*: 2000, seed*: 1, cluster: null, method: percentile}   # the ROC band's
     population*:
       inclusion: [ rule, ... ]        # a patient must meet every inclusion rule, in order
       exclusion: [ rule, ... ]        # and no exclusion rule; each removal counted with its reason
@@ -82,7 +82,10 @@ __all__ = [
 
 #: Modality keys of the predictions/labels ``modalities`` column ("MG_CC+MG_MLO+US").
 MODALITY_KEYS = ("MG_CC", "MG_MLO", "US", "MR")
-BOOTSTRAP_METHODS = ("bca", "percentile")
+#: The bootstrap interval methods a protocol may name: the dossier's one bootstrap interval, the
+#: ROC band (sensitivity at fixed specificity, a step function of the data), is a percentile
+#: interval, as ``pROC::ci.se`` computes it; BCa is not offered for it.
+BOOTSTRAP_METHODS = ("percentile",)
 _MISSING = object()
 
 
@@ -323,8 +326,18 @@ def _bootstrap(value: Any, path: str) -> Bootstrap:
         replicates=_int(data["replicates"], _join(path, "replicates"), minimum=100),
         seed=_int(data["seed"], _join(path, "seed"), minimum=0),
         cluster=_opt_str(data.get("cluster"), _join(path, "cluster")),
-        method=_str(data.get("method", "bca"), _join(path, "method"), choices=BOOTSTRAP_METHODS),
+        method=_bootstrap_method(data.get("method", "percentile"), _join(path, "method")),
     )
+
+
+def _bootstrap_method(value: Any, path: str) -> str:
+    if value == "bca":
+        raise ProtocolError(
+            f"{path}: 'bca' is not offered: the dossier's one bootstrap interval, the ROC band "
+            "(sensitivity at fixed specificity, a step function), is a percentile interval as "
+            "pROC::ci.se computes it; write 'percentile' or leave the key out."
+        )
+    return _str(value, path, choices=BOOTSTRAP_METHODS)
 
 
 def _metric(value: Any, path: str) -> str:

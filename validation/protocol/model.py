@@ -156,12 +156,13 @@ class OperatingPoint:
 
 @dataclass(frozen=True, slots=True)
 class Bootstrap:
-    """Bootstrap settings for intervals without a closed form; ``cluster`` resamples clusters."""
+    """Bootstrap settings of the ROC band (the dossier's bootstrap interval): replicates, seed,
+    ``cluster`` (resample clusters) and ``method`` (``percentile``, the one offered)."""
 
     replicates: int
     seed: int
     cluster: str | None = None
-    method: str = "bca"
+    method: str = "percentile"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -410,6 +410,7 @@ def compute_results(
             replicates=bootstrap.replicates,
             seed=bootstrap.seed,
             clusters=_clusters(data, bootstrap.cluster),
+            method=bootstrap.method,
         )
         if "discrimination" in asked and estimable
         else None,

@@ -120,6 +120,7 @@ def discrimination_section(
     replicates: int,
     seed: int,
     clusters: NDArray[Any] | None = None,
+    method: str = "percentile",
 ) -> Discrimination:
     """AUC (DeLong), the full ROC curve, its bootstrap band and the operating point.
 
@@ -128,8 +129,8 @@ def discrimination_section(
     ``SeedSequence(seed).spawn``, computed on the active Dask session if any), stratified by reference
     class (as ``pROC::ci.se(boot.stratified = TRUE)``) -- or, when the protocol names a bootstrap
     ``cluster`` column, resampling whole clusters without strata (clusters need not be nested in
-    the classes). Every specificity uses the same resamples (same seed). The band is percentile
-    whatever the protocol's ``bootstrap.method`` (pROC's choice for ROC bands). The statistic is
+    the classes). Every specificity uses the same resamples (same seed). The method is the protocol's
+    ``bootstrap.method``; protocols may name only ``percentile`` (pROC's choice for ROC bands). The statistic is
     :class:`validation.stats.roc_band.SortedSensitivity` at every specificity at once
     (:func:`validation.stats.bootstrap_many`: one set of replicates, drawn once, read at each
     specificity): the scores sorted once, the unclustered replicates evaluated from the
@@ -148,7 +149,7 @@ def discrimination_section(
         outputs=len(BAND_SPECIFICITIES),
         n_resamples=replicates,
         seed=seed,
-        method="percentile",
+        method=method,  # the protocol's bootstrap.method: percentile, the one it may name
         confidence=confidence,
         strata=y if clusters is None else None,
         clusters=clusters,
