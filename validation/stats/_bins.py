@@ -81,7 +81,7 @@ def score_bins(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray | N
     cluster_bits = 0 if clusters is None else max(1, int(clusters.max(initial=0)).bit_length())
     if width + cluster_bits + 1 <= 62:
         return _by_packed_sort(y, keys, width, clusters, cluster_bits)
-    return _by_row_sort(y, scores, clusters)
+    return _by_row_sort(y, scores, clusters, (keys, width))
 
 
 def _by_counting(
@@ -130,8 +130,13 @@ def _by_packed_sort(
     return Bins(pos, neg, bin_of, member.astype(np.intp, copy=False))
 
 
-def _by_row_sort(y: NDArray[np.int8], scores: NDArray[Any], clusters: IntArray | None) -> Bins:
-    ranking = sort_scores(scores)
+def _by_row_sort(
+    y: NDArray[np.int8],
+    scores: NDArray[Any],
+    clusters: IntArray | None,
+    keys: tuple[NDArray[np.unsignedinteger[Any]], int] | None = None,
+) -> Bins:
+    ranking = sort_scores(scores, keys)
     order = ranking.rows()
     label = y.take(order).astype(np.intp)
     if ranking.starts is None:
@@ -163,8 +168,10 @@ def _counts_by_run(
         bin_of = np.arange(n) if need_bin_of else None
         return pos, 1 - pos, bin_of
     ends = np.flatnonzero(new_bin)  # the last sorted case of each run but the last run
-    upto = np.cumsum(label, dtype=np.intp)  # positives up to and including each sorted case
-    pos = np.diff(upto.take(ends), prepend=0, append=upto[-1])
+    # Positives up to and including each sorted case, summed in the labels' own integer type
+    # (numpy's cumulative sum that widens int32 as it goes is ten times slower); n < 2**31.
+    upto = np.cumsum(label, dtype=label.dtype if n < 2**31 else np.intp)
+    pos: IntArray = np.diff(upto.take(ends).astype(np.intp), prepend=0, append=int(upto[-1]))
     starts = ends + 1
     neg = np.diff(starts, prepend=0, append=n)
     neg -= pos

@@ -130,12 +130,16 @@ def _runs_of(new_run: NDArray[np.bool_]) -> tuple[IntArray | None, IntArray | No
     return starts, run_of
 
 
-def sort_scores(scores: NDArray[np.generic]) -> Ranking:
+def sort_scores(
+    scores: NDArray[np.generic],
+    keys: tuple[NDArray[np.unsignedinteger[Any]], int] | None = None,
+) -> Ranking:
     """Sort finite scores once (module docstring); float32, float64, integer or bool arrays.
 
     Parameters
     ----------
     scores : (n,) array without NaN (callers check finiteness).
+    keys : ``_keys(scores)`` when the caller has them already (they are not modified).
 
     Returns
     -------
@@ -146,25 +150,25 @@ def sort_scores(scores: NDArray[np.generic]) -> Ranking:
         raise ValueError(f"sort_scores handles fewer than 2**40 scores; got {n}")
     if n == 0:
         return Ranking(np.empty(0, dtype=np.intp), None, None, 0)
-    narrow, width = _keys(scores)
-    keys = narrow.astype(np.uint64, copy=False)
+    narrow, width = _keys(scores) if keys is None else keys
+    wide = narrow.astype(np.uint64, copy=False)
     index_bits = max(1, (n - 1).bit_length())
     room = 63 - index_bits  # below the sign bit: numpy sorts int64 faster than uint64
     drop = max(0, width - room)  # low key bits that do not fit beside the row index
-    packed = keys >> np.uint64(drop) if drop else keys.copy()
+    packed = wide >> np.uint64(drop) if drop else wide.copy()
     packed <<= np.uint64(index_bits)
     packed |= np.arange(n, dtype=np.uint64)
     packed.view(np.int64).sort()
     order = (packed & np.uint64((1 << index_bits) - 1)).astype(np.intp)
     if not drop:
-        packed >>= np.uint64(index_bits)  # the keys in sorted order
+        packed >>= np.uint64(index_bits)  # the wide in sorted order
         starts, run_of = _runs(packed)
         return Ranking(order, starts, run_of, n)
-    # Truncated keys may tie where full keys differ: read the full keys in sorted order (one
+    # Truncated wide may tie where full wide differ: read the full wide in sorted order (one
     # gather); they set the run boundaries, and a descending pair (two different scores sharing
     # their top bits, in row order) is repaired by sorting just the groups of equal truncated
-    # keys that hold one.
-    full = keys.take(order)
+    # wide that hold one.
+    full = wide.take(order)
     descending = np.flatnonzero(full[1:] < full[:-1])
     if descending.size:
         packed >>= np.uint64(index_bits)
