@@ -164,14 +164,13 @@ def _counts_by_run(
     """
     n = label.size
     if new_bin.all():  # every score distinct: one case per bin
-        pos = label.astype(np.intp, copy=False)
-        bin_of = np.arange(n) if need_bin_of else None
-        return pos, 1 - pos, bin_of
+        each = label.astype(np.intp, copy=False)
+        return each, 1 - each, np.arange(n) if need_bin_of else None
     ends = np.flatnonzero(new_bin)  # the last sorted case of each run but the last run
     # Positives up to and including each sorted case, summed in the labels' own integer type
     # (numpy's cumulative sum that widens int32 as it goes is ten times slower); n < 2**31.
     upto = np.cumsum(label, dtype=label.dtype if n < 2**31 else np.intp)
-    pos: IntArray = np.diff(upto.take(ends).astype(np.intp), prepend=0, append=int(upto[-1]))
+    pos = np.diff(upto.take(ends), prepend=0, append=upto[-1]).astype(np.intp)
     starts = ends + 1
     neg = np.diff(starts, prepend=0, append=n)
     neg -= pos
