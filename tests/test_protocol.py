@@ -488,3 +488,12 @@ def test_malformed_mutations_raise_protocol_error_naming_the_path(
     with pytest.raises(ProtocolError) as info:
         Protocol.from_dict(data)
     assert path in str(info.value), (path, str(info.value))
+
+
+def test_the_harness_and_the_core_name_the_same_modalities_in_the_same_order() -> None:
+    """The harness keeps its own modality keys (logging a trial event must not load the core or
+    the protocol stack); they must be the core's, in the core's order."""
+    from her2map.preprocess import MODALITY_KEYS as CORE_KEYS
+    from validation.modalities import MODALITY_KEYS
+
+    assert MODALITY_KEYS == CORE_KEYS

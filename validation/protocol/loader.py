@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from validation.exceptions import ProtocolError
+from validation.modalities import MODALITY_KEYS
 from validation.protocol.bounded_yaml import MAX_DEPTH, MAX_NODES, check_values, parse_yaml
 from validation.protocol.criteria import Criterion
 from validation.protocol.metrics import METRICS, get_metric
@@ -80,8 +81,6 @@ __all__ = [
     "read_yaml",
 ]
 
-#: Modality keys of the predictions/labels ``modalities`` column ("MG_CC+MG_MLO+US").
-MODALITY_KEYS = ("MG_CC", "MG_MLO", "US", "MR")
 #: The bootstrap interval methods a protocol may name: the dossier's one bootstrap interval, the
 #: ROC band (sensitivity at fixed specificity, a step function of the data), is a percentile
 #: interval, as ``pROC::ci.se`` computes it; BCa is not offered for it.

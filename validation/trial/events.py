@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from validation.exceptions import TrialRuleError
-from validation.protocol import MODALITY_KEYS
+from validation.modalities import MODALITY_KEYS
 
 __all__ = [
     "CORRECTABLE",
