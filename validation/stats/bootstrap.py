@@ -10,13 +10,16 @@ Hinkley 1997, sec. 3.8). R equivalents: ``boot::boot(..., strata=)`` with
 Resampling scheme (documented so that it can be reproduced exactly)
 --------------------------------------------------------------------
 The resampling *unit* is the row, or the cluster when ``clusters`` is given. Draws come from
-``numpy.random.Generator(PCG64(seed))``: for each chunk of :data:`CHUNK` replicates and each stratum
-(sorted stratum labels; one stratum when ``strata`` is None) in turn,
-``rng.integers(0, m, size=(chunk, m))`` picks ``m`` of the stratum's ``m`` units with replacement,
-as positions into the stratum's units listed in unit order (rows: row order, or the statistic's
-``unit_order`` when it has one; clusters: sorted cluster labels). Unstratified, unclustered draws
-of a statistic without ``unit_order`` are therefore exactly ``rng.integers(0, n, size=(B, n))`` --
-the index matrix of :func:`scipy.stats.bootstrap` given the same generator.
+``numpy.random.Generator(PCG64(seed))``: for each replicate and each stratum (sorted stratum
+labels; one stratum when ``strata`` is None) in turn, ``rng.integers(0, m, size=m)`` picks ``m`` of
+the stratum's ``m`` units with replacement, as positions into the stratum's units listed in unit
+order (rows: row order, or the statistic's ``unit_order`` when it has one; clusters: sorted cluster
+labels). Replicate by replicate, so that nothing of a replicate is held while others are drawn
+(numpy's bounded integers do not depend on how draws are split into calls). Unstratified,
+unclustered draws of a statistic without ``unit_order`` are therefore exactly
+``rng.integers(0, n, size=(B, n))`` -- the index matrix of :func:`scipy.stats.bootstrap` given
+the same generator. (Until 2026-11-30 the strata were drawn a chunk of 256 replicates at a time,
+stratum after stratum: stratified replicates, hence the ROC band's numbers, differ from those.)
 
 *Block scheme* (``map_blocks`` given, for running replicates on several workers): replicate block
 ``b`` (replicates ``256 b`` to ``256 b + 255``) draws as above from its own generator
@@ -40,10 +43,9 @@ weighted statistic may also offer ``draw_evaluator(groups) -> evaluate`` for unc
 where ``groups`` are the row indices of each stratum (called once per chunk of replicates, so an
 evaluator may keep buffers) and ``evaluate(draws)`` takes one replicate's
 draws (for each stratum, the ``m`` positions drawn into its group, ``intp``) and returns the
-statistic. The bootstrap then draws replicate by replicate -- the same numbers in the same order
-(numpy's bounded integers do not depend on how the draws are split into calls), so the replicates
-are those of the weighted form, bit for bit (tested) -- and no ``(k, n)`` multiplicity matrix is
-built (the strata but the last are held for a chunk: 8 bytes per unit and replicate of a chunk).
+statistic. The bootstrap hands each replicate's draws over as soon as they are drawn -- the same
+draws as the weighted form counts, so the replicates are the same bit for bit (tested) -- and no
+``(k, n)`` multiplicity matrix is built.
 Such a statistic may also give ``unit_order`` (a permutation of the rows): unclustered units are
 then listed in that order within each stratum -- by both forms, so they still agree bit for bit --
 which lets a rank statistic list them in score order and count draws without a lookup.
@@ -182,16 +184,13 @@ def _unit_order(statistic: Callable[..., Any], n: int) -> NDArray[np.intp] | Non
 
 
 def _draw_weights(rng: Generator, design: _Design, k: int) -> NDArray[np.float64]:
-    """Row multiplicities ``(k, n)`` of ``k`` replicates (see the module docstring for the order).
-
-    Each stratum's draws are counted where they fall (one ``bincount`` per stratum, the draws
-    offset by replicate), so no index matrix over all units is gathered or stacked."""
+    """Row multiplicities ``(k, n)`` of ``k`` replicates (module docstring for the order):
+    each replicate's draws of each stratum counted where they fall."""
     counts = np.zeros((k, design.n_units))
-    for members in design.groups:
-        m = len(members)
-        draws = rng.integers(0, m, size=(k, m))
-        draws += (np.arange(k) * m)[:, None]
-        counts[:, members] = np.bincount(draws.ravel(), minlength=k * m).reshape(k, m)
+    for r in range(k):
+        for members in design.groups:
+            m = len(members)
+            counts[r, members] = np.bincount(rng.integers(0, m, size=m), minlength=m)
     return np.take(counts, design.unit_of_row, axis=1) if design.clustered else counts
 
 
@@ -200,28 +199,13 @@ DrawEvaluator = Callable[[Sequence[NDArray[np.intp]]], float]
 
 
 def _by_draws(
-    evaluate: DrawEvaluator,
-    design: _Design,
-    rng: Generator,
-    k: int,
-    held: list[NDArray[np.intp]],
-    outputs: int,
+    evaluate: DrawEvaluator, design: _Design, rng: Generator, k: int, outputs: int
 ) -> NDArray[np.float64]:
-    """``k`` replicates drawn in the order of :func:`_draw_weights` (each stratum's ``k`` rows in
-    turn), evaluated one at a time: every stratum but the last is held in ``held`` (one
-    ``(CHUNK, m)`` buffer per stratum, reused from chunk to chunk), the last is drawn just before
-    its replicate is evaluated. Returns ``(k, outputs)``."""
-    *held_groups, last = design.groups
-    if not held:
-        held.extend(np.empty((CHUNK, len(members)), dtype=np.intp) for members in held_groups)
-    for block, members in zip(held, held_groups, strict=True):
-        for r in range(k):
-            block[r] = rng.integers(0, len(members), size=len(members))
+    """``k`` replicates drawn as :func:`_draw_weights` draws them, each evaluated from its draws
+    as soon as they are drawn. Returns ``(k, outputs)``."""
     values = np.empty((k, outputs))
     for r in range(k):
-        draws = [block[r] for block in held]
-        draws.append(rng.integers(0, len(last), size=len(last)))
-        values[r] = evaluate(draws)
+        values[r] = evaluate([rng.integers(0, len(g), size=len(g)) for g in design.groups])
     return values
 
 
@@ -461,24 +445,22 @@ def _bootstrap(
     if not (weighted and callable(offer) and not design.clustered):
         offer = None
 
-    def chunk(rng: Generator, size: int, held: list[NDArray[np.intp]]) -> NDArray[np.float64]:
+    def chunk(rng: Generator, size: int) -> NDArray[np.float64]:
         if offer is not None:  # an evaluator per chunk: its buffers are never shared by threads
-            return _by_draws(offer(design.groups), design, rng, size, held, width)
+            return _by_draws(offer(design.groups), design, rng, size, width)
         return _evaluate(statistic, data, _draw_weights(rng, design, size), weighted, outputs)
 
     if map_blocks is None:
         rng = Generator(PCG64(seed))
-        held: list[NDArray[np.intp]] = []  # draw buffers, reused from chunk to chunk
         replicates = np.concatenate(
-            [chunk(rng, min(CHUNK, n_resamples - s), held) for s in range(0, n_resamples, CHUNK)]
+            [chunk(rng, min(CHUNK, n_resamples - s)) for s in range(0, n_resamples, CHUNK)]
         )
     else:
         n_blocks = -(-n_resamples // CHUNK)
         children = SeedSequence(seed).spawn(n_blocks)
 
         def block(b: int) -> NDArray[np.float64]:
-            size = min(CHUNK, n_resamples - b * CHUNK)
-            return chunk(Generator(PCG64(children[b])), size, [])  # blocks may run in threads
+            return chunk(Generator(PCG64(children[b])), min(CHUNK, n_resamples - b * CHUNK))
 
         values = map_blocks(block, range(n_blocks))
         if len(values) != n_blocks or any(
