@@ -167,16 +167,22 @@ def _counts_by_run(
         each = label.astype(np.intp, copy=False)
         return each, 1 - each, np.arange(n) if need_bin_of else None
     ends = np.flatnonzero(new_bin)  # the last sorted case of each run but the last run
+    runs = ends.size + 1
     # Positives up to and including each sorted case, summed in the labels' own integer type
     # (numpy's cumulative sum that widens int32 as it goes is ten times slower); n < 2**31.
     upto = np.cumsum(label, dtype=label.dtype if n < 2**31 else np.intp)
-    pos = np.diff(upto.take(ends), prepend=0, append=upto[-1]).astype(np.intp)
-    starts = ends + 1
-    neg = np.diff(starts, prepend=0, append=n)
+    edge = np.empty(runs + 1, dtype=np.intp)  # positives, then cases, before each run boundary
+    edge[0], edge[runs] = 0, upto[-1]
+    edge[1:runs] = upto.take(ends)
+    pos = edge[1:] - edge[:-1]
+    edge[1:runs] = ends
+    edge[1:runs] += 1
+    edge[runs] = n
+    neg = edge[1:] - edge[:-1]
     neg -= pos
     bin_of = None
     if need_bin_of:
         bin_of = np.zeros(n, dtype=np.intp)
-        bin_of[starts] = 1
+        bin_of[edge[1:runs]] = 1  # each run's first sorted case
         np.cumsum(bin_of, out=bin_of)
     return pos, neg, bin_of

@@ -248,11 +248,12 @@ def _bin_placements(bins: Bins, n1: int) -> tuple[IntArray, IntArray]:
     return twice_v10, twice_v01
 
 
-def _centred_sum(weights: IntArray, values: IntArray, total: int, bound: int) -> Fraction:
-    """``sum w (v - mean)**2`` with ``mean = sum w v / total`` (``bound``: the largest ``v``):
-    exact from int64 sums where they cannot overflow, else in float64 centred first (then
-    accurate to a few units in the last place)."""
-    first = int(weights @ values)
+def _centred_sum(
+    weights: IntArray, values: IntArray, total: int, bound: int, first: int
+) -> Fraction:
+    """``sum w (v - mean)**2`` with ``mean = first / total``, ``first = sum w v`` (``bound``: the
+    largest ``v``): exact from int64 sums where they cannot overflow, else in float64 centred
+    first (then accurate to a few units in the last place)."""
     if total * bound * bound < _INT64_SAFE:
         second = int((weights * values) @ values)
         return Fraction(total * second - first * first, total)
@@ -261,12 +262,14 @@ def _centred_sum(weights: IntArray, values: IntArray, total: int, bound: int) ->
 
 
 def _delong_variance(
-    bins: Bins, twice_v10: IntArray, twice_v01: IntArray, n1: int, n0: int
+    bins: Bins, twice_v10: IntArray, twice_v01: IntArray, n1: int, n0: int, twice_sum: int
 ) -> float:
     """DeLong's ``S10 / n1 + S01 / n0`` from the bins (ddof 1, as pROC), exact but for the final
-    rounding while its integer moments fit in int64 (up to about n = 10**6 cases)."""
-    s10 = _centred_sum(bins.pos, twice_v10, n1, 2 * n0) / (4 * n0 * n0 * (n1 - 1))
-    s01 = _centred_sum(bins.neg, twice_v01, n0, 2 * n1) / (4 * n1 * n1 * (n0 - 1))
+    rounding while its integer moments fit in int64 (up to about n = 10**6 cases).
+    ``twice_sum = sum P_bin 2 n0 V10``, which is also ``sum N_bin 2 n1 V01`` (both are
+    ``2 n0 n1 AUC``)."""
+    s10 = _centred_sum(bins.pos, twice_v10, n1, 2 * n0, twice_sum) / (4 * n0 * n0 * (n1 - 1))
+    s01 = _centred_sum(bins.neg, twice_v01, n0, 2 * n1, twice_sum) / (4 * n1 * n1 * (n0 - 1))
     return float(s10 / n1 + s01 / n0)
 
 
@@ -355,10 +358,14 @@ def auc(
         )
     bins = score_bins(y, s, codes)
     twice_v10, twice_v01 = _bin_placements(bins, n1)
-    theta = int(bins.pos @ twice_v10) / (2 * n0 * n1)  # an exact integer sum, rounded once
+    twice_sum = int(bins.pos @ twice_v10)  # sum P_bin 2 n0 V10: an exact integer
+    theta = twice_sum / (2 * n0 * n1)  # rounded once
     if codes is None:
         problem = variance_problem(n1, n0, None)
-        var = math.nan if problem else _delong_variance(bins, twice_v10, twice_v01, n1, n0)
+        if problem is None:
+            var = _delong_variance(bins, twice_v10, twice_v01, n1, n0, twice_sum)
+        else:
+            var = math.nan
     else:
         var, problem = _obuchowski_variance(bins, twice_v10, twice_v01, theta, n1, n0)
     nan = math.nan
