@@ -94,7 +94,7 @@ def print_kinds(n: int, seed: int) -> None:
     )
     for name, s in kinds.items():
         (t_sort, _), (t_auc, _), (t_clu, _) = best_times_interleaved(
-            [partial(np.sort, s), partial(auc, y, s), partial(auc, y, s, clusters=ids)], 7
+            [partial(np.sort, s), partial(auc, y, s), partial(auc, y, s, clusters=ids)], 15
         )
         print(
             f"  {name:<24}{t_sort * 1e3:>10.2f}{t_auc * 1e3:>10.2f}{t_auc / t_sort:>7.2f}x"
