@@ -24,7 +24,14 @@ from validation.exceptions import LedgerError
 from validation.ledger.chain import Row, walk
 from validation.ledger.models import GENESIS_HASH, Entry, Head, VerifyReport
 from validation.ledger.pg_schema import SCHEMA, schema_sql
-from validation.ledger.store import FORMAT, INDEXED_FIELDS, Ledger, LedgerView, Scalar
+from validation.ledger.store import (
+    FORMAT,
+    INDEXED_FIELDS,
+    Ledger,
+    LedgerView,
+    Scalar,
+    select_clauses,
+)
 
 __all__ = ["SCOPE_ALL", "PostgresLedger", "install", "verify_postgres"]
 
@@ -34,6 +41,13 @@ _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _SCOPE = re.compile(r"\*|!admin|[A-Za-z0-9][A-Za-z0-9._-]{0,31}|")
 _PAGE = 5000
 _COLUMNS = "seq, time_utc, actor, event_type, payload, payload_hash, prev_hash, entry_hash"
+
+
+def _field(key: str, value: str | int) -> tuple[str, list[str | int]]:
+    """A payload field equal to ``value``: its indexed column, or its JSON text (``->>``)."""
+    if key in INDEXED_FIELDS:
+        return f"{key} = %s", [value]
+    return "(payload::jsonb ->> %s) = %s", [key, str(value)]
 
 
 def _psycopg() -> Any:
@@ -126,21 +140,8 @@ class _PgReads(LedgerView):
         after_seq: int,
         limit: int | None,
     ) -> Iterator[Entry]:
-        clauses: list[str] = ["seq > %s"]
-        params: list[str | int] = [after_seq]
-        if event_type is not None:
-            clauses.append("event_type = %s")
-            params.append(event_type)
-        for key, value in where.items():
-            if value is None or isinstance(value, bool):
-                continue  # JSON null/true/false: filtered by the caller
-            if key in INDEXED_FIELDS:
-                clauses.append(f"{key} = %s")
-                params.append(value)
-            else:
-                clauses.append("(payload::jsonb ->> %s) = %s")
-                params += [key, str(value)]
-        sql = f"SELECT {_COLUMNS} FROM {SCHEMA}.entries WHERE {' AND '.join(clauses)}"
+        clauses, params = select_clauses(event_type, where, after_seq, mark="%s", field=_field)
+        sql = f"SELECT {_COLUMNS} FROM {SCHEMA}.entries WHERE {clauses}"
         for row in self._paged(sql, params, after_seq, limit):
             yield _entry(row)
 

@@ -27,7 +27,14 @@ from validation.canonical import sha256_hex
 from validation.exceptions import LedgerError
 from validation.ledger.chain import Row, entry_hash, walk
 from validation.ledger.models import Entry, Head, VerifyReport
-from validation.ledger.store import FORMAT, INDEXED_FIELDS, Ledger, LedgerView, Scalar
+from validation.ledger.store import (
+    FORMAT,
+    INDEXED_FIELDS,
+    Ledger,
+    LedgerView,
+    Scalar,
+    select_clauses,
+)
 
 __all__ = ["SqliteLedger", "verify_sqlite"]
 
@@ -56,6 +63,15 @@ CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta
 """
 #: Index expressions; queries must spell them identically for SQLite to use the index.
 _FIELD_SQL = {name: f"json_extract(payload, '$.{name}')" for name in INDEXED_FIELDS}
+
+
+def _field(key: str, value: str | int) -> tuple[str, list[str | int]]:
+    """A payload field equal to ``value``: its indexed expression, or its JSON path."""
+    if key in _FIELD_SQL:
+        return f"{_FIELD_SQL[key]} = ?", [value]
+    return "json_extract(payload, ?) = ?", [f'$."{key}"', value]
+
+
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS entries_event_type ON entries (event_type)",
     *(
@@ -115,17 +131,8 @@ class _SqliteReads(LedgerView):
         after_seq: int,
         limit: int | None,
     ) -> Iterator[Entry]:
-        clauses: list[str] = ["seq > ?"]
-        params: list[str | int] = [after_seq]
-        if event_type is not None:
-            clauses.append("event_type = ?")
-            params.append(event_type)
-        for key, value in where.items():
-            if value is None or isinstance(value, bool):
-                continue  # JSON null/true/false: filtered by the caller
-            clauses.append(f"{_FIELD_SQL.get(key, 'json_extract(payload, ?)')} = ?")
-            params += [value] if key in _FIELD_SQL else [f'$."{key}"', value]
-        sql = f"SELECT {_COLUMNS} FROM entries WHERE {' AND '.join(clauses)} ORDER BY seq"
+        clauses, params = select_clauses(event_type, where, after_seq, mark="?", field=_field)
+        sql = f"SELECT {_COLUMNS} FROM entries WHERE {clauses} ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         for row in self._conn.execute(sql, params):

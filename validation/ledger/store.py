@@ -34,6 +34,7 @@ __all__ = [
     "LedgerView",
     "Scalar",
     "is_postgres",
+    "select_clauses",
     "show",
     "verify",
 ]
@@ -53,6 +54,36 @@ def is_postgres(location: str | Path) -> bool:
 
 def _same(found: Any, wanted: Scalar) -> bool:
     return found == wanted and isinstance(found, bool) == isinstance(wanted, bool)
+
+
+def select_clauses(
+    event_type: str | None,
+    where: Mapping[str, Scalar],
+    after_seq: int,
+    *,
+    mark: str,
+    field: Callable[[str, str | int], tuple[str, list[str | int]]],
+) -> tuple[str, list[str | int]]:
+    """The WHERE clause of an ``entries`` query and its parameters, in a store's SQL dialect.
+
+    ``seq > after_seq``, the event type if given, and one equality per ``where`` filter that SQL
+    can decide: JSON null, true and false are left to the caller, which filters the rows it reads
+    (SQLite and PostgreSQL render them differently). ``mark`` is the dialect's placeholder
+    (``?``, ``%s``); ``field(key, value)`` gives the clause and parameters comparing one payload
+    field (an indexed column, or a JSON path).
+    """
+    clauses = [f"seq > {mark}"]
+    params: list[str | int] = [after_seq]
+    if event_type is not None:
+        clauses.append(f"event_type = {mark}")
+        params.append(event_type)
+    for key, value in where.items():
+        if value is None or isinstance(value, bool):
+            continue
+        clause, values = field(key, value)
+        clauses.append(clause)
+        params += values
+    return " AND ".join(clauses), params
 
 
 def check_where(where: Mapping[str, Scalar] | None) -> dict[str, Scalar]:
