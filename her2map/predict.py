@@ -20,7 +20,9 @@ study with :meth:`her2map.lock.LockedModel.predict_study` and writes, atomically
   (:data:`PROVENANCE_FORMAT`): ``devices``, the device(s) that scored
   (:attr:`her2map.device.Device.label`: ``["cpu"]``, ``["cuda:0 NVIDIA H200"]``), ``model_lock``,
   ``response_lock`` (null without one), ``torch`` and ``cuda`` (torch's CUDA runtime when a GPU
-  scored, else null). The table has no device column: on the CPU it is the same bytes as ever;
+  scored, else null), and ``predictions_sha256``, the sha256 of the table it describes (so that a
+  provenance file left beside another table -- a run killed between the two writes, a table
+  replaced by hand -- is told apart, not carried). The table has no device column: on the CPU it is the same bytes as ever;
   the harness carries this file into the dossier beside the table.
 * ``OUT`` with suffix ``.exclusions.csv`` (:func:`exclusions_path`) — every patient or file that
   ingest excluded and that was therefore not predicted: ``patient_id, path, reason, tag``. A
@@ -49,6 +51,7 @@ on a GPU (torch's deterministic settings are per process).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -89,7 +92,7 @@ Outcome = tuple[str, list[str]]
 #: One scored shard: the label of the device that scored it and its outcomes.
 Shard = tuple[str, list[Outcome]]
 #: Format tag of the provenance file beside a predictions table (:func:`provenance_path`).
-PROVENANCE_FORMAT = "her2map.predictions-provenance/1"
+PROVENANCE_FORMAT = "her2map.predictions-provenance/2"
 EXCLUSION_COLUMNS: tuple[str, ...] = ("patient_id", "path", "reason", "tag")
 
 
@@ -106,13 +109,16 @@ def provenance_path(out_csv: str | Path) -> Path:
     return out.with_name(f"{out.stem}.provenance.json")
 
 
-def _provenance_bytes(devices: set[str], model: LockedModel, response: LockedModel | None) -> bytes:
+def _provenance_bytes(
+    devices: set[str], model: LockedModel, response: LockedModel | None, table: bytes
+) -> bytes:
     cuda = any(label.startswith("cuda") for label in devices)
     record = {
         "cuda": torch.version.cuda if cuda else None,
         "devices": sorted(devices),
         "format": PROVENANCE_FORMAT,
         "model_lock": model.lock_hash,
+        "predictions_sha256": hashlib.sha256(table).hexdigest(),
         "response_lock": None if response is None else response.lock_hash,
         "torch": torch.__version__,
     }
@@ -213,8 +219,9 @@ def predict_cohort(
     )
     out = Path(out_csv)
     atomic_write_bytes(exclusions_path(out), csv_bytes(EXCLUSION_COLUMNS, excluded))
-    atomic_write_bytes(provenance_path(out), _provenance_bytes(devices, locked, response))
-    return atomic_write_bytes(out, csv_bytes(PREDICTION_COLUMNS, rows))
+    table = csv_bytes(PREDICTION_COLUMNS, rows)
+    atomic_write_bytes(provenance_path(out), _provenance_bytes(devices, locked, response, table))
+    return atomic_write_bytes(out, table)
 
 
 def _score_pcr(response: LockedModel, cohort: Any, predicted: set[str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ scores runs on the CPU.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -147,6 +148,7 @@ def test_cpu_path_gives_the_bytes_of_before_and_records_the_device(
             "devices": ["cpu"],
             "format": PROVENANCE_FORMAT,
             "model_lock": model.lock_hash,
+            "predictions_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
             "response_lock": None,
             "torch": torch.__version__,
         }

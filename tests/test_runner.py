@@ -53,6 +53,35 @@ def _results(path: Path) -> Results:
     return loads(path.read_bytes(), source=str(path))
 
 
+# --- the predictions' provenance is verified before it is carried ---------------------------------
+def test_a_provenance_file_of_another_table_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """A ``<stem>.provenance.json`` whose ``predictions_sha256`` is not the table's (a predict
+    killed between its writes, a table replaced since) would tell the dossier a device and locks
+    that did not make the table: the run refuses it, with no results and no ledger entry. Wrong
+    version: carrying whatever file sits beside the table."""
+    import hashlib
+    import json
+
+    from validation.exceptions import RunError
+
+    pred, labels = make_tables(tmp_path)
+    protocol, ledger = registered(tmp_path)
+    beside = pred.with_name(f"{pred.stem}.provenance.json")
+    beside.write_text(json.dumps({"devices": ["cuda:0"], "predictions_sha256": "0" * 64}))
+    with Ledger.open(ledger, create=False) as book:
+        head = book.head()
+    with pytest.raises(RunError, match=r"provenance\.json: describes predictions with sha256 0+"):
+        _run(tmp_path, protocol, ledger, pred, labels)
+    assert not (tmp_path / "out" / "results.json").exists()
+    with Ledger.open(ledger, create=False) as book:
+        assert book.head() == head
+    table = hashlib.sha256(pred.read_bytes()).hexdigest()
+    beside.write_text(json.dumps({"devices": ["cpu"], "predictions_sha256": table}))
+    assert _run(tmp_path, protocol, ledger, pred, labels).inputs.predictions_provenance == beside
+
+
 # --- pre-registration (REQ-PREG-001) ------------------------------------------------------------
 @pytest.mark.req("REQ-PREG-001")
 def test_unregistered_protocol_is_refused_and_labels_stay_sealed(

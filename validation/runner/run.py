@@ -248,6 +248,7 @@ def run_protocol(
         cohort_path = None if cohort is None else Path(cohort)
         lock_path = None if lock is None else Path(lock)
         pred, model = _predictions(pred_path, cohort_path, lock_path, out, device)
+        exclusions, provenance = beside_predictions(pred.path)  # verified before any write
         threshold, source = _threshold(protocol, model, pred)
         lab = read_labels(labels_path)  # the sealed labels: only now
         results = compute_results(
@@ -281,7 +282,6 @@ def run_protocol(
             },
         }
         entry = book.append(RUN_EVENT, payload, actor=actor)
-    exclusions, provenance = beside_predictions(pred.path)
     inputs = RunInputs(protocol_path, Path(pred.path), labels_path, exclusions, provenance)
     return RunResult(results_path, entry, results.verdicts(), digest, results, head, inputs)
 

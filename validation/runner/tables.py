@@ -26,6 +26,7 @@ runner uses are kept (:data:`LABEL_COLUMNS`); patient names never exist there.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -53,12 +54,29 @@ __all__ = [
 def beside_predictions(predictions: str | Path) -> tuple[Path | None, Path | None]:
     """The files ``her2map predict`` writes beside a predictions table ``<stem>.<ext>``:
     ``(<stem>.exclusions.csv, <stem>.provenance.json)`` (the device that scored, the locks), each
-    None where absent. A dossier carries both with the table (docs/INTERFACES.md section 6)."""
+    None where absent. A dossier carries both with the table (docs/INTERFACES.md section 6).
+
+    Verified before use: a provenance file names the sha256 of the table it describes
+    (``predictions_sha256``); one that names another table -- left by a ``predict`` killed
+    between its writes, or beside a table replaced since -- is refused (RunError naming both
+    digests), never carried as the table's.
+    """
     path = Path(predictions)
     found = (
         path.with_name(f"{path.stem}.{suffix}") for suffix in ("exclusions.csv", "provenance.json")
     )
     exclusions, provenance = (p if p.is_file() else None for p in found)
+    if provenance is not None:
+        try:
+            named = json.loads(provenance.read_bytes()).get("predictions_sha256")
+        except (ValueError, AttributeError):
+            named = None
+        actual = sha256_file(path)
+        if named != actual:
+            raise RunError(
+                f"{provenance}: describes predictions with sha256 {named}, but {path.name} has "
+                f"sha256 {actual}; re-run her2map predict, or remove the stale provenance file"
+            )
     return exclusions, provenance
 
 
