@@ -188,7 +188,9 @@ def test_paired_difference_bootstrap_equals_plain_and_centres_on_delong() -> Non
 def test_a_unit_order_that_is_not_a_permutation_is_refused() -> None:
     y = np.array([0, 1, 0, 1], dtype=np.int8)
     s = np.array([0.1, 0.2, 0.3, 0.4])
-    with pytest.raises(InvalidArgumentError, match=r"unit_order must be a permutation of the 4"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"permutation of the 4 rows; got 1 row\(s\) missing"
+    ):
         bootstrap(Plain(exact_auc, np.array([0, 1, 1, 3])), y, s, n_resamples=10, seed=1)
 
 

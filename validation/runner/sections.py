@@ -168,7 +168,7 @@ def discrimination_section(
             nums(high),
             float(confidence),
             ("stratified" if clusters is None else "cluster")
-            + " percentile bootstrap of sensitivity at fixed specificity (step ROC)",
+            + f" {method} bootstrap of sensitivity at fixed specificity (step ROC)",
         ),
         OperatingPoint(c.fp / (c.fp + c.tn), c.tp / (c.tp + c.fn), float(threshold)),
     )

@@ -178,8 +178,13 @@ def _unit_order(statistic: Callable[..., Any], n: int) -> NDArray[np.intp] | Non
     if order is None:
         return None
     arr = np.asarray(order)
-    if arr.shape != (n,) or not np.array_equal(np.sort(arr), np.arange(n)):
+    if arr.shape != (n,):
         raise fail("statistic.unit_order", f"a permutation of the {n} rows", f"shape {arr.shape}")
+    if not np.array_equal(np.sort(arr), np.arange(n)):
+        missing = int(n - np.count_nonzero(np.isin(np.arange(n), arr)))
+        raise fail(
+            "statistic.unit_order", f"a permutation of the {n} rows", f"{missing} row(s) missing"
+        )
     return arr.astype(np.intp, copy=False)
 
 
