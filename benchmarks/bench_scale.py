@@ -22,7 +22,8 @@ predictions and the numbers of results.json must be identical. Predict and valid
 each session (the first pass warms up: workers import torch and load and verify the lock, the
 first validation imports its stack); the speed-ups at 2 workers are printed for the whole session
 (start-up, both passes and close) and for the warm predict and validate (2 cores: at most 2x;
-predict ingests the cohort's headers in the calling process and shards only the scoring).
+predict shards the header scan and the scoring by file and by patient; the calling process
+assembles the studies and writes the table, and the scheduler shares the cores).
 
 Prints seconds per stage, seconds per patient and the peak resident memory (``ru_maxrss`` of the
 size's process and, for Dask, its worker processes). Usage:
@@ -253,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         "  (total: starting the cluster, a cold and a warm pass, closing; predict and validate:"
-        " the warm pass; predict shards the scoring by patient, validate its bootstrap blocks)"
+        " the warm pass; predict shards the header scan by file and the scoring by patient,"
+        " validate its bootstrap blocks)"
     )
     if not all(run["identical"] for run in fig["runs"].values()):
         print("  ERROR: a Dask run differs from the serial run")

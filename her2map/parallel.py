@@ -20,6 +20,7 @@ there (:func:`active`), so a caller sets the workers once instead of threading t
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,7 +30,7 @@ from typing import Any, TypeVar
 from her2map.exceptions import Her2MapError
 from her2map.progress import progress as progress_iter
 
-__all__ = ["Session", "Workers", "active", "ordered_map", "session"]
+__all__ = ["Session", "Workers", "active", "ordered_map", "session", "shards"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -150,6 +151,15 @@ class Session:
         if not all(done):  # pragma: no cover - as_completed yields every future exactly once
             raise Her2MapError(f"{done.count(False)} of {len(items)} tasks returned no result")
         return results
+
+
+def shards(items: Sequence[T], workers: Workers) -> list[list[T]]:
+    """``items`` cut into consecutive shards, one task each, in order: one item a shard in this
+    process (a plain loop, its progress counted item by item), else about four shards per worker
+    (a scheduler's cluster counts as ``workers.n``), so that a slow shard does not leave the
+    other workers idle at the end."""
+    size = 1 if workers.serial else max(1, math.ceil(len(items) / (4 * workers.n)))
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 _ACTIVE: ContextVar[Session | None] = ContextVar("her2map_parallel_session", default=None)

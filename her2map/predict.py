@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from contextlib import nullcontext
 from functools import partial
@@ -66,7 +65,7 @@ from her2map._io import atomic_write_bytes, csv_bytes
 from her2map.device import Device, resolve_device
 from her2map.exceptions import DeviceError, DicomError, Her2MapError, LockError
 from her2map.lock import LockedModel
-from her2map.parallel import Session, Workers, active, session
+from her2map.parallel import Session, Workers, active, session, shards
 
 __all__ = [
     "EXCLUSION_COLUMNS",
@@ -182,14 +181,18 @@ def predict_cohort(
                 f"{role} must be a locked model of target {target!r}, got {which.target!r}"
             )
     columns = IMAGING_COLUMNS if response is None else IMAGING_COLUMNS + PLAN_COLUMNS
-    cohort = load_cohort(cohort_dir, columns=columns)
-    candidates = {s.patient_id for s in cohort.studies}
-    candidates |= {str(pid) for pid in cohort.clinical["patient_id"]}
-    for which in (locked, response):
-        if which is not None:
-            which.check_firewall(candidates, source=f"cohort {cohort_dir}")
-
-    devices, outcomes = _score(locked, where, cohort.studies, workers, progress, f"{cohort.root}/")
+    # One place for the whole job: the headers are read, and the patients scored, on the same
+    # workers (this process unless ``workers`` or an enclosing session says otherwise).
+    with session(workers) if workers is not None else nullcontext(active()) as place:
+        cohort = load_cohort(cohort_dir, columns=columns)
+        candidates = {s.patient_id for s in cohort.studies}
+        candidates |= {str(pid) for pid in cohort.clinical["patient_id"]}
+        for which in (locked, response):
+            if which is not None:
+                which.check_firewall(candidates, source=f"cohort {cohort_dir}")
+        devices, outcomes = _score_on(
+            place, locked, where, cohort.studies, progress, f"{cohort.root}/"
+        )
     scored = [row for kind, row in outcomes if kind == "row"]
     pcr = {}
     if response is not None:
@@ -293,20 +296,6 @@ def _score_shard(
     return _here(_LOADED[key], root, studies)
 
 
-def _score(
-    model: LockedModel,
-    device: Device,
-    studies: Sequence[Any],
-    workers: Workers | None,
-    progress: bool | None,
-    root: str,
-) -> tuple[set[str], list[Outcome]]:
-    """The labels of the devices that scored, and the outcomes of every study: here one patient at
-    a time, or in shards of patients on Dask, on ``device``."""
-    with session(workers) if workers is not None else nullcontext(active()) as place:
-        return _score_on(place, model, device, studies, progress, root)
-
-
 def _score_on(
     place: Session,
     model: LockedModel,
@@ -315,6 +304,8 @@ def _score_on(
     progress: bool | None,
     root: str,
 ) -> tuple[set[str], list[Outcome]]:
+    """The labels of the devices that scored, and the outcomes of every study: here one patient at
+    a time, or in shards of patients on Dask (:func:`her2map.parallel.shards`), on ``device``."""
     workers = place.workers
     if (
         device.is_cuda
@@ -329,13 +320,12 @@ def _score_on(
         )
     if workers.serial:
         task: Any = partial(_here, model.to(device), root)
-        shards = [[study] for study in studies]
     else:
         task = partial(_score_shard, str(model.lock_path), model.lock_hash, device.torch, root)
-        size = max(1, math.ceil(len(studies) / (4 * workers.n)))
-        shards = [list(studies[i : i + size]) for i in range(0, len(studies), size)]
     unit = "patient" if workers.serial else "shard"
-    done: list[Shard] = place.map(task, shards, progress=progress, desc="predict", unit=unit)
+    done: list[Shard] = place.map(
+        task, shards(studies, workers), progress=progress, desc="predict", unit=unit
+    )
     outcomes = [outcome for _, shard in done for outcome in shard]
     wanted = [study.patient_id for study in studies]
     got = [row[0] for _, row in outcomes]

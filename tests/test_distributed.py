@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from numpy.random import PCG64, Generator, SeedSequence
 from her2map import LockedModel
 from her2map.cli import main
 from her2map.exceptions import Her2MapError
-from her2map.parallel import Workers, ordered_map, session
+from her2map.parallel import Workers, ordered_map, session, shards
 from her2map.predict import exclusions_path, predict_cohort
 from her2map.synth import synth
 from validation.distributed import block_map
@@ -209,3 +210,51 @@ def test_validation_run_has_the_same_numbers_on_workers(
         sections.append((pred, r["endpoints"], r["discrimination"], r["calibration"]))
     assert sections[1] == sections[0]
     assert sections[0][2]["band"] is not None
+
+
+def test_shards_cover_every_item_once_in_order() -> None:
+    items = list(range(23))
+    assert shards(items, Workers(1)) == [[i] for i in items]  # here: a plain loop, item by item
+    for n in (2, 3, 7):
+        cut = shards(items, Workers(n, processes=False))
+        assert [i for shard in cut for i in shard] == items
+        assert len(cut) <= 4 * n
+        assert all(cut)  # no empty shard
+    assert shards([], Workers(2, processes=False)) == []
+
+
+def test_headers_are_read_on_the_workers_with_the_serial_outcome(
+    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header scan is sharded too: with 2 or 3 workers no header is read in the calling
+    thread, and the cohort (studies, exclusions and their reasons) is the serial one."""
+    import shutil
+
+    from her2map.ingest import assemble, load_cohort
+
+    root = tmp_path / "cohort"
+    shutil.copytree(cohort, root)
+    files = sorted(p for p in (root / "dicom").rglob("*") if p.is_file())
+    files[3].write_bytes(files[3].read_bytes()[:200])  # a truncated file: excluded, named
+    (root / "dicom" / "notes.txt").write_text("not a DICOM file\n")
+    shutil.copy(files[5], root / "dicom" / "copy.dcm")  # a second copy of one instance
+    readers: list[int] = []
+    read_header = assemble.read_header
+
+    def spy(path: Path) -> object:
+        readers.append(threading.get_ident())
+        return read_header(path)
+
+    monkeypatch.setattr(assemble, "read_header", spy)
+    serial = load_cohort(root)
+    assert set(readers) == {threading.get_ident()}
+    assert len(serial.file_exclusions) >= 3
+    for workers in THREADS[1:]:
+        readers.clear()
+        with session(workers):
+            sharded = load_cohort(root)
+        assert len(readers) == serial.n_files
+        assert threading.get_ident() not in readers
+        assert sharded.studies == serial.studies
+        assert sharded.exclusions == serial.exclusions
+        assert sharded.n_files == serial.n_files

@@ -39,6 +39,7 @@ import os
 import stat
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,7 @@ from her2map.ingest.clinical import IMAGING_COLUMNS, read_clinical
 from her2map.ingest.models import MODALITY_KEYS, Cohort, Exclusion, StudyRef
 from her2map.ingest.reader import DicomHeader, FileProblem, read_header, read_image
 from her2map.ingest.series import SeriesProblem, order_classic_phases
+from her2map.parallel import active, shards
 
 __all__ = ["load_cohort", "load_images", "printable"]
 
@@ -366,8 +368,7 @@ def load_cohort(
     if n_files == 0:
         raise CohortError(f"{base}: no files found; expected the cohort's DICOM files here")
     headers: Headers = []
-    for rel in rels:
-        result = read_header(base / rel)
+    for rel, result in zip(rels, _read_all_headers(base, rels), strict=True):
         if isinstance(result, FileProblem):
             ledger.add(result.patient_id, rel, result.reason, result.tag)
         else:
@@ -408,6 +409,20 @@ def load_cohort(
         exclusions=tuple(sorted(ledger.items, key=Exclusion.sort_key)),
         n_files=n_files,
     )
+
+
+def _read_all_headers(base: Path, rels: list[str]) -> list[DicomHeader | FileProblem]:
+    """:func:`read_header` of every file, in order, on the active session's workers
+    (:func:`her2map.parallel.active`: this process unless a session says otherwise), in shards of
+    consecutive files. The workers must see ``base`` at the same path (a shared file system)."""
+    place = active()
+    done = place.map(partial(_read_headers, str(base)), shards(rels, place.workers), desc="headers")
+    return [result for shard in done for result in shard]
+
+
+def _read_headers(base: str, rels: list[str]) -> list[DicomHeader | FileProblem]:
+    """One shard of :func:`_read_all_headers` (a task: module-level, so that it pickles)."""
+    return [read_header(Path(base) / rel) for rel in rels]
 
 
 def _no_images_reason(patient_id: str, items: Iterable[Exclusion]) -> str:
