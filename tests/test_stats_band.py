@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from draw_forms import MatrixForm, draw_case, same_interval, serial_blocks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,16 +97,6 @@ def test_specificity_reached_exactly_despite_float_rounding() -> None:
     assert SortedSensitivity(y, s, 0.55).draw_evaluator([np.arange(105)])([np.arange(105)]) == want
 
 
-class MatrixForm:
-    """The statistic without its draw evaluator: the bootstrap builds the multiplicity matrix."""
-
-    def __init__(self, stat: SortedSensitivity) -> None:
-        self.stat = stat
-
-    def __call__(self, weights: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
-        return self.stat(weights)
-
-
 class Spy:
     """The statistic with its draw evaluator, counting how often the bootstrap asks for one."""
 
@@ -125,38 +116,16 @@ def reference(w: np.ndarray, y: np.ndarray, s: np.ndarray, *, spec: float) -> np
     return weighted_sensitivity_at_specificity(w, y, s, specificity=spec)
 
 
-def _same(a, b) -> bool:
-    fields = ("estimate", "ci_low", "ci_high", "se", "n_undefined", "method")
-    return repr([getattr(a, f) for f in fields]) == repr([getattr(b, f) for f in fields])
-
-
-def _serial(fn, ids):
-    return [fn(b) for b in ids]
-
-
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("stratified", [False, True])
 @pytest.mark.parametrize("blocks", [False, True])
 def test_draws_matrix_and_reference_give_the_same_replicates(
     ties: bool, stratified: bool, blocks: bool
 ) -> None:
-    """600 replicates: two full chunks of 256 and a partial one (in the block scheme each block
-    has its own generator). The draws, the multiplicity matrix and the reference function give
-    the same interval and standard error bit for bit, the draws path being taken."""
-    rng = np.random.default_rng(21)
-    n = 301
-    y = (rng.random(n) < 0.35).astype(np.int8)
-    s = (rng.normal(size=n) + y).astype(np.float32)
-    if ties:
-        s = np.round(s, 1)
-    kwargs = {
-        "n_resamples": 600,
-        "seed": 4,
-        "method": "percentile",
-        "strata": y if stratified else None,
-        "map_blocks": _serial if blocks else None,
-        "weighted": True,
-    }
+    """600 replicates (:func:`draw_forms.draw_case`): the draws, the multiplicity matrix and the
+    reference function give the same interval and standard error bit for bit, the draws path
+    being taken."""
+    y, s, kwargs = draw_case(ties=ties, stratified=stratified, blocks=blocks)
     base = SortedSensitivity(y, s, 0.5)
     for spec in (0.05, 0.5, 0.8, 0.95):
         spy = Spy(base.at(spec))
@@ -166,8 +135,8 @@ def test_draws_matrix_and_reference_give_the_same_replicates(
         by_reference = bootstrap(
             lambda w, yy, ss, sp=spec: reference(w, yy, ss, spec=sp), y, s, **kwargs
         )
-        assert _same(by_draws, by_matrix)
-        assert _same(by_draws, by_reference)
+        assert same_interval(by_draws, by_matrix)
+        assert same_interval(by_draws, by_reference)
         assert by_draws.ci_low < by_draws.ci_high
 
 
@@ -180,7 +149,7 @@ def test_unstratified_draws_count_undefined_replicates_like_the_reference() -> N
     by_draws = bootstrap(SortedSensitivity(y, s, 0.9), y, s, **kwargs)
     by_reference = bootstrap(lambda w, yy, ss: reference(w, yy, ss, spec=0.9), y, s, **kwargs)
     assert by_draws.n_undefined > 0
-    assert _same(by_draws, by_reference)
+    assert same_interval(by_draws, by_reference)
 
 
 def _old_band(y, score, *, confidence, replicates, seed, clusters=None):
@@ -198,7 +167,7 @@ def _old_band(y, score, *, confidence, replicates, seed, clusters=None):
             strata=y if clusters is None else None,
             clusters=clusters,
             weighted=True,
-            map_blocks=_serial,
+            map_blocks=serial_blocks,
         )
         low.append(band.ci_low)
         high.append(band.ci_high)

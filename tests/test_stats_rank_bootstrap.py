@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from draw_forms import MatrixForm, draw_case, same_interval
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,23 +83,6 @@ class Plain:
         return self.fn(*arrays)
 
 
-class MatrixForm:
-    """The sort-once statistic without its draw evaluator: the bootstrap must then build the
-    multiplicity matrix and call the weighted form."""
-
-    def __init__(self, stat) -> None:
-        self.stat, self.unit_order = stat, stat.unit_order
-
-    def __call__(self, weights: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
-        return self.stat(weights)
-
-
-def _same(a, b) -> bool:
-    return repr((a.estimate, a.ci_low, a.ci_high, a.se)) == repr(
-        (b.estimate, b.ci_low, b.ci_high, b.se)
-    )
-
-
 @pytest.mark.parametrize("ties", [False, True])
 def test_sort_once_bootstrap_equals_plain_bootstrap_same_resampling(ties: bool) -> None:
     rng = np.random.default_rng(5)
@@ -111,10 +95,10 @@ def test_sort_once_bootstrap_equals_plain_bootstrap_same_resampling(ties: bool) 
     stat = SortedAUC(y, s)
     fast = bootstrap(stat, y, s, weighted=True, **kwargs)
     slow = bootstrap(Plain(exact_auc, stat.unit_order), y, s, **kwargs)
-    assert _same(fast, slow)
+    assert same_interval(fast, slow)
     assert math.isclose(fast.estimate, auc(y, s).estimate, abs_tol=1e-12)
     old = bootstrap(weighted_auc, y, s, weighted=True, **kwargs)  # rows in row order
-    assert not _same(old, fast)  # another listing of the units draws other rows ...
+    assert not same_interval(old, fast)  # another listing of the units draws other rows ...
     assert math.isclose(old.ci_low, fast.ci_low, abs_tol=0.05)  # ... of the same distribution
 
 
@@ -124,31 +108,17 @@ def test_sort_once_bootstrap_equals_plain_bootstrap_same_resampling(ties: bool) 
 def test_draws_and_multiplicity_matrix_give_the_same_replicates(
     ties: bool, stratified: bool, blocks: bool
 ) -> None:
-    """600 replicates: two full chunks of 256 and a partial one; in the block scheme each block
-    has its own generator. Every interval bound agrees bit for bit."""
-    rng = np.random.default_rng(21)
-    n = 301
-    y = (rng.random(n) < 0.35).astype(np.int8)
-    s = (rng.normal(size=n) + y).astype(np.float32)
-    if ties:
-        s = np.round(s, 1)
-    kwargs = {
-        "n_resamples": 600,
-        "seed": 4,
-        "method": "percentile",
-        "strata": y if stratified else None,
-        "map_blocks": (lambda fn, ids: [fn(b) for b in ids]) if blocks else None,
-    }
+    """600 replicates (:func:`draw_forms.draw_case`): every interval bound agrees bit for bit."""
+    y, s, kwargs = draw_case(ties=ties, stratified=stratified, blocks=blocks)
     stat = SortedAUC(y, s)
-    by_draws = bootstrap(stat, y, s, weighted=True, **kwargs)
-    by_matrix = bootstrap(MatrixForm(stat), y, s, weighted=True, **kwargs)
-    assert _same(by_draws, by_matrix)
+    by_draws = bootstrap(stat, y, s, **kwargs)
+    by_matrix = bootstrap(MatrixForm(stat), y, s, **kwargs)
+    assert same_interval(by_draws, by_matrix)
     assert by_draws.n_undefined == by_matrix.n_undefined
-    other = np.round(rng.normal(size=n) + 0.3 * y, 2)
+    other = np.round(np.random.default_rng(22).normal(size=y.size) + 0.3 * y, 2)
     diff = SortedAUCDifference(y, s, other)
-    assert _same(
-        bootstrap(diff, y, s, other, weighted=True, **kwargs),
-        bootstrap(MatrixForm(diff), y, s, other, weighted=True, **kwargs),
+    assert same_interval(
+        bootstrap(diff, y, s, other, **kwargs), bootstrap(MatrixForm(diff), y, s, other, **kwargs)
     )
 
 
@@ -157,13 +127,13 @@ def test_unstratified_draws_count_undefined_replicates_like_the_matrix() -> None
     y = np.zeros(40, dtype=np.int8)
     y[[3, 17]] = 1
     s = np.arange(40.0)
-    kwargs = {"n_resamples": 300, "seed": 2, "method": "percentile"}
+    kwargs = {"n_resamples": 300, "seed": 2, "method": "percentile", "weighted": True}
     stat = SortedAUC(y, s)
-    by_draws = bootstrap(stat, y, s, weighted=True, **kwargs)
-    by_matrix = bootstrap(MatrixForm(stat), y, s, weighted=True, **kwargs)
+    by_draws = bootstrap(stat, y, s, **kwargs)
+    by_matrix = bootstrap(MatrixForm(stat), y, s, **kwargs)
     assert by_draws.n_undefined > 0
     assert by_draws.n_undefined == by_matrix.n_undefined
-    assert _same(by_draws, by_matrix)
+    assert same_interval(by_draws, by_matrix)
 
 
 def test_paired_difference_bootstrap_equals_plain_and_centres_on_delong() -> None:
