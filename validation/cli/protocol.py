@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from validation.cli.registration import add_registration_actions, print_status
 from validation.ledger import Ledger
-from validation.protocol import Protocol, RegistrationStatus, amend, status
+from validation.protocol import Protocol, amend, status
 from validation.protocol import register as register_protocol
 
-__all__ = ["print_status", "register"]
+__all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
@@ -39,19 +40,16 @@ def register(subparsers: Any) -> None:
     check.add_argument("file", metavar="FILE", help="protocol YAML")
     check.set_defaults(func=_check)
 
-    for name, helptext, func in (
-        ("register", "record the protocol's canonical hash in the ledger", _register),
-        ("amend", "record a changed protocol as an amendment, with its reason", _amend),
-        ("status", "show whether the protocol is registered, amended or changed", _status),
-    ):
-        action = actions.add_parser(name, help=helptext)
-        action.add_argument("file", metavar="FILE", help="protocol YAML")
-        action.add_argument("--ledger", required=True, help="path of the ledger (SQLite file)")
-        if name != "status":
-            action.add_argument("--actor", required=True, help="who records it (name or role)")
-        if name == "amend":
-            action.add_argument("--reason", required=True, help="why the protocol changed")
-        action.set_defaults(func=func)
+    add_registration_actions(
+        actions,
+        noun="protocol",
+        prefix="",
+        spec="file",
+        ledger_help="path of the ledger (SQLite file)",
+        register=_register,
+        amend=_amend,
+        status=_status,
+    )
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -79,18 +77,6 @@ def _amend(args: argparse.Namespace) -> int:
         f"replaces {entry.payload['previous_hash']} (ledger seq {entry.seq})"
     )
     return 0
-
-
-def print_status(current: RegistrationStatus) -> int:
-    """Print a registration status (a protocol's or a suite's); 0 when runnable, else 1."""
-    print(f"{current.protocol_id} version {current.version}: {current.state}")
-    print(f"  file hash:        {current.protocol_hash}")
-    if current.registration_seq is not None:
-        print(f"  registered:       seq {current.registration_seq}, hash {current.registered_hash}")
-        print(f"  content in force: {current.current_hash}")
-    for item in current.amendments:
-        print(f"  amendment seq {item.seq} by {item.actor} at {item.time_utc}: {item.reason}")
-    return 0 if current.runnable else 1
 
 
 def _status(args: argparse.Namespace) -> int:

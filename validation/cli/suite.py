@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from her2map.exceptions import Her2MapError
-from validation.cli.protocol import print_status
+from validation.cli.registration import add_registration_actions, print_status
 from validation.exceptions import HarnessError
 from validation.ledger import Ledger
 from validation.suite import (
@@ -64,19 +64,16 @@ def add_suite_actions(actions: Any) -> None:
     check.add_argument("spec", metavar="SPEC", help="suite YAML")
     check.set_defaults(func=_check)
 
-    for name, helptext, func in (
-        ("suite-register", "record the suite's canonical hash in the ledger", _register),
-        ("suite-amend", "record a changed suite as an amendment, with its reason", _amend),
-        ("suite-status", "show whether the suite is registered, amended or changed", _status),
-    ):
-        action = actions.add_parser(name, help=helptext)
-        action.add_argument("spec", metavar="SPEC", help="suite YAML")
-        action.add_argument("--ledger", required=True, help="audit ledger (SQLite file)")
-        if name != "suite-status":
-            action.add_argument("--actor", required=True, help="who records it (name or role)")
-        if name == "suite-amend":
-            action.add_argument("--reason", required=True, help="why the suite changed")
-        action.set_defaults(func=func)
+    add_registration_actions(
+        actions,
+        noun="suite",
+        prefix="suite-",
+        spec="spec",
+        ledger_help="audit ledger (SQLite file)",
+        register=_register,
+        amend=_amend,
+        status=_status,
+    )
 
     verify = actions.add_parser("suite-verify", help="verify a sealed suite summary folder")
     verify.add_argument("directory", metavar="DIR", help="the summary/ folder of a suite run")

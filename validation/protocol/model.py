@@ -14,8 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from validation.canonical import canonical_hash
 from validation.protocol.criteria import Criterion
+from validation.protocol.spec import RegisteredSpec
 
 __all__ = [
     "DEFAULT_MIN_EVENTS",
@@ -335,13 +335,12 @@ class InterimSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Protocol:
-    """A validated, pre-registrable protocol. ``source`` (the file) is not part of the hash."""
+class Protocol(RegisteredSpec):
+    """A validated, pre-registrable protocol. ``source`` (the file) is not part of the hash.
 
-    id: str
-    version: str
-    title: str
-    rationale: str
+    ``id``, ``version``, ``title`` and ``rationale`` come first, from :class:`RegisteredSpec`.
+    """
+
     population: Population
     reference_standard: ReferenceStandard
     analysis_unit: AnalysisUnit
@@ -371,10 +370,7 @@ class Protocol:
     def to_dict(self) -> dict[str, Any]:
         """Normalized content: every key present, defaults filled, criteria canonically spelled."""
         return {
-            "id": self.id,
-            "version": self.version,
-            "title": self.title,
-            "rationale": self.rationale,
+            **self._head(),
             "population": self.population.to_dict(),
             "reference_standard": self.reference_standard.to_dict(),
             "analysis_unit": self.analysis_unit.value,
@@ -389,5 +385,5 @@ class Protocol:
 
     @property
     def protocol_hash(self) -> str:
-        """SHA-256 of the RFC 8785 canonical JSON of :meth:`to_dict`."""
-        return canonical_hash(self.to_dict())
+        """SHA-256 of the RFC 8785 canonical JSON of :meth:`to_dict` (:attr:`content_hash`)."""
+        return self.content_hash

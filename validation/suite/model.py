@@ -4,8 +4,8 @@ A :class:`Suite` names the pre-registered protocols a quality engineer runs toge
 version, file and the canonical hash it was registered with), the data they run on, the locked
 model, the gate policy a CI job acts on and the output folder. :meth:`Suite.to_dict` gives the
 normalized content whose RFC 8785 canonical JSON SHA-256 is :attr:`Suite.suite_hash` -- the same
-hashing as a protocol's (:func:`validation.canonical.canonical_hash`): comments, layout and key
-order of the YAML do not change it, any change of value does.
+hashing as a protocol's, from their shared base :class:`validation.protocol.spec.RegisteredSpec`:
+comments, layout and key order of the YAML do not change it, any change of value does.
 
 Paths: a protocol's ``file`` is relative to the suite file's folder (protocols travel with the
 suite in the repository); ``data``, ``lock`` and ``output`` are relative to the run's root folder
@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from validation.canonical import canonical_hash
+from validation.protocol.spec import RegisteredSpec
 
 __all__ = ["SHIPPED_LOCK", "Gate", "GatePolicy", "ProtocolRef", "Suite", "SuiteData"]
 
@@ -76,13 +76,12 @@ class Gate:
 
 
 @dataclass(frozen=True, slots=True)
-class Suite:
-    """A validated suite spec. ``source`` is the file it was read from (not hashed)."""
+class Suite(RegisteredSpec):
+    """A validated suite spec. ``source`` is the file it was read from (not hashed).
 
-    id: str
-    version: str
-    title: str
-    rationale: str
+    ``id``, ``version``, ``title`` and ``rationale`` come first, from :class:`RegisteredSpec`.
+    """
+
     protocols: tuple[ProtocolRef, ...]
     data: SuiteData
     lock: str
@@ -107,10 +106,7 @@ class Suite:
     def to_dict(self) -> dict[str, Any]:
         """Normalized content: every key present, absent options as null."""
         return {
-            "id": self.id,
-            "version": self.version,
-            "title": self.title,
-            "rationale": self.rationale,
+            **self._head(),
             "protocols": [p.to_dict() for p in self.protocols],
             "data": self.data.to_dict(),
             "lock": self.lock,
@@ -120,8 +116,8 @@ class Suite:
 
     @property
     def suite_hash(self) -> str:
-        """SHA-256 of the RFC 8785 canonical JSON of :meth:`to_dict`."""
-        return canonical_hash(self.to_dict())
+        """SHA-256 of the RFC 8785 canonical JSON of :meth:`to_dict` (:attr:`content_hash`)."""
+        return self.content_hash
 
     def protocol_path(self, ref: ProtocolRef) -> Path:
         """The protocol file of ``ref``, relative to the suite file's folder."""
