@@ -25,7 +25,7 @@ from typing import Any
 from validation.cli.pipes import closed_pipe_is_quiet
 from validation.exceptions import LedgerError, TrialRuleError
 from validation.ledger import Entry
-from validation.trial import IHC, ISH, EventKind, Trial, verify
+from validation.trial import IHC, ISH, EventKind, Trial, submit, verify
 
 __all__ = ["register"]
 
@@ -186,39 +186,24 @@ def _done(entry: Entry) -> int:
     return 0
 
 
+def _write(args: argparse.Namespace, action: str, *, create: bool = False, **fields: Any) -> Entry:
+    """Record ``action`` (:data:`validation.trial.ACTIONS`) with the options as its fields
+    (``fields`` replace options), through the local or remote backend; the acknowledged entry."""
+    with _backend(args, create=create) as trial:
+        return submit(trial, action, {**vars(args), **fields}, actor=args.actor, site=args.site)
+
+
 def _open(args: argparse.Namespace) -> int:
     sites = [s.strip() for s in args.sites.split(",")]
-    with _backend(args, create=True) as trial:
-        entry = trial.open_recruitment(
-            sites, protocol_id=args.protocol, actor=args.actor, site=args.site
-        )
-    return _done(entry)
+    return _done(_write(args, "open", create=True, sites=sites))
 
 
 def _enrol(args: argparse.Namespace) -> int:
-    with _backend(args, create=True) as trial:
-        entry = trial.enrol(
-            args.patient,
-            consent_ref=args.consent,
-            laterality=args.laterality,
-            age=args.age,
-            hr_status=args.hr_status,
-            actor=args.actor,
-            site=args.site,
-        )
-    return _done(entry)
+    return _done(_write(args, "enrol", create=True))
 
 
 def _predict(args: argparse.Namespace) -> int:
-    with _backend(args) as trial:
-        entry = trial.predict(
-            args.patient,
-            study=args.study,
-            pacs=args.pacs,
-            lock=args.lock,
-            actor=args.actor,
-            site=args.site,
-        )
+    entry = _write(args, "predict")
     print(
         f"score {entry.payload['score']!r} ({entry.payload['call']}) by model lock {entry.payload['model_lock']}"
     )
@@ -226,34 +211,11 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    who = {"actor": args.actor, "site": args.site}
-    with _backend(args) as trial:
-        if args.record_kind == "biopsy":
-            entry = trial.record_biopsy(
-                args.patient, ihc=args.ihc, ish=args.ish, report_time=args.report_time, **who
-            )
-        elif args.record_kind == "surgery":
-            entry = trial.record_surgery(args.patient, ihc=args.ihc, ish=args.ish, **who)
-        elif args.record_kind == "therapy":
-            entry = trial.record_therapy(
-                args.patient, regimen=args.regimen, anti_her2=args.anti_her2, **who
-            )
-        else:
-            entry = trial.record_response(args.patient, pcr=args.pcr, **who)
-    return _done(entry)
+    return _done(_write(args, args.record_kind))
 
 
 def _correct(args: argparse.Namespace) -> int:
-    with _backend(args) as trial:
-        entry = trial.correct(
-            args.patient,
-            event=args.event,
-            field=args.field,
-            value=args.value,
-            reason=args.reason,
-            actor=args.actor,
-            site=args.site,
-        )
+    entry = _write(args, "correct")
     print(
         f"{entry.payload['field']}: {entry.payload['old_value']!r} -> {entry.payload['new_value']!r}"
     )
@@ -284,9 +246,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _withdraw(args: argparse.Namespace) -> int:
-    with _backend(args) as trial:
-        entry = trial.withdraw(args.patient, reason=args.reason, actor=args.actor, site=args.site)
-    return _done(entry)
+    return _done(_write(args, "withdraw"))
 
 
 _COLUMNS = (

@@ -31,7 +31,7 @@ from validation.ledger import Entry, Ledger, read_verified
 from validation.ledger import verify as verify_ledger
 from validation.server.tokens import READS_ALL, WRITES, Identity, Role, TokenRegistry, issue_token
 from validation.server.tokens import revoke_token as revoke
-from validation.trial import EventKind, Trial, read_patient
+from validation.trial import ACTIONS, EventKind, Trial, read_patient, submit
 
 __all__ = ["create_app"]
 
@@ -96,14 +96,6 @@ class TokenBody(_Body):
 
 class RevokeBody(_Body):
     reason: str = Field(min_length=1)
-
-
-_RECORD_FIELDS: dict[EventKind, tuple[str, ...]] = {
-    EventKind.BIOPSY: ("ihc", "ish"),
-    EventKind.SURGERY: ("ihc", "ish"),
-    EventKind.THERAPY: ("regimen", "anti_her2"),
-    EventKind.RESPONSE: ("pcr",),
-}
 
 
 def _entry(entry: Entry) -> dict[str, Any]:
@@ -172,6 +164,13 @@ def create_app(location: str | Path) -> FastAPI:
         scope(book, "*")
         yield Trial(book)
 
+    def record_as(who: Identity, action: str, body: _Body) -> dict[str, Any]:
+        """Record ``action`` (:data:`validation.trial.ACTIONS`) with the fields of ``body`` as the
+        token's actor and site -- after the endpoint authorised it -- and answer the entry."""
+        with trial_for() as trial:
+            entry = submit(trial, action, body.model_dump(), actor=who.actor, site=who.site)
+        return _entry(entry)
+
     @app.exception_handler(TrialRuleError)
     def _rule(request: Request, exc: TrialRuleError) -> JSONResponse:
         return JSONResponse(
@@ -193,45 +192,17 @@ def create_app(location: str | Path) -> FastAPI:
     @app.post("/v1/trial/open")
     def open_trial(body: OpenBody, who: Who) -> dict[str, Any]:
         may_write(who, EventKind.OPENED)
-        with trial_for() as trial:
-            entry = trial.open_recruitment(
-                body.sites, protocol_id=body.protocol, actor=who.actor, site=who.site
-            )
-        return _entry(entry)
+        return record_as(who, "open", body)
 
     @app.post("/v1/trial/enrol")
     def enrol(body: EnrolBody, who: Who) -> dict[str, Any]:
         may_write(who, EventKind.ENROLLED)
-        with trial_for() as trial:
-            entry = trial.enrol(
-                body.patient,
-                consent_ref=body.consent,
-                laterality=body.laterality,
-                age=body.age,
-                hr_status=body.hr_status,
-                actor=who.actor,
-                site=who.site,
-            )
-        return _entry(entry)
+        return record_as(who, "enrol", body)
 
     @app.post("/v1/trial/predict")
     def predict(body: PredictionBody, who: Who) -> dict[str, Any]:
         may_write(who, EventKind.PREDICTION)
-        with trial_for() as trial:
-            entry = trial.record_prediction(
-                body.patient,
-                score=body.score,
-                threshold=body.threshold,
-                model_lock=body.model_lock,
-                model_name=body.model_name,
-                modalities=body.modalities,
-                source=body.source,
-                read=body.read,
-                imaging_date=body.imaging_date,
-                actor=who.actor,
-                site=who.site,
-            )
-        return _entry(entry)
+        return record_as(who, "prediction", body)
 
     @app.get("/v1/trial/patients/{patient_id}")
     def patient(patient_id: str, who: Who) -> dict[str, Any]:
@@ -251,47 +222,23 @@ def create_app(location: str | Path) -> FastAPI:
     def record(
         kind: Literal["biopsy", "surgery", "therapy", "response"], body: RecordBody, who: Who
     ) -> dict[str, Any]:
-        event = EventKind.from_short(kind)
-        may_write(who, event)
+        may_write(who, EventKind.from_short(kind))
         given = {k for k, v in body.model_dump().items() if v is not None and k != "patient"}
-        wanted = set(_RECORD_FIELDS[event])
-        if event is EventKind.BIOPSY and "report_time" in given:
-            wanted.add("report_time")
+        action = ACTIONS[kind]
+        wanted = set(action.required) | (set(action.optional) & given)
         if given != wanted:
             raise HTTPException(422, f"record {kind} takes {sorted(wanted)}; got {sorted(given)}")
-        values = {k: getattr(body, k) for k in wanted}
-        with trial_for() as trial:
-            methods: dict[EventKind, Callable[..., Entry]] = {
-                EventKind.BIOPSY: trial.record_biopsy,
-                EventKind.SURGERY: trial.record_surgery,
-                EventKind.THERAPY: trial.record_therapy,
-                EventKind.RESPONSE: trial.record_response,
-            }
-            method = methods[event]
-            entry = method(body.patient, actor=who.actor, site=who.site, **values)
-        return _entry(entry)
+        return record_as(who, kind, body)
 
     @app.post("/v1/trial/correct")
     def correct(body: CorrectBody, who: Who) -> dict[str, Any]:
         may_write(who, EventKind.from_short(body.event))
-        with trial_for() as trial:
-            entry = trial.correct(
-                body.patient,
-                event=body.event,
-                field=body.field,
-                value=body.value,
-                reason=body.reason,
-                actor=who.actor,
-                site=who.site,
-            )
-        return _entry(entry)
+        return record_as(who, "correct", body)
 
     @app.post("/v1/trial/withdraw")
     def withdraw(body: WithdrawBody, who: Who) -> dict[str, Any]:
         may_write(who, EventKind.WITHDRAWN)
-        with trial_for() as trial:
-            entry = trial.withdraw(body.patient, reason=body.reason, actor=who.actor, site=who.site)
-        return _entry(entry)
+        return record_as(who, "withdraw", body)
 
     @app.get("/v1/trial/status")
     def status(who: Who, site: str | None = None) -> dict[str, Any]:

@@ -5,10 +5,12 @@
 ...     trial.enrol("P0001", consent_ref="IC-17", laterality="L", actor="dr.a", site="A")
 
 Modules: :mod:`.events` (event types, vocabularies, payload validation), :mod:`.rules` (the
-order/site/correction rules, one pure function), :mod:`.api` (:class:`Trial`), :mod:`.imaging`
-(locked model on a patient's DICOM), :mod:`.status`, :mod:`.export`.
+order/site/correction rules, one pure function), :mod:`.api` (:class:`Trial`), :mod:`.actions`
+(the request vocabulary the CLI, the service and the bulk import map onto :class:`Trial`),
+:mod:`.imaging` (locked model on a patient's DICOM), :mod:`.status`, :mod:`.export`.
 """
 
+from validation.trial.actions import ACTIONS, Action, submit
 from validation.trial.api import Trial, read_patient, verify
 from validation.trial.events import (
     CORRECTABLE,
@@ -41,6 +43,7 @@ from validation.trial.rules import (
 from validation.trial.status import Pending, SiteStatus, TrialStatus, trial_status
 
 __all__ = [
+    "ACTIONS",
     "CORRECTABLE",
     "IHC",
     "ISH",
@@ -48,6 +51,7 @@ __all__ = [
     "MANIFEST_NAME",
     "PCR_DEFINITION",
     "PREDICTION_COLUMNS",
+    "Action",
     "EventKind",
     "Excluded",
     "ExportResult",
@@ -68,6 +72,7 @@ __all__ = [
     "her2_result",
     "plan_correction",
     "read_patient",
+    "submit",
     "trial_status",
     "verify",
 ]

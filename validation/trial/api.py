@@ -228,17 +228,18 @@ class Trial:
         site: str,
         model_name: str = "external",
     ) -> Entry:
-        """Record a precomputed score of a locked (possibly external) model, with its lock hash."""
-        return self._prediction(
-            str(patient_id),
-            site,
-            actor,
-            score,
-            threshold,
-            model_lock,
-            model_name,
-            modalities,
-            Source.EXTERNAL,
+        """Record a precomputed score of a locked (possibly external) model, with its lock hash
+        (:meth:`record_prediction` with ``source="external"``)."""
+        return self.record_prediction(
+            patient_id,
+            score=score,
+            threshold=threshold,
+            model_lock=model_lock,
+            model_name=model_name,
+            modalities=modalities,
+            source=Source.EXTERNAL,
+            actor=actor,
+            site=site,
         )
 
     def record_prediction(

@@ -19,24 +19,20 @@ Works the same on a local :class:`~validation.trial.Trial` and on the service's
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from validation.exceptions import TrialInputError, TrialRuleError
 from validation.ledger import Entry
+from validation.trial.actions import ACTIONS, submit
 
 __all__ = ["EVENT_FIELDS", "ImportReport", "ImportRow", "Refused", "import_events", "read_rows"]
 
-#: Event name in the file -> (required fields, optional fields).
+#: Event name in the file -> (required fields, optional fields), as the action takes them.
 EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "enrol": (("consent",), ("laterality", "age", "hr_status")),
-    "biopsy": (("ihc", "ish"), ("report_time",)),
-    "surgery": (("ihc", "ish"), ()),
-    "therapy": (("regimen", "anti_her2"), ()),
-    "response": (("pcr",), ()),
-    "withdraw": (("reason",), ()),
+    event: (ACTIONS[event].required, ACTIONS[event].optional)
+    for event in ("enrol", "biopsy", "surgery", "therapy", "response", "withdraw")
 }
 _COLUMNS = {"event", "patient"} | {f for req, opt in EVENT_FIELDS.values() for f in req + opt}
 
@@ -118,26 +114,15 @@ def read_rows(path: str | Path) -> list[ImportRow]:
     return rows
 
 
-def _call(trial: Any, row: ImportRow, who: dict[str, Any]) -> Entry:
-    f = row.fields
-    calls: dict[str, Callable[[], Entry]] = {
-        "enrol": lambda: trial.enrol(
-            row.patient, consent_ref=f["consent"], laterality=f.get("laterality"),
-            age=int(f["age"]) if f.get("age", "").isdigit() else f.get("age"),
-            hr_status=int(f["hr_status"]) if f.get("hr_status", "").isdigit() else f.get("hr_status"),
-            **who,
-        ),
-        "biopsy": lambda: trial.record_biopsy(
-            row.patient, ihc=f["ihc"], ish=f["ish"], report_time=f.get("report_time"), **who
-        ),
-        "surgery": lambda: trial.record_surgery(row.patient, ihc=f["ihc"], ish=f["ish"], **who),
-        "therapy": lambda: trial.record_therapy(
-            row.patient, regimen=f["regimen"], anti_her2=f["anti_her2"], **who
-        ),
-        "response": lambda: trial.record_response(row.patient, pcr=f["pcr"], **who),
-        "withdraw": lambda: trial.withdraw(row.patient, reason=f["reason"], **who),
-    }  # fmt: skip
-    return calls[row.event]()
+def _request(row: ImportRow) -> dict[str, Any]:
+    """The row as a request of :func:`~validation.trial.actions.submit`: its patient and fields,
+    with an ``age`` or ``hr_status`` of digits read as a whole number (any other text is passed
+    on, for the trial to refuse with its own message)."""
+    request: dict[str, Any] = {"patient": row.patient, **row.fields}
+    for name in ("age", "hr_status"):
+        if request.get(name, "").isdigit():
+            request[name] = int(request[name])
+    return request
 
 
 def import_events(
@@ -155,7 +140,7 @@ def import_events(
     refused: list[Refused] = []
     for row in rows:
         try:
-            done.append(_call(trial, row, who))
+            done.append(submit(trial, row.event, _request(row), **who))
         except TrialRuleError as exc:
             refused.append(Refused(row.line, exc.rule, str(exc)))
     return ImportReport(Path(path), tuple(done), tuple(refused))
