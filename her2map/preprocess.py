@@ -109,7 +109,30 @@ class PixelTags:
     reduce_frames: bool = False
 
 
-def pixel_values(stored: np.ndarray, tags: PixelTags, *, where: str = "image") -> np.ndarray:
+def _float32(values: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``values.astype(float32)``, written into ``out`` when given (the same rounding)."""
+    if out is None:
+        return values.astype(np.float32)
+    np.copyto(out, values.reshape(out.shape), casting="unsafe")
+    return out
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """Whether every value of a float array is finite, without a boolean temporary the size of
+    the array: a sum is finite only if every term is (a NaN or an infinity propagates), and a
+    float64 sum of float32 values cannot overflow (at most 3.4e38 each, far below 1.8e308 for any
+    array that fits in memory); only when the sum is not finite -- a non-finite value, or float64
+    terms overflowing -- is every value checked."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = array.sum(dtype=np.float64)
+    if np.isfinite(total):
+        return True
+    return bool(np.all(np.isfinite(array)))
+
+
+def pixel_values(
+    stored: np.ndarray, tags: PixelTags, *, where: str = "image", out: np.ndarray | None = None
+) -> np.ndarray:
     """Stored samples of one file -> float32 grey Modality values (module docstring, 1-4).
 
     Parameters
@@ -120,6 +143,9 @@ def pixel_values(stored: np.ndarray, tags: PixelTags, *, where: str = "image") -
     tags : PixelTags
     where : str
         The file, named in the error.
+    out : ndarray, optional
+        A float32 array to write the grey values into (as many values as the image has; the
+        same numbers as without it); returned, in its own shape.
 
     Raises
     ------
@@ -141,10 +167,10 @@ def pixel_values(stored: np.ndarray, tags: PixelTags, *, where: str = "image") -
         top = (1 << tags.bits_stored) - 1 if tags.pixel_representation == 0 else -1
         values = top - values.astype(np.int64)
     if tags.slope == 1.0 and tags.intercept == 0.0:
-        return values.astype(np.float32)
+        return _float32(values, out)
     with np.errstate(over="ignore", invalid="ignore"):
-        result = (values * tags.slope + tags.intercept).astype(np.float32)
-    if not np.all(np.isfinite(result)):
+        result = _float32(values * tags.slope + tags.intercept, out)
+    if not all_finite(result):
         raise DicomError(
             f"{where}: RescaleSlope {tags.slope!r} / RescaleIntercept {tags.intercept!r} turn the "
             "stored values into non-finite numbers (tag (0028,1053)); fix the rescale elements"
@@ -226,7 +252,7 @@ def _check_finite(modality: str, array: np.ndarray, ndim: int) -> torch.Tensor:
             f"modality {modality}: expected a {ndim}-D pixel array, got shape {array.shape}; "
             "load images with her2map.ingest.load_images"
         )
-    if array.size == 0 or not np.all(np.isfinite(array)):
+    if array.size == 0 or not all_finite(array):
         raise DicomError(
             f"modality {modality}: pixel array of shape {array.shape} is empty or not finite; "
             "check the DICOM PixelData and RescaleSlope/RescaleIntercept"
@@ -249,7 +275,8 @@ def _prep_mr(array: np.ndarray, cfg: PreprocessConfig, modality: str) -> torch.T
             f"(TemporalPositionIdentifier 1..{cfg.mr_phases}), got {n_phases}"
         )
     keep = [0, *np.linspace(1, n_phases - 1, cfg.mr_phases - 1).round().astype(int).tolist()]
-    x = x[keep]  # (P, S, H, W): pre, first post, ..., last post
+    if keep != list(range(n_phases)):  # every phase kept in order: no copy of the volume
+        x = x[keep]  # (P, S, H, W): pre, first post, ..., last post
     x = F.interpolate(x[None], size=(cfg.mr_slices, cfg.mr_size, cfg.mr_size), mode="area")[0]
     x = _standardise(x, x[0], cfg.eps)
     pre, first, last = x[0], x[1], x[-1]

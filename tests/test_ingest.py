@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from classic_mr import enhanced_to_classic
 from dicom_factory import (
     FAKE_BIRTH_DATE,
     PatientSpec,
@@ -37,6 +38,7 @@ from her2map.ingest import (
     load_cohort,
     load_images,
 )
+from her2map.preprocess import all_finite
 
 pytestmark = pytest.mark.req("REQ-ING-001")
 
@@ -510,3 +512,72 @@ def test_no_patient_name_or_birth_date_in_outputs(cohort_dir: Path) -> None:
         assert fake_name(pid) not in text
         assert fake_name(pid).split("^")[0] not in text
     assert FAKE_BIRTH_DATE not in text
+
+
+# --- the DCE-MRI volume, decoded in place ---------------------------------------------------
+
+
+def _mr_cohort(root: Path, *, classic: bool) -> None:
+    """Patient P9 with three 3-slice DCE-MRI phases of 6 x 6 pixels, Enhanced or classic."""
+    write_clinical(root / "clinical.csv", [clinical_row(PatientSpec("P9"))])
+    rng = np.random.default_rng(3)
+    for phase in (1, 2, 3):
+        ds = make_dataset("P9", "MR", phase=phase, seed=phase, size=6, slices=3)
+        if not classic:
+            write_dataset(ds, root / "dicom" / f"phase{phase}.dcm")
+            continue
+        for k, item in enumerate(enhanced_to_classic(ds, rng=rng, order_by="tpi", salt=str(phase))):
+            write_dataset(item, root / "dicom" / f"phase{phase}" / f"s{k}.dcm")
+
+
+@pytest.mark.parametrize("classic", [False, True])
+def test_mr_volume_has_every_file_in_its_place(tmp_path: Path, classic: bool) -> None:
+    """Each file is decoded straight into the volume: the values are those of each file read on
+    its own (pydicom), Enhanced or classic alike, and the first file sets the geometry."""
+    _mr_cohort(tmp_path / "c", classic=classic)
+    volume = load_images(load_cohort(tmp_path / "c").study("P9"))["MR"]
+    _mr_cohort(tmp_path / "e", classic=False)
+    for phase in (1, 2, 3):
+        expected = pydicom.dcmread(tmp_path / "e" / "dicom" / f"phase{phase}.dcm").pixel_array
+        np.testing.assert_array_equal(volume[phase - 1], expected.astype(np.float32))
+    assert volume.shape == (3, 3, 6, 6)
+    assert volume.dtype == np.float32
+    assert volume.flags.c_contiguous
+
+
+@pytest.mark.parametrize("classic", [False, True])
+def test_mr_file_of_another_geometry_since_load_cohort_is_refused(
+    tmp_path: Path, classic: bool
+) -> None:
+    root = tmp_path / "c"
+    _mr_cohort(root, classic=classic)
+    study = load_cohort(root).study("P9")
+    changed = study.files["MR"][-1]  # a file of the last phase, decoded into the volume
+    if classic:
+        item = pydicom.dcmread(changed)
+        pixels = np.zeros((8, 8), dtype=np.uint16)
+        item.Rows, item.Columns, item.PixelData = 8, 8, pixels.tobytes()
+        write_dataset(item, changed)
+        want = r"image geometry \(8, 8\) differs from the study's \(6, 6\) \(tag \(0028,0010\)\)"
+    else:
+        write_dataset(make_dataset("P9", "MR", phase=3, seed=3, size=8, slices=3), changed)
+        want = (
+            r"image geometry \(3, 8, 8\) differs from the study's \(3, 6, 6\) "
+            r"\(tag \(0028,0010\)\)"
+        )
+    with pytest.raises(DicomError, match=rf"{changed.name}: {want}.*re-run load_cohort"):
+        load_images(study)
+
+
+def test_all_finite_is_exact_without_a_boolean_temporary() -> None:
+    """The sum test: a NaN, an infinity or both infinities are caught; float64 values whose sum
+    overflows are finite all the same (the element check then decides)."""
+    assert all_finite(np.arange(10, dtype=np.float32))
+    assert all_finite(np.zeros(0))
+    for bad in (np.nan, np.inf, -np.inf):
+        values = np.ones(7, dtype=np.float32)
+        values[3] = bad
+        assert not all_finite(values)
+    assert not all_finite(np.array([np.inf, -np.inf, 1.0]))
+    assert all_finite(np.array([1e308, 1e308, -1e308]))  # the sum overflows; each value is finite
+    assert not all_finite(np.array([1e308, 1e308, np.nan]))

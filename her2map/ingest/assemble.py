@@ -450,27 +450,51 @@ def load_images(study: StudyRef) -> dict[str, np.ndarray]:
     """
     images: dict[str, np.ndarray] = {}
     for key in study.modalities:
-        decoded = [read_image(p, known=study.headers.get(p)) for p in study.files[key]]
-        if key != "MR":
-            _check_member(study, key, 1, decoded[0][0])
-            images[key] = decoded[0][1]
+        if key == "MR":
+            images[key] = _load_mr(study)
             continue
-        sizes = study.mr_phase_sizes or (1,) * len(decoded)
-        arrays, start = [], 0
-        for position, size in enumerate(sizes, start=1):
-            phase = decoded[start : start + size]
-            start += size
-            for header, _ in phase:
-                _check_member(study, key, position, header)
-            slices = [image for _, image in phase]
-            arrays.append(slices[0] if size == 1 and slices[0].ndim == 3 else np.stack(slices))
-        if len({a.shape for a in arrays}) != 1:
-            raise DicomError(
-                f"{decoded[0][0].path}: DCE-MRI phase geometry differs "
-                f"({sorted({a.shape for a in arrays})}) (tag (0028,0010)); re-run load_cohort"
-            )
-        images[key] = np.stack(arrays)
+        (path,) = study.files[key]
+        header, image = read_image(path, known=study.headers.get(path))
+        _check_member(study, key, 1, header)
+        images[key] = image
     return images
+
+
+def _load_mr(study: StudyRef) -> np.ndarray:
+    """The DCE-MRI volume ``(phases, slices, H, W)``, each file decoded straight into its place,
+    so that the grey values are written once (not decoded, then stacked). A phase is one
+    multi-frame Enhanced file or one classic file per slice (``study.mr_phase_sizes``). The first
+    file sets the geometry; any other geometry, or another slice count, is refused (DicomError,
+    tag (0028,0010)): the files changed since load_cohort checked them."""
+    files = study.files["MR"]
+    sizes = study.mr_phase_sizes or (1,) * len(files)
+    volume: np.ndarray | None = None
+    enhanced = False
+    start = 0
+    for phase, size in enumerate(sizes, start=1):
+        for index, path in enumerate(files[start : start + size]):
+            known = study.headers.get(path)
+            if volume is None:
+                header, image = read_image(path, known=known)
+                enhanced = image.ndim == 3
+                layers = () if enhanced else (size,)
+                volume = np.empty((len(sizes), *layers, *image.shape), dtype=np.float32)
+                target = volume[0] if enhanced else volume[0, 0]
+                target[...] = image
+            else:
+                if size != (1 if enhanced else volume.shape[1]):
+                    raise DicomError(
+                        f"{path}: DCE-MRI phase {phase} has {size} file(s), the first phase "
+                        f"{1 if enhanced else volume.shape[1]} (tag (0028,0010)); the files "
+                        "changed since load_cohort -- re-run load_cohort"
+                    )
+                target = volume[phase - 1] if enhanced else volume[phase - 1, index]
+                header, _ = read_image(path, known=known, out=target)
+            _check_member(study, "MR", phase, header)
+        start += size
+    if volume is None:
+        raise DicomError(f"{study.patient_id}: no DCE-MRI file listed for its MR key")
+    return volume
 
 
 def _check_member(study: StudyRef, key: str, position: int, header: DicomHeader) -> None:

@@ -563,8 +563,14 @@ def _stored(buffer: bytes, header: DicomHeader) -> np.ndarray:
     return values.reshape(shape)
 
 
-def _grey(stored: np.ndarray, header: DicomHeader) -> np.ndarray:
-    image = pixel_values(stored, header.pixel_tags, where=str(header.path))
+def _grey(stored: np.ndarray, header: DicomHeader, out: np.ndarray | None) -> np.ndarray:
+    if out is not None and out.shape != header.shape:
+        raise DicomError(
+            f"{header.path}: image geometry {header.shape} differs from the study's "
+            f"{out.shape} (tag (0028,0010)); the file changed since load_cohort -- re-run "
+            "load_cohort"
+        )
+    image = pixel_values(stored, header.pixel_tags, where=str(header.path), out=out)
     return image.reshape(header.shape)
 
 
@@ -601,7 +607,10 @@ def _decode(path: Path, header: DicomHeader) -> np.ndarray:
 
 
 def read_image(
-    path: str | os.PathLike[str], *, known: DicomHeader | None = None
+    path: str | os.PathLike[str],
+    *,
+    known: DicomHeader | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[DicomHeader, np.ndarray]:
     """Validate one file and decode its pixels to float32 grey values.
 
@@ -618,11 +627,16 @@ def read_image(
         endian and unchanged since (same device, inode, size, mtime and ctime), only the pixel
         bytes are read — each file is then parsed once per ingest; otherwise the file is parsed
         and validated again.
+    out
+        A float32 array of the header's shape to decode into (a slice of a volume being
+        assembled, so that the grey values are written once); a file of another geometry is
+        refused (DicomError, tag (0028,0010)).
 
     Returns
     -------
     tuple[DicomHeader, numpy.ndarray]
-        ``(header, image)`` with ``image.shape == header.shape``.
+        ``(header, image)`` with ``image.shape == header.shape`` (``image`` is ``out`` when
+        given).
 
     Raises
     ------
@@ -635,7 +649,7 @@ def read_image(
         if known is not None and known.path == path and known.pixel_offset >= 0:
             buffer = _read_known(path, known)
             if buffer is not None:
-                return known, _grey(_stored(buffer, known), known)
+                return known, _grey(_stored(buffer, known), known, out)
         header, fp = _open_and_parse(path)
         with fp:
             if header.pixel_offset >= 0:
@@ -651,4 +665,4 @@ def read_image(
         raise DicomError(
             f"{path}: {exc.reason}{where}; re-export the file or re-run load_cohort"
         ) from None
-    return header, _grey(stored, header)
+    return header, _grey(stored, header, out)
