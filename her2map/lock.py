@@ -251,6 +251,26 @@ def _sibling(lock_path: Path, name: str, part: str) -> Path:
     return path
 
 
+def _hashed_file(
+    lock: Mapping[str, Any], key: str, lock_path: Path, *, name: str, short_name: str
+) -> Path:
+    """The file the lock names at ``<key>.file`` (beside the lock), once its sha256 equals
+    ``<key>.sha256``. Errors call it ``name`` when its hash differs ("training manifest") and
+    ``short_name`` when it is missing ("manifest")."""
+    path = _sibling(lock_path, _get(lock, f"{key}.file", str, lock_path), short_name)
+    expected = _get(lock, f"{key}.sha256", str, lock_path)
+    _verify(name, f"file {path}", expected, sha256_file(path), lock_path)
+    return path
+
+
+def _hashed_config(lock: Mapping[str, Any], key: str, lock_path: Path) -> dict[str, Any]:
+    """The lock's ``<key>.config``, once its canonical hash equals ``<key>.sha256``."""
+    config: dict[str, Any] = _get(lock, f"{key}.config", dict, lock_path)
+    expected = _get(lock, f"{key}.sha256", str, lock_path)
+    _verify(f"{key} config", f"key '{key}.config'", expected, canonical_hash(config), lock_path)
+    return config
+
+
 def _load_tensors(weights: Path, lock_path: Path) -> Any:
     """``torch.load(weights_only=True)``; any failure is a LockError with torch's advice left out
     (it suggests ``weights_only=False``, i.e. running the file's code: never the fix here)."""
@@ -325,30 +345,9 @@ class LockedModel:
             found = lock.get("format") if isinstance(lock, dict) else type(lock).__name__
             raise LockError(f"lock {path}: key 'format' must be {LOCK_FORMAT!r}, got {found!r}")
 
-        weights = _sibling(path, _get(lock, "weights.file", str, path), "weights")
-        _verify(
-            "weights",
-            f"file {weights}",
-            _get(lock, "weights.sha256", str, path),
-            sha256_file(weights),
-            path,
-        )
-        arch_dict = _get(lock, "architecture.config", dict, path)
-        _verify(
-            "architecture config",
-            "key 'architecture.config'",
-            _get(lock, "architecture.sha256", str, path),
-            canonical_hash(arch_dict),
-            path,
-        )
-        prep_dict = _get(lock, "preprocessing.config", dict, path)
-        _verify(
-            "preprocessing config",
-            "key 'preprocessing.config'",
-            _get(lock, "preprocessing.sha256", str, path),
-            canonical_hash(prep_dict),
-            path,
-        )
+        weights = _hashed_file(lock, "weights", path, name="weights", short_name="weights")
+        arch_dict = _hashed_config(lock, "architecture", path)
+        prep_dict = _hashed_config(lock, "preprocessing", path)
         value = _get(lock, "threshold.value", float, path)
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
             raise LockError(
@@ -363,13 +362,8 @@ class LockedModel:
             threshold_hash(value, rule),
             path,
         )
-        manifest_path = _sibling(path, _get(lock, "training_manifest.file", str, path), "manifest")
-        _verify(
-            "training manifest",
-            f"file {manifest_path}",
-            _get(lock, "training_manifest.sha256", str, path),
-            sha256_file(manifest_path),
-            path,
+        manifest_path = _hashed_file(
+            lock, "training_manifest", path, name="training manifest", short_name="manifest"
         )
         _check_fields(lock, path)
 

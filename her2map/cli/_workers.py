@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import argparse
 
+from her2map.cli._argtypes import int_at_least
 from her2map.parallel import Workers
 
 __all__ = ["add_device_option", "add_worker_options", "workers_from_args"]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
-    return value
+_positive = int_at_least(1, must_be="an integer >= 1")
 
 
 def add_worker_options(parser: argparse.ArgumentParser) -> None:

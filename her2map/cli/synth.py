@@ -5,30 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from her2map.cli._argtypes import int_at_least
 from her2map.synth import DEFAULT_PARAMS, ImageSizes, synth
 from her2map.synth.imaging import FIDELITY
 
 __all__ = ["register"]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
-    return value
+_positive_int = int_at_least(1, must_be="a positive integer")
+_seed = int_at_least(0, must_be="a non-negative integer")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -223,28 +223,15 @@ class PostgresLedger(_PgReads, Ledger):
         build: Callable[[LedgerView], bytes],
         check: Callable[[LedgerView], None] | None,
     ) -> Entry:
-        if self._in_transaction:
-            raise LedgerError("append/correct called inside a check callback; checks only read")
-        if self._readonly:
-            raise LedgerError(f"ledger {self.path} was opened read-only; nothing was written")
-        psycopg = _psycopg()
-        self._in_transaction = True
-        try:
-            with self._conn.transaction():
-                self._conn.execute(f"SELECT {SCHEMA}.ledger_lock()")
-                if check is not None:
-                    check(self)
-                body = build(self)
-                text = body.decode("utf-8")
-                row = self._conn.execute(
-                    f"SELECT * FROM {SCHEMA}.ledger_append(%s, %s, %s)", (actor, event_type, text)
-                ).fetchone()
-        except psycopg.Error as exc:
-            raise LedgerError(
-                f"append to ledger {self.path} failed, nothing written: {exc}"
-            ) from exc
-        finally:
-            self._in_transaction = False
+        with self._writing(_psycopg().Error), self._conn.transaction():
+            self._conn.execute(f"SELECT {SCHEMA}.ledger_lock()")
+            if check is not None:
+                check(self)
+            body = build(self)
+            text = body.decode("utf-8")
+            row = self._conn.execute(
+                f"SELECT * FROM {SCHEMA}.ledger_append(%s, %s, %s)", (actor, event_type, text)
+            ).fetchone()
         seq, time_utc, payload_hash, prev_hash, digest = row
         return Entry(
             int(seq), time_utc, actor, event_type, json.loads(body), payload_hash, prev_hash, digest

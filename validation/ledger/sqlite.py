@@ -230,14 +230,9 @@ class SqliteLedger(_SqliteReads, Ledger):
         build: Callable[[LedgerView], bytes],
         check: Callable[[LedgerView], None] | None,
     ) -> Entry:
-        if self._in_transaction:
-            raise LedgerError("append/correct called inside a check callback; checks only read")
-        if self._readonly:
-            raise LedgerError(f"ledger {self.path} was opened read-only; nothing was written")
-        conn = self._conn
-        view = _SqliteReads(conn, Path(self.path))
-        self._in_transaction = True
-        try:
+        with self._writing(sqlite3.Error):
+            conn = self._conn
+            view = _SqliteReads(conn, Path(self.path))
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -263,12 +258,6 @@ class SqliteLedger(_SqliteReads, Ledger):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
-            raise LedgerError(
-                f"append to ledger {self.path} failed, nothing written: {exc}"
-            ) from exc
-        finally:
-            self._in_transaction = False
         return Entry(
             seq,
             time_utc,

@@ -19,6 +19,7 @@ patient's events costs O(log n + k), never a scan of the history.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,11 @@ class Ledger(LedgerView):
     appends on its chain-head lock (SQLite's write lock; PostgreSQL's ``head`` row lock).
     """
 
+    #: Set by the store when it opens read-only: appends are refused (:meth:`_writing`).
+    _readonly: bool
+    #: True while :meth:`_write` runs, so that a ``check`` callback cannot append.
+    _in_transaction: bool
+
     @classmethod
     def open(cls, location: str | Path, *, create: bool = True, readonly: bool = False) -> Ledger:
         """Open the ledger at ``location`` (SQLite file, created when ``create``; or a
@@ -255,8 +261,28 @@ class Ledger(LedgerView):
         check: Callable[[LedgerView], None] | None,
     ) -> Entry:
         """Take the chain-head lock, run ``check`` then ``build`` (reads under the lock), append
-        the built payload and commit; return the acknowledged entry. Nothing written on error."""
+        the built payload and commit; return the acknowledged entry. Nothing written on error.
+        A store runs this inside :meth:`_writing`."""
         raise NotImplementedError
+
+    @contextmanager
+    def _writing(self, database_error: type[Exception]) -> Iterator[None]:
+        """The guard around a store's :meth:`_write`: refuse an append from inside a ``check``
+        callback or on a read-only ledger (LedgerError, nothing written), and report an error of
+        the database driver (``database_error``, e.g. ``sqlite3.Error``) as a LedgerError."""
+        if self._in_transaction:
+            raise LedgerError("append/correct called inside a check callback; checks only read")
+        if self._readonly:
+            raise LedgerError(f"ledger {self.path} was opened read-only; nothing was written")
+        self._in_transaction = True
+        try:
+            yield
+        except database_error as exc:
+            raise LedgerError(
+                f"append to ledger {self.path} failed, nothing written: {exc}"
+            ) from exc
+        finally:
+            self._in_transaction = False
 
     def append(
         self,
