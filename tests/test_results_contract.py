@@ -82,3 +82,18 @@ def test_runner_and_dossier_meet_only_in_the_results_contract() -> None:
     assert not {m for m in _imports(root / "runner") if m.startswith(below)}
     contract = _imports(root / "results")
     assert not {m for m in contract if m.startswith(("validation.runner", "validation.dossier"))}
+
+
+@pytest.mark.req("REQ-RESULTS-001")
+def test_the_package_exports_every_object_of_the_contract() -> None:
+    """``validation.results.__all__`` takes the contract's names from ``model.__all__`` (their one
+    list); each must also be imported into the package, as the very object of the model."""
+    import validation.results as package
+    from validation.results import model
+
+    assert set(model.__all__) <= set(package.__all__)
+    assert len(package.__all__) == len(set(package.__all__))
+    for name in model.__all__:
+        assert getattr(package, name) is getattr(model, name), name
+    for name in package.__all__:
+        assert hasattr(package, name), name

@@ -201,8 +201,20 @@ def _place(hierarchy: int | None, family: str | None) -> dict[str, Any]:
     return {"hierarchy": hierarchy, "family": family}
 
 
+class _Parameterized:
+    """A spec whose metric takes ``params``: key-value pairs (a tuple, so the spec stays hashable),
+    read as a dict through :attr:`params_dict`."""
+
+    __slots__ = ()
+    params: Params
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(_Parameterized):
     """A pre-specified endpoint: metric, parameters, acceptance criterion, multiplicity place.
 
     ``hierarchy`` (1, 2, ...) places it in the fixed-sequence chain; ``family`` in a Holm family;
@@ -217,10 +229,6 @@ class Endpoint:
     hierarchy: int | None = None
     family: str | None = None
     planning: Planning | None = None
-
-    @property
-    def params_dict(self) -> dict[str, Any]:
-        return dict(self.params)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -239,7 +247,7 @@ DEFAULT_MIN_EVENTS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class SubgroupSpec:
+class SubgroupSpec(_Parameterized):
     """Metric per level of column ``by``; levels under ``min_size`` patients, or with fewer than
     ``min_events`` positives or negatives, are NOT EVALUABLE (an AUC on one positive is 0 or 1).
 
@@ -258,10 +266,6 @@ class SubgroupSpec:
     heterogeneity: bool = False
     description: str = ""
     bands: tuple[float, ...] = ()
-
-    @property
-    def params_dict(self) -> dict[str, Any]:
-        return dict(self.params)
 
     def to_dict(self) -> dict[str, Any]:
         return {

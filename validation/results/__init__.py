@@ -11,6 +11,7 @@ renders. Neither imports the other: they meet here. :mod:`.model` holds the obje
 schema-checked reading and writing; the JSON Schema ships as ``schema/results-2.json``.
 """
 
+from validation.results import model
 from validation.results.codec import ContractError, decode, encode
 from validation.results.document import (
     SCHEMA_FILE,
@@ -20,7 +21,7 @@ from validation.results.document import (
     shipped_schema,
     validate_json,
 )
-from validation.results.model import (
+from validation.results.model import (  # noqa: F401 (re-exported: __all__ += model.__all__)
     FORMAT,
     Amendment,
     Band,
@@ -72,62 +73,15 @@ from validation.results.model import (
     SubgroupRow,
     Summary,
     TestValue,
+    VerdictWord,
 )
 
+#: The codec's and the document's public names, then the contract's objects as
+#: :data:`validation.results.model.__all__` lists them (imported above by name, for the readers
+#: and type checkers of ``from validation.results import X``; a test keeps the two in step).
 __all__ = [
-    "FORMAT",
     "SCHEMA_FILE",
-    "Amendment",
-    "Band",
-    "BootstrapSettings",
-    "Calibration",
-    "CalibrationBin",
-    "Comparison",
-    "Confounding",
-    "Confusion",
     "ContractError",
-    "DataFile",
-    "DataFiles",
-    "DecisionCurve",
-    "Deviation",
-    "Diagnostic",
-    "DifferenceValue",
-    "Discrimination",
-    "Endpoint",
-    "ErrorAnalysis",
-    "ErrorBin",
-    "EstimateValue",
-    "Exclusion",
-    "Flow",
-    "Heterogeneity",
-    "HighConfidence",
-    "Histogram",
-    "HosmerLemeshow",
-    "Identity",
-    "Interim",
-    "Judgement",
-    "Lowess",
-    "McNemar",
-    "ModelIdentity",
-    "Multiplicity",
-    "OperatingPoint",
-    "PlannedCounts",
-    "PlannedSize",
-    "ProtocolIdentity",
-    "Referral",
-    "Registration",
-    "Results",
-    "RiskCoverage",
-    "Roc",
-    "Settings",
-    "SiteFlow",
-    "Software",
-    "StatValue",
-    "Stratum",
-    "Subgroup",
-    "SubgroupRow",
-    "Summary",
-    "TestValue",
     "decode",
     "dumps",
     "encode",
@@ -136,3 +90,4 @@ __all__ = [
     "shipped_schema",
     "validate_json",
 ]
+__all__ += model.__all__

@@ -14,8 +14,20 @@ from dataclasses import dataclass
 __all__ = ["Comparison", "Estimate", "Test"]
 
 
+class _Estimability:
+    """What every result object says of itself: estimable, or not with its ``reason``."""
+
+    __slots__ = ()
+    reason: str | None
+
+    @property
+    def estimable(self) -> bool:
+        """True when the statistic is a number (``reason`` is None)."""
+        return self.reason is None
+
+
 @dataclass(frozen=True, slots=True)
-class Estimate:
+class Estimate(_Estimability):
     """A point estimate with its confidence interval.
 
     Attributes
@@ -43,11 +55,6 @@ class Estimate:
     se: float | None = None
     reason: str | None = None
 
-    @property
-    def estimable(self) -> bool:
-        """True when the estimate is a number (``reason`` is None)."""
-        return self.reason is None
-
     @classmethod
     def not_estimable(cls, reason: str, *, confidence: float, method: str, n: int) -> Estimate:
         """The documented result for undefined cases: all values ``nan``, with the reason."""
@@ -56,7 +63,7 @@ class Estimate:
 
 
 @dataclass(frozen=True, slots=True)
-class Comparison:
+class Comparison(_Estimability):
     """A paired comparison of two estimates: ``estimate = a - b``, its CI, z and two-sided p."""
 
     estimate: float
@@ -72,13 +79,9 @@ class Comparison:
     se: float | None = None
     reason: str | None = None
 
-    @property
-    def estimable(self) -> bool:
-        return self.reason is None
-
 
 @dataclass(frozen=True, slots=True)
-class Test:
+class Test(_Estimability):
     """A hypothesis test: statistic, p-value (from survival functions), df where defined."""
 
     __test__ = False  # not a pytest test class
@@ -89,7 +92,3 @@ class Test:
     n: int
     df: float | None = None
     reason: str | None = None
-
-    @property
-    def estimable(self) -> bool:
-        return self.reason is None
