@@ -19,6 +19,7 @@ from typing import Any
 
 from validation.dossier.formatting import csv_value, fmt_num
 from validation.results import (
+    Comparison,
     DifferenceValue,
     EstimateValue,
     Judgement,
@@ -532,6 +533,20 @@ def subgroup_tables(results: Results) -> list[Table]:
     return tables
 
 
+def _comparison_row(
+    c: Comparison,
+    measure: str,
+    estimate: Any = None,
+    *,
+    statistic: float | None = None,
+    p_value: float | None = None,
+    p_test: str | None = None,
+    method: str | None = None,
+) -> tuple[Any, ...]:
+    """One row of the ``comparisons`` table in its column order; a column not given stays empty."""
+    return (c.id, c.outcome, measure, estimate, statistic, p_value, p_test, method)
+
+
 def comparison_tables(results: Results) -> list[Table]:
     comps = results.comparisons
     if not comps:
@@ -545,60 +560,53 @@ def comparison_tables(results: Results) -> list[Table]:
         p_shown, p_words = j.multiplicity.p_value, decided
         if c.auc_difference is not None:
             d = c.auc_difference
-            rows.append(
-                (
-                    c.id,
-                    c.outcome,
-                    f"AUC of the model ({c.score})",
-                    d.estimate_a,
-                    None,
-                    None,
-                    None,
-                    d.method,
-                )
-            )
-            rows.append(
-                (
-                    c.id,
-                    c.outcome,
-                    f"AUC of {c.comparator}",
-                    d.estimate_b,
-                    None,
-                    None,
-                    None,
-                    d.method,
-                )
-            )
-            rows.append(
-                (c.id, c.outcome, f"AUC difference (model − {c.comparator})", d, d.statistic,
-                 p_shown, p_words, d.method)
-            )  # fmt: skip
+            rows += [
+                _comparison_row(c, f"AUC of the model ({c.score})", d.estimate_a, method=d.method),
+                _comparison_row(c, f"AUC of {c.comparator}", d.estimate_b, method=d.method),
+                _comparison_row(
+                    c,
+                    f"AUC difference (model − {c.comparator})",
+                    d,
+                    statistic=d.statistic,
+                    p_value=p_shown,
+                    p_test=p_words,
+                    method=d.method,
+                ),
+            ]
         if c.mcnemar is not None:
             mc = c.mcnemar
             if j.criterion is None:
                 p_shown = mc.test.p_value
                 p_words = "exact McNemar test, two-sided (descriptive: no criterion)"
             rows.append(
-                (c.id, c.outcome,
-                 f"McNemar: model right, {c.comparator} wrong {mc.model_only}; {c.comparator} "
-                 f"right, model wrong {mc.comparator_only} (both right {mc.both_right}, both "
-                 f"wrong {mc.both_wrong})",
-                 None, mc.test.statistic, p_shown, p_words, mc.test.method)
-            )  # fmt: skip
+                _comparison_row(
+                    c,
+                    f"McNemar: model right, {c.comparator} wrong {mc.model_only}; {c.comparator} "
+                    f"right, model wrong {mc.comparator_only} (both right {mc.both_right}, both "
+                    f"wrong {mc.both_wrong})",
+                    statistic=mc.test.statistic,
+                    p_value=p_shown,
+                    p_test=p_words,
+                    method=mc.test.method,
+                )
+            )
         if c.kappa is not None:
             rows.append(
-                (c.id, c.outcome, f"Agreement of the calls (kappa, model vs {c.comparator})",
-                 c.kappa, None, p_shown, p_words, c.kappa.method)
-            )  # fmt: skip
+                _comparison_row(
+                    c,
+                    f"Agreement of the calls (kappa, model vs {c.comparator})",
+                    c.kappa,
+                    p_value=p_shown,
+                    p_test=p_words,
+                    method=c.kappa.method,
+                )
+            )
         if c.decision_curve is not None:
-            rows.append(
-                (c.id, c.outcome, "Decision curve (net benefit)", "see the figure", None, None,
-                 None, None)
-            )  # fmt: skip
+            rows.append(_comparison_row(c, "Decision curve (net benefit)", "see the figure"))
         if c.reason is not None and all(
             v is None for v in (c.auc_difference, c.mcnemar, c.kappa, c.decision_curve)
         ):
-            rows.append((c.id, c.outcome, c.method, c.reason, None, None, None, None))
+            rows.append(_comparison_row(c, c.method, c.reason))
         verdicts.append(
             (c.id, c.description, j.role,
              None if j.criterion is None else criterion_words(j.criterion, conf),
