@@ -32,6 +32,7 @@ __all__ = [
     "Column",
     "Table",
     "build_tables",
+    "ci_label",
     "html_cells",
     "make_table",
     "table_csv",
@@ -110,7 +111,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_") or "x"
 
 
-def _ci(results: Results) -> str:
+def ci_label(results: Results) -> str:
+    """The run's own interval level as a column header says it, e.g. ``95% CI``."""
     return f"{level(results.settings.confidence)} CI"
 
 
@@ -231,7 +233,7 @@ def endpoint_table(results: Results) -> Table:
             ("description", "Description", "text"),
             ("metric", "Metric", "code", False),
             ("role", "Role", "text"),
-            ("result", f"Estimate ({_ci(results)})", "est"),
+            ("result", f"Estimate ({ci_label(results)})", "est"),
             ("criterion", "Criterion", "text"),
             ("verdict", "Verdict", "verdict"),
             ("hierarchy", "Order", "text"),
@@ -314,7 +316,7 @@ def accuracy_tables(results: Results) -> list[Table]:
                 "Diagnostic accuracy at the operating point",
                 [
                     ("measure", "Measure", "text"),
-                    ("result", f"Estimate ({_ci(results)})", "est"),
+                    ("result", f"Estimate ({ci_label(results)})", "est"),
                     ("n", "n", "int"),
                     ("method", "Interval", "text"),
                 ],
@@ -342,7 +344,7 @@ def discrimination_tables(results: Results) -> list[Table]:
             "Discrimination",
             [
                 ("measure", "Measure", "text"),
-                ("value", f"Estimate ({_ci(results)})", "est"),
+                ("value", f"Estimate ({ci_label(results)})", "est"),
                 ("method", "Method", "text"),
             ],
             rows,
@@ -374,7 +376,7 @@ def calibration_tables(results: Results) -> list[Table]:
         make_table(
             "calibration",
             "Calibration",
-            [("measure", "Measure", "text"), ("value", f"Estimate ({_ci(results)})", "est")],
+            [("measure", "Measure", "text"), ("value", f"Estimate ({ci_label(results)})", "est")],
             rows,
         ),
         make_table(
@@ -385,7 +387,7 @@ def calibration_tables(results: Results) -> list[Table]:
                 ("upper", "To", "num"),
                 ("n", "n", "int"),
                 ("mean_predicted", "Mean predicted", "num"),
-                ("observed", f"Observed ({_ci(results)})", "est"),
+                ("observed", f"Observed ({ci_label(results)})", "est"),
             ],
             [(b.lower, b.upper, b.n, b.mean_predicted, b.observed) for b in cal.bins],
         ),
@@ -396,7 +398,7 @@ def error_tables(results: Results) -> list[Table]:
     ea = results.error_analysis
     if ea is None:
         return []
-    hc, rc, ci = ea.high_confidence, ea.risk_coverage, _ci(results)
+    hc, rc, ci = ea.high_confidence, ea.risk_coverage, ci_label(results)
     origin = (
         "set by the protocol"
         if hc.threshold_source == "protocol"
@@ -466,7 +468,7 @@ def _row_result(result: Any, verdict: str) -> tuple[Any, str | None]:
 def subgroup_tables(results: Results) -> list[Table]:
     tables = []
     het_rows: list[tuple[Any, ...]] = []
-    ci = _ci(results)
+    ci = ci_label(results)
     conf = results.settings.confidence
     for sub in results.subgroups:
         rows = []
@@ -551,7 +553,7 @@ def comparison_tables(results: Results) -> list[Table]:
     comps = results.comparisons
     if not comps:
         return []
-    ci, conf = _ci(results), results.settings.confidence
+    ci, conf = ci_label(results), results.settings.confidence
     rows: list[tuple[Any, ...]] = []
     verdicts: list[tuple[Any, ...]] = []
     for c in comps:
