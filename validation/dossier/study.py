@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from validation.dossier.formatting import fmt_num
-from validation.dossier.tables import Table, make_table
-from validation.results import Comparison, Results, Stratum
+from validation.dossier.tables import Table, ci_label, make_table
+from validation.results import Comparison, PlannedCounts, Results, Stratum
 from validation.results.words import level
 
 __all__ = ["confounding_statements", "sample_size_tables", "strata_tables"]
@@ -21,6 +21,11 @@ __all__ = ["confounding_statements", "sample_size_tables", "strata_tables"]
 
 def _assumptions(values: dict[str, Any]) -> str:
     return "; ".join(f"{k} {v}" for k, v in values.items())  # as registered, not rounded
+
+
+def _counts(counts: PlannedCounts) -> str:
+    """``n (positives + / negatives −)``, as the planned and the achieved size are shown."""
+    return f"{counts.n_total} ({counts.n_positive} + / {counts.n_negative} −)"
 
 
 def sample_size_tables(results: Results) -> list[Table]:
@@ -34,9 +39,9 @@ def sample_size_tables(results: Results) -> list[Table]:
             p.method,
             _assumptions(p.assumptions),
             p.null,
-            f"{p.required.n_total} ({p.required.n_positive} + / {p.required.n_negative} −)",
+            _counts(p.required),
             p.power,
-            f"{p.achieved.n_total} ({p.achieved.n_positive} + / {p.achieved.n_negative} −)",
+            _counts(p.achieved),
             "yes" if p.reached else "NO — fewer patients than planned",
             p.ci_width,
         )
@@ -109,7 +114,7 @@ def strata_tables(results: Results) -> list[Table]:
                 ("level", "Level", "text"),
                 ("n", "n", "int"),
                 ("measure", "Measure", "text"),
-                ("estimate", f"Estimate ({level(results.settings.confidence)} CI)", "est"),
+                ("estimate", f"Estimate ({ci_label(results)})", "est"),
             ],
             rows,
         )

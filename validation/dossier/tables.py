@@ -19,6 +19,7 @@ from typing import Any
 
 from validation.dossier.formatting import csv_value, fmt_num
 from validation.results import (
+    Comparison,
     DifferenceValue,
     EstimateValue,
     Judgement,
@@ -31,6 +32,7 @@ __all__ = [
     "Column",
     "Table",
     "build_tables",
+    "ci_label",
     "html_cells",
     "make_table",
     "table_csv",
@@ -109,7 +111,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_") or "x"
 
 
-def _ci(results: Results) -> str:
+def ci_label(results: Results) -> str:
+    """The run's own interval level as a column header says it, e.g. ``95% CI``."""
     return f"{level(results.settings.confidence)} CI"
 
 
@@ -230,7 +233,7 @@ def endpoint_table(results: Results) -> Table:
             ("description", "Description", "text"),
             ("metric", "Metric", "code", False),
             ("role", "Role", "text"),
-            ("result", f"Estimate ({_ci(results)})", "est"),
+            ("result", f"Estimate ({ci_label(results)})", "est"),
             ("criterion", "Criterion", "text"),
             ("verdict", "Verdict", "verdict"),
             ("hierarchy", "Order", "text"),
@@ -313,7 +316,7 @@ def accuracy_tables(results: Results) -> list[Table]:
                 "Diagnostic accuracy at the operating point",
                 [
                     ("measure", "Measure", "text"),
-                    ("result", f"Estimate ({_ci(results)})", "est"),
+                    ("result", f"Estimate ({ci_label(results)})", "est"),
                     ("n", "n", "int"),
                     ("method", "Interval", "text"),
                 ],
@@ -341,7 +344,7 @@ def discrimination_tables(results: Results) -> list[Table]:
             "Discrimination",
             [
                 ("measure", "Measure", "text"),
-                ("value", f"Estimate ({_ci(results)})", "est"),
+                ("value", f"Estimate ({ci_label(results)})", "est"),
                 ("method", "Method", "text"),
             ],
             rows,
@@ -373,7 +376,7 @@ def calibration_tables(results: Results) -> list[Table]:
         make_table(
             "calibration",
             "Calibration",
-            [("measure", "Measure", "text"), ("value", f"Estimate ({_ci(results)})", "est")],
+            [("measure", "Measure", "text"), ("value", f"Estimate ({ci_label(results)})", "est")],
             rows,
         ),
         make_table(
@@ -384,7 +387,7 @@ def calibration_tables(results: Results) -> list[Table]:
                 ("upper", "To", "num"),
                 ("n", "n", "int"),
                 ("mean_predicted", "Mean predicted", "num"),
-                ("observed", f"Observed ({_ci(results)})", "est"),
+                ("observed", f"Observed ({ci_label(results)})", "est"),
             ],
             [(b.lower, b.upper, b.n, b.mean_predicted, b.observed) for b in cal.bins],
         ),
@@ -395,7 +398,7 @@ def error_tables(results: Results) -> list[Table]:
     ea = results.error_analysis
     if ea is None:
         return []
-    hc, rc, ci = ea.high_confidence, ea.risk_coverage, _ci(results)
+    hc, rc, ci = ea.high_confidence, ea.risk_coverage, ci_label(results)
     origin = (
         "set by the protocol"
         if hc.threshold_source == "protocol"
@@ -465,7 +468,7 @@ def _row_result(result: Any, verdict: str) -> tuple[Any, str | None]:
 def subgroup_tables(results: Results) -> list[Table]:
     tables = []
     het_rows: list[tuple[Any, ...]] = []
-    ci = _ci(results)
+    ci = ci_label(results)
     conf = results.settings.confidence
     for sub in results.subgroups:
         rows = []
@@ -532,11 +535,25 @@ def subgroup_tables(results: Results) -> list[Table]:
     return tables
 
 
+def _comparison_row(
+    c: Comparison,
+    measure: str,
+    estimate: Any = None,
+    *,
+    statistic: float | None = None,
+    p_value: float | None = None,
+    p_test: str | None = None,
+    method: str | None = None,
+) -> tuple[Any, ...]:
+    """One row of the ``comparisons`` table in its column order; a column not given stays empty."""
+    return (c.id, c.outcome, measure, estimate, statistic, p_value, p_test, method)
+
+
 def comparison_tables(results: Results) -> list[Table]:
     comps = results.comparisons
     if not comps:
         return []
-    ci, conf = _ci(results), results.settings.confidence
+    ci, conf = ci_label(results), results.settings.confidence
     rows: list[tuple[Any, ...]] = []
     verdicts: list[tuple[Any, ...]] = []
     for c in comps:
@@ -545,60 +562,53 @@ def comparison_tables(results: Results) -> list[Table]:
         p_shown, p_words = j.multiplicity.p_value, decided
         if c.auc_difference is not None:
             d = c.auc_difference
-            rows.append(
-                (
-                    c.id,
-                    c.outcome,
-                    f"AUC of the model ({c.score})",
-                    d.estimate_a,
-                    None,
-                    None,
-                    None,
-                    d.method,
-                )
-            )
-            rows.append(
-                (
-                    c.id,
-                    c.outcome,
-                    f"AUC of {c.comparator}",
-                    d.estimate_b,
-                    None,
-                    None,
-                    None,
-                    d.method,
-                )
-            )
-            rows.append(
-                (c.id, c.outcome, f"AUC difference (model − {c.comparator})", d, d.statistic,
-                 p_shown, p_words, d.method)
-            )  # fmt: skip
+            rows += [
+                _comparison_row(c, f"AUC of the model ({c.score})", d.estimate_a, method=d.method),
+                _comparison_row(c, f"AUC of {c.comparator}", d.estimate_b, method=d.method),
+                _comparison_row(
+                    c,
+                    f"AUC difference (model − {c.comparator})",
+                    d,
+                    statistic=d.statistic,
+                    p_value=p_shown,
+                    p_test=p_words,
+                    method=d.method,
+                ),
+            ]
         if c.mcnemar is not None:
             mc = c.mcnemar
             if j.criterion is None:
                 p_shown = mc.test.p_value
                 p_words = "exact McNemar test, two-sided (descriptive: no criterion)"
             rows.append(
-                (c.id, c.outcome,
-                 f"McNemar: model right, {c.comparator} wrong {mc.model_only}; {c.comparator} "
-                 f"right, model wrong {mc.comparator_only} (both right {mc.both_right}, both "
-                 f"wrong {mc.both_wrong})",
-                 None, mc.test.statistic, p_shown, p_words, mc.test.method)
-            )  # fmt: skip
+                _comparison_row(
+                    c,
+                    f"McNemar: model right, {c.comparator} wrong {mc.model_only}; {c.comparator} "
+                    f"right, model wrong {mc.comparator_only} (both right {mc.both_right}, both "
+                    f"wrong {mc.both_wrong})",
+                    statistic=mc.test.statistic,
+                    p_value=p_shown,
+                    p_test=p_words,
+                    method=mc.test.method,
+                )
+            )
         if c.kappa is not None:
             rows.append(
-                (c.id, c.outcome, f"Agreement of the calls (kappa, model vs {c.comparator})",
-                 c.kappa, None, p_shown, p_words, c.kappa.method)
-            )  # fmt: skip
+                _comparison_row(
+                    c,
+                    f"Agreement of the calls (kappa, model vs {c.comparator})",
+                    c.kappa,
+                    p_value=p_shown,
+                    p_test=p_words,
+                    method=c.kappa.method,
+                )
+            )
         if c.decision_curve is not None:
-            rows.append(
-                (c.id, c.outcome, "Decision curve (net benefit)", "see the figure", None, None,
-                 None, None)
-            )  # fmt: skip
+            rows.append(_comparison_row(c, "Decision curve (net benefit)", "see the figure"))
         if c.reason is not None and all(
             v is None for v in (c.auc_difference, c.mcnemar, c.kappa, c.decision_curve)
         ):
-            rows.append((c.id, c.outcome, c.method, c.reason, None, None, None, None))
+            rows.append(_comparison_row(c, c.method, c.reason))
         verdicts.append(
             (c.id, c.description, j.role,
              None if j.criterion is None else criterion_words(j.criterion, conf),
