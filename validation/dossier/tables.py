@@ -560,8 +560,11 @@ def comparison_tables(results: Results) -> list[Table]:
         j = c.judgement
         decided = _decided_by(j)
         p_shown, p_words = j.multiplicity.p_value, decided
+        descriptive = " (descriptive: no criterion)" if j.criterion is None else ""
         if c.auc_difference is not None:
             d = c.auc_difference
+            # z and p of the difference are the contract's test of "no difference" (two-sided);
+            # the criterion's one-sided p has its own row, with no statistic beside it.
             rows += [
                 _comparison_row(c, f"AUC of the model ({c.score})", d.estimate_a, method=d.method),
                 _comparison_row(c, f"AUC of {c.comparator}", d.estimate_b, method=d.method),
@@ -570,16 +573,27 @@ def comparison_tables(results: Results) -> list[Table]:
                     f"AUC difference (model − {c.comparator})",
                     d,
                     statistic=d.statistic,
-                    p_value=p_shown,
-                    p_test=p_words,
+                    p_value=d.p_value,
+                    p_test=None
+                    if d.p_value is None
+                    else f"two-sided z test ({d.method} se), H0: difference = 0{descriptive}",
                     method=d.method,
                 ),
             ]
+            if p_shown is not None:
+                rows.append(
+                    _comparison_row(
+                        c,
+                        f"AUC difference: the criterion's test "
+                        f"({criterion_words(j.criterion or '', conf)})",
+                        p_value=p_shown,
+                        p_test=p_words,
+                        method=d.method,
+                    )
+                )
         if c.mcnemar is not None:
             mc = c.mcnemar
-            if j.criterion is None:
-                p_shown = mc.test.p_value
-                p_words = "exact McNemar test, two-sided (descriptive: no criterion)"
+            test = "exact McNemar test" if mc.test.method == "mcnemar-exact" else mc.test.method
             rows.append(
                 _comparison_row(
                     c,
@@ -587,8 +601,8 @@ def comparison_tables(results: Results) -> list[Table]:
                     f"right, model wrong {mc.comparator_only} (both right {mc.both_right}, both "
                     f"wrong {mc.both_wrong})",
                     statistic=mc.test.statistic,
-                    p_value=p_shown,
-                    p_test=p_words,
+                    p_value=mc.test.p_value,
+                    p_test=None if mc.test.p_value is None else f"{test}, two-sided{descriptive}",
                     method=mc.test.method,
                 )
             )
