@@ -465,6 +465,21 @@ def _row_result(result: Any, verdict: str) -> tuple[Any, str | None]:
     return result, verdict
 
 
+def _too_small(min_size: int, min_events: int) -> str:
+    """The sentence of the subgroup rule as the protocol set it (a minimum of 0 is no rule)."""
+    rules = [f"fewer than {min_size} patient{'s' * (min_size != 1)}"] if min_size > 0 else []
+    if min_events > 0:
+        plural = "s" * (min_events != 1)
+        rules.append(f"fewer than {min_events} positive{plural} or negative{plural}")
+    which = ", or ".join(rules) + ("," if len(rules) > 1 else "")
+    text = f"A group with {which} is not estimated and has no verdict" if rules else ""
+    if min_events <= 0:
+        text += ("; t" if text else "T") + (
+            "he protocol sets no minimum number of positives or negatives (min_events 0)"
+        )
+    return text + "."
+
+
 def subgroup_tables(results: Results) -> list[Table]:
     tables = []
     het_rows: list[tuple[Any, ...]] = []
@@ -497,16 +512,16 @@ def subgroup_tables(results: Results) -> list[Table]:
                 note=(
                     f"{sub.id}: criterion {crit} in every group; analysis verdict {sub.verdict}"
                     + (f" ({sub.verdict_reason})" if sub.verdict_reason else "")
-                    + f". A group with fewer than {sub.min_size} patients, or fewer than "
-                    f"{sub.min_events} positives or negatives, is not estimated and has no verdict."
+                    + f". {_too_small(sub.min_size, sub.min_events)}"
                 ),
             )
         )
         h = sub.heterogeneity
         if h is not None:
             het_rows.append(
-                (sub.id, f"{h.method}, {h.scale} scale", h.pooled_back, h.q, h.df, h.p_value,
-                 h.i2, h.tau2, h.reason or h.interval)
+                (sub.id, f"{h.method}, {h.scale} scale", h.pooled_back, h.q,
+                 None if h.q is None else h.df,  # Q's degrees of freedom, only beside a Q
+                 h.p_value, h.i2, h.tau2, h.reason or h.interval)
             )  # fmt: skip
         else:
             het_rows.append(
@@ -545,8 +560,16 @@ def _comparison_row(
     p_test: str | None = None,
     method: str | None = None,
 ) -> tuple[Any, ...]:
-    """One row of the ``comparisons`` table in its column order; a column not given stays empty."""
-    return (c.id, c.outcome, measure, estimate, statistic, p_value, p_test, method)
+    """One row of the ``comparisons`` table in its column order; a column not given stays empty.
+
+    Kappa compares two calls, not either with an outcome: its Outcome cell says so (the results'
+    ``outcome`` of a kappa is the reference standard, which only selects the analysed patients)."""
+    outcome = (
+        f"none (agreement of the {c.score} call and the {c.comparator} call)"
+        if c.method == "kappa"
+        else c.outcome
+    )
+    return (c.id, outcome, measure, estimate, statistic, p_value, p_test, method)
 
 
 def comparison_tables(results: Results) -> list[Table]:
@@ -634,7 +657,7 @@ def comparison_tables(results: Results) -> list[Table]:
             "Model versus comparator",
             [
                 ("comparison", "Comparison", "code"),
-                ("outcome", "Outcome", "code"),
+                ("outcome", "Outcome", "text"),
                 ("measure", "Measure", "text"),
                 ("estimate", f"Estimate ({ci})", "est"),
                 ("statistic", "Statistic", "num"),
