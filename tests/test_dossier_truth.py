@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scipy.stats import norm
+from scipy.stats import binomtest, norm
 
 from validation.dossier import build_dossier
 from validation.results import Results, loads
@@ -101,6 +101,42 @@ def test_each_comparison_shows_the_p_value_that_decided_it(
     # each method's own AUC beside the difference
     auc_rows = [r for r in _rows(root, "comparisons") if r["comparison"] == "C1"]
     assert [r["estimate"] for r in auc_rows[:2]] == [repr(ni.estimate_a), repr(ni.estimate_b)]
+
+
+@pytest.mark.req("REQ-REPORT-001")
+def test_a_statistic_is_shown_only_beside_the_p_value_of_its_own_test(
+    dossiers: dict[float, Path],
+) -> None:
+    """Every comparison row that shows a statistic and a p-value: the p is recomputed here from the
+    shown statistic for the test the row names (two-sided z: 2·sf(|z|); one-sided z against the
+    criterion's bound: sf(±z); exact McNemar: binomial test of the statistic b over the
+    discordant pairs). Wrong version: the z of "difference = 0" beside the one-sided p of the
+    non-inferiority criterion (its z is (d + margin) / se), as the AUC-difference row had it."""
+    checked: list[str] = []
+    for row in _rows(dossiers[0.999], "comparisons"):
+        if not (row["statistic"] and row["p_value"]):
+            if row["p_value"]:  # a p without a statistic: the criterion's one-sided test
+                assert row["statistic"] == ""
+                assert row["p_test"].startswith("one-sided"), row
+            continue
+        z, p, test = float(row["statistic"]), float(row["p_value"]), row["p_test"]
+        if test.startswith("two-sided z test"):
+            assert "H0: difference = 0" in test
+            assert p == pytest.approx(2 * norm.sf(abs(z)), rel=1e-9), row
+        elif test.startswith("one-sided"):
+            match = re.search(r"H0: true value ([≤≥]) (\S+)$", test)
+            assert match is not None, test
+            assert p == pytest.approx(norm.sf(z if match[1] == "≤" else -z), rel=1e-9), row
+        elif test.startswith("exact McNemar test, two-sided"):
+            counts = re.search(r"wrong (\d+); .* model wrong (\d+)", row["measure"])
+            assert counts is not None
+            b, c = int(counts[1]), int(counts[2])
+            assert z == b
+            assert p == pytest.approx(binomtest(b, b + c, 0.5).pvalue, rel=1e-12), row
+        else:
+            pytest.fail(f"a statistic beside a p-value of an unnamed test: {row}")
+        checked.append(row["comparison"])
+    assert {"C1", "C2", "C5"} <= set(checked)
 
 
 @pytest.mark.req("REQ-REPORT-001")

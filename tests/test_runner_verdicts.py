@@ -68,7 +68,7 @@ def test_holm_downgrades_two_passes_whose_smallest_p_misses_alpha_over_two(
     smaller p above alpha/2 = 0.0125: both FAIL after Holm. Wrong versions that PASS them: Holm
     never downgrading a PASS; alpha not halved (0.05: 0.02 <= 0.025 and 0.022 <= 0.05 reject);
     for Clopper-Pearson, the one-sided exact tail off by one (P(X > k) instead of P(X >= k),
-    asserted below to fall under 0.0125)."""
+    asserted below to fall under 0.0125). The reason states alpha as 0.025, not its float repr."""
     pred, labels = make_tables(tmp_path)
     counts = _counts(pred, labels)
     bounds = {
@@ -93,6 +93,8 @@ def test_holm_downgrades_two_passes_whose_smallest_p_misses_alpha_over_two(
         assert j.multiplicity.alpha == pytest.approx(ALPHA)
         assert j.verdict == "FAIL", (m, j.reason)
         assert "not after Holm adjustment" in (j.reason or "")
+        # alpha as the protocol states it (confidence 0.95), not the repr 0.025000000000000022
+        assert (j.reason or "").endswith(f" > {ALPHA})"), j.reason
         assert j.multiplicity.outcome == "not rejected"
     assert r.summary.verdict == "FAIL"
 

@@ -198,3 +198,56 @@ def test_the_page_has_one_row_per_protocol_with_links_and_the_identity(
         identity["ledger"]["head_hash"],
     ):
         assert digest in page
+
+
+#: Nobody is called positive at threshold 1.0 (scores are below 1), so the PPV has no
+#: denominator: a primary endpoint that is not estimable, after one that is.
+NOT_ESTIMABLE: dict[str, Any] = {
+    "id": "TEST-RUN-004",
+    "operating_point": {"threshold": 1.0},
+    "endpoints": [
+        {"id": "N1", "metric": "auc", "criterion": "ci_low >= 0.60", "hierarchy": 1},
+        {"id": "N2", "metric": "ppv", "criterion": "ci_low >= 0.50", "hierarchy": 2},
+    ],
+    "subgroups": [],
+}
+
+
+@pytest.mark.req("REQ-SUITE-001")
+def test_the_page_shows_each_primary_estimate_and_interval_as_the_summary_holds_them(
+    suite_run: SuiteRun, tmp_path: Path
+) -> None:
+    """Every primary analysis on the page reads ``estimate (low–high)`` at 3 decimals from
+    summary.json, and ``not estimable (reason)`` only where the result is not estimable, with the
+    result's own reason. Wrong version: the template pipes the analysis (a dict of summary.json)
+    into the dossier's ``est`` filter, which formats typed results only and so shows "—" for every
+    estimate and no interval."""
+    spec, ledger, _ = make_suite(tmp_path, (NOT_ESTIMABLE,))
+    runs = (suite_run, run_suite(spec, ledger=ledger, root=tmp_path))
+    seen = {"estimated": 0, "not estimable": 0}
+    for run in runs:
+        page = (run.summary_dir / "index.html").read_text()
+        summary = json.loads((run.summary_dir / "summary.json").read_bytes())
+        items = dict(re.findall(r"<li><code>([^<]+)</code>(.*?)</li>", page))
+        for protocol in summary["protocols"]:
+            for a in protocol["analyses"]:
+                if not a["primary"]:
+                    continue
+                shown = items[a["id"]]
+                value = shown.split(": ", 1)[1].split(" — ")[0]
+                if a["estimate"] is not None:
+                    seen["estimated"] += 1
+                    interval = f"{a['ci_low']:.3f}–{a['ci_high']:.3f}"
+                    assert value.startswith(f"{a['estimate']:.3f} ({interval})"), (a["id"], value)
+                    assert "—" not in value
+                else:
+                    seen["not estimable"] += 1
+                    assert a["not_estimable"], a["id"]
+                    assert value == str(escape(f"not estimable ({a['not_estimable']})"))
+    assert seen["estimated"] >= 3
+    assert seen["not estimable"] == 1  # N2: the PPV with no positive call
+    summary = json.loads((runs[1].summary_dir / "summary.json").read_bytes())
+    n2 = summary["protocols"][0]["analyses"][1]
+    assert n2["id"] == "N2"
+    assert n2["verdict"] == "NOT EVALUABLE"
+    assert n2["reason"] == f"not estimable: {n2['not_estimable']}"

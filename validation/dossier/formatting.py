@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -29,6 +29,7 @@ __all__ = [
     "csv_value",
     "filters",
     "fmt_estimate",
+    "fmt_interval",
     "fmt_num",
     "fmt_p",
     "fmt_pct",
@@ -87,25 +88,42 @@ def fmt_percent(value: Any) -> str:
     return _DASH if number is None else f"{number:.1f}%"
 
 
+def fmt_interval(
+    estimate: Any, ci_low: Any = None, ci_high: Any = None, reason: str | None = None
+) -> str:
+    """An estimate from its fields: ``est (low–high)``, ``est`` without a finite interval, or
+    ``not estimable (reason)`` without a finite estimate."""
+    value = _finite(estimate)
+    if value is None:
+        return f"{_NE} ({reason or 'no value and no reason given'})"
+    text = fmt_num(value)
+    low, high = _finite(ci_low), _finite(ci_high)
+    if low is not None and high is not None:
+        text += f" ({fmt_num(low)}\u2013{fmt_num(high)})"
+    return text
+
+
 def fmt_estimate(value: Any) -> str:
     """An estimate as ``est (low–high)``; a not-estimable one as ``not estimable (reason)``; a
-    test as its statistic (or ``not estimable (reason)``); text as it is; a number formatted."""
+    test as its statistic (or ``not estimable (reason)``); text as it is; a number formatted.
+
+    A mapping (such as an analysis of ``summary.json``) is refused with :class:`TypeError`: its
+    fields are formatted with :func:`fmt_interval`, never read as a number (which shows ``—``).
+    """
     if isinstance(value, str):
         return value
+    if isinstance(value, Mapping):
+        raise TypeError(
+            "fmt_estimate formats a typed result, text or a number, not a mapping "
+            f"(keys {sorted(value)}); format its fields with fmt_interval"
+        )
     if isinstance(value, TestValue):
         if value.reason is not None:
             return f"{_NE} ({value.reason})"
         return fmt_num(value.statistic)
     if not isinstance(value, EstimateValue | DifferenceValue):
         return fmt_num(value)
-    estimate = _finite(value.estimate)
-    if estimate is None:
-        return f"{_NE} ({value.reason or 'no value and no reason given'})"
-    text = fmt_num(estimate)
-    low, high = _finite(value.ci_low), _finite(value.ci_high)
-    if low is not None and high is not None:
-        text += f" ({fmt_num(low)}\u2013{fmt_num(high)})"
-    return text
+    return fmt_interval(value.estimate, value.ci_low, value.ci_high, value.reason)
 
 
 def verdict_class(verdict: Any) -> str:

@@ -14,13 +14,15 @@ from typing import Any
 from validation.dossier.formatting import fmt_num
 from validation.dossier.tables import Table, ci_label, make_table
 from validation.results import Comparison, PlannedCounts, Results, Stratum
-from validation.results.words import level
+from validation.results.words import decimal, level
 
 __all__ = ["confounding_statements", "sample_size_tables", "strata_tables"]
 
 
 def _assumptions(values: dict[str, Any]) -> str:
-    return "; ".join(f"{k} {v}" for k, v in values.items())  # as registered, not rounded
+    """As registered, not rounded; a float as the protocol states it (``alpha 0.025``, not the
+    binary noise of ``(1 - 0.95) / 2``)."""
+    return "; ".join(f"{k} {decimal(v) if isinstance(v, float) else v}" for k, v in values.items())
 
 
 def _counts(counts: PlannedCounts) -> str:

@@ -465,6 +465,21 @@ def _row_result(result: Any, verdict: str) -> tuple[Any, str | None]:
     return result, verdict
 
 
+def _too_small(min_size: int, min_events: int) -> str:
+    """The sentence of the subgroup rule as the protocol set it (a minimum of 0 is no rule)."""
+    rules = [f"fewer than {min_size} patient{'s' * (min_size != 1)}"] if min_size > 0 else []
+    if min_events > 0:
+        plural = "s" * (min_events != 1)
+        rules.append(f"fewer than {min_events} positive{plural} or negative{plural}")
+    which = ", or ".join(rules) + ("," if len(rules) > 1 else "")
+    text = f"A group with {which} is not estimated and has no verdict" if rules else ""
+    if min_events <= 0:
+        text += ("; t" if text else "T") + (
+            "he protocol sets no minimum number of positives or negatives (min_events 0)"
+        )
+    return text + "."
+
+
 def subgroup_tables(results: Results) -> list[Table]:
     tables = []
     het_rows: list[tuple[Any, ...]] = []
@@ -497,16 +512,16 @@ def subgroup_tables(results: Results) -> list[Table]:
                 note=(
                     f"{sub.id}: criterion {crit} in every group; analysis verdict {sub.verdict}"
                     + (f" ({sub.verdict_reason})" if sub.verdict_reason else "")
-                    + f". A group with fewer than {sub.min_size} patients, or fewer than "
-                    f"{sub.min_events} positives or negatives, is not estimated and has no verdict."
+                    + f". {_too_small(sub.min_size, sub.min_events)}"
                 ),
             )
         )
         h = sub.heterogeneity
         if h is not None:
             het_rows.append(
-                (sub.id, f"{h.method}, {h.scale} scale", h.pooled_back, h.q, h.df, h.p_value,
-                 h.i2, h.tau2, h.reason or h.interval)
+                (sub.id, f"{h.method}, {h.scale} scale", h.pooled_back, h.q,
+                 None if h.q is None else h.df,  # Q's degrees of freedom, only beside a Q
+                 h.p_value, h.i2, h.tau2, h.reason or h.interval)
             )  # fmt: skip
         else:
             het_rows.append(
@@ -545,8 +560,16 @@ def _comparison_row(
     p_test: str | None = None,
     method: str | None = None,
 ) -> tuple[Any, ...]:
-    """One row of the ``comparisons`` table in its column order; a column not given stays empty."""
-    return (c.id, c.outcome, measure, estimate, statistic, p_value, p_test, method)
+    """One row of the ``comparisons`` table in its column order; a column not given stays empty.
+
+    Kappa compares two calls, not either with an outcome: its Outcome cell says so (the results'
+    ``outcome`` of a kappa is the reference standard, which only selects the analysed patients)."""
+    outcome = (
+        f"none (agreement of the {c.score} call and the {c.comparator} call)"
+        if c.method == "kappa"
+        else c.outcome
+    )
+    return (c.id, outcome, measure, estimate, statistic, p_value, p_test, method)
 
 
 def comparison_tables(results: Results) -> list[Table]:
@@ -560,8 +583,11 @@ def comparison_tables(results: Results) -> list[Table]:
         j = c.judgement
         decided = _decided_by(j)
         p_shown, p_words = j.multiplicity.p_value, decided
+        descriptive = " (descriptive: no criterion)" if j.criterion is None else ""
         if c.auc_difference is not None:
             d = c.auc_difference
+            # z and p of the difference are the contract's test of "no difference" (two-sided);
+            # the criterion's one-sided p has its own row, with no statistic beside it.
             rows += [
                 _comparison_row(c, f"AUC of the model ({c.score})", d.estimate_a, method=d.method),
                 _comparison_row(c, f"AUC of {c.comparator}", d.estimate_b, method=d.method),
@@ -570,16 +596,27 @@ def comparison_tables(results: Results) -> list[Table]:
                     f"AUC difference (model − {c.comparator})",
                     d,
                     statistic=d.statistic,
-                    p_value=p_shown,
-                    p_test=p_words,
+                    p_value=d.p_value,
+                    p_test=None
+                    if d.p_value is None
+                    else f"two-sided z test ({d.method} se), H0: difference = 0{descriptive}",
                     method=d.method,
                 ),
             ]
+            if p_shown is not None:
+                rows.append(
+                    _comparison_row(
+                        c,
+                        f"AUC difference: the criterion's test "
+                        f"({criterion_words(j.criterion or '', conf)})",
+                        p_value=p_shown,
+                        p_test=p_words,
+                        method=d.method,
+                    )
+                )
         if c.mcnemar is not None:
             mc = c.mcnemar
-            if j.criterion is None:
-                p_shown = mc.test.p_value
-                p_words = "exact McNemar test, two-sided (descriptive: no criterion)"
+            test = "exact McNemar test" if mc.test.method == "mcnemar-exact" else mc.test.method
             rows.append(
                 _comparison_row(
                     c,
@@ -587,8 +624,8 @@ def comparison_tables(results: Results) -> list[Table]:
                     f"right, model wrong {mc.comparator_only} (both right {mc.both_right}, both "
                     f"wrong {mc.both_wrong})",
                     statistic=mc.test.statistic,
-                    p_value=p_shown,
-                    p_test=p_words,
+                    p_value=mc.test.p_value,
+                    p_test=None if mc.test.p_value is None else f"{test}, two-sided{descriptive}",
                     method=mc.test.method,
                 )
             )
@@ -620,7 +657,7 @@ def comparison_tables(results: Results) -> list[Table]:
             "Model versus comparator",
             [
                 ("comparison", "Comparison", "code"),
-                ("outcome", "Outcome", "code"),
+                ("outcome", "Outcome", "text"),
                 ("measure", "Measure", "text"),
                 ("estimate", f"Estimate ({ci})", "est"),
                 ("statistic", "Statistic", "num"),

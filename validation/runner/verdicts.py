@@ -34,6 +34,7 @@ from scipy.stats import binom, norm
 from validation import stats
 from validation.protocol import Criterion, Quantity, Verdict, result_quantities
 from validation.results import Judgement, Multiplicity
+from validation.results.words import decimal
 
 __all__ = [
     "Judged",
@@ -203,7 +204,7 @@ def _holm(members: list[Judged], alpha: float) -> dict[str, Judged]:
             verdict = Verdict.FAIL.value
             reason = (
                 f"{j.reason}, but not after Holm adjustment in family {j.family!r} "
-                f"(adjusted p = {adjusted!r} > {alpha!r})"
+                f"(adjusted p = {adjusted!r} > {decimal(alpha)})"
             )
         out[j.id] = replace(
             j,

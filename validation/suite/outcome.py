@@ -29,7 +29,9 @@ class Analysis:
 
     ``kind`` is ``endpoint``, ``comparison`` or ``subgroup``; ``estimate``, ``ci_low``,
     ``ci_high`` (at the protocol's confidence level) and ``method`` are None where the result has
-    none (a McNemar test, a subgroup analysis across groups).
+    none (a McNemar test, a subgroup analysis across groups) or where it is not estimable;
+    ``not_estimable`` is then the result's own reason (None for a result that is estimable, and
+    for a subgroup analysis, whose groups each carry theirs).
     """
 
     kind: str
@@ -43,6 +45,7 @@ class Analysis:
     ci_low: float | None = None
     ci_high: float | None = None
     method: str | None = None
+    not_estimable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +68,23 @@ class ProtocolOutcome:
         return next((a for a in self.analyses if a.id == analysis_id), None)
 
 
-def _fields(result: Any) -> dict[str, Any]:
-    """Estimate, interval and method of a typed statistic (none for a test or no result)."""
+def _fields(result: Any, reason: str | None = None) -> dict[str, Any]:
+    """Estimate, interval and method of a typed statistic (none for a test or no result), and
+    the result's not-estimable reason (``reason``, the analysis's own, where there is no result)."""
     if isinstance(result, EstimateValue | DifferenceValue):
         return {
             "estimate": result.estimate,
             "ci_low": result.ci_low,
             "ci_high": result.ci_high,
             "method": result.method,
+            "not_estimable": result.reason,
         }
-    return {}
+    return {"not_estimable": reason if result is None else getattr(result, "reason", None)}
 
 
-def _judged(kind: str, item: Endpoint | Comparison, result: Any) -> Analysis:
+def _judged(
+    kind: str, item: Endpoint | Comparison, result: Any, reason: str | None = None
+) -> Analysis:
     j = item.judgement
     return Analysis(
         kind=kind,
@@ -87,7 +94,7 @@ def _judged(kind: str, item: Endpoint | Comparison, result: Any) -> Analysis:
         verdict=j.verdict,
         reason=j.reason,
         primary=j.role == "primary",
-        **_fields(result),
+        **_fields(result, reason),
     )
 
 
@@ -105,7 +112,12 @@ def read_outcome(results_path: str | Path) -> ProtocolOutcome:
         raise SuiteError(f"cannot read the run's results: {exc}") from None
     analyses = [_judged("endpoint", e, e.result) for e in results.endpoints]
     analyses += [
-        _judged("comparison", c, c.auc_difference or c.kappa)
+        _judged(
+            "comparison",
+            c,
+            c.auc_difference or c.kappa or (c.mcnemar.test if c.mcnemar else None),
+            c.reason,
+        )
         for c in results.comparisons
         if c.judgement.criterion is not None
     ]

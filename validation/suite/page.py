@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from validation.dossier.formatting import filters
+from validation.dossier.formatting import filters, fmt_interval
 
 __all__ = ["render_page"]
 
@@ -28,6 +28,15 @@ def _level(confidence: float) -> str:
     return f"{100 * confidence:g}%"
 
 
+def _analysis_estimate(analysis: Mapping[str, Any]) -> str:
+    """An analysis's estimate and interval as ``summary.json`` holds them (``est (low–high)``),
+    ``not estimable (reason)`` where the result is not estimable, and words for a test."""
+    reason = analysis.get("not_estimable")
+    if analysis["estimate"] is None and reason is None:
+        return "no estimate (the result is a test)"
+    return fmt_interval(analysis["estimate"], analysis["ci_low"], analysis["ci_high"], reason)
+
+
 def render_page(summary: Mapping[str, Any], *, rationale: str = "") -> bytes:
     """UTF-8 HTML of the summary page."""
     env = jinja2.Environment(
@@ -35,6 +44,7 @@ def render_page(summary: Mapping[str, Any], *, rationale: str = "") -> bytes:
     )
     env.filters.update(filters())
     env.filters["pct_level"] = _level
+    env.filters["analysis_estimate"] = _analysis_estimate
     template = env.from_string(_TEMPLATE.read_text(encoding="utf-8"))
     counts = {}
     for p in summary["protocols"]:
