@@ -251,6 +251,31 @@ def test_malformed_values_name_the_key_path(path: tuple[Any, ...], value: Any, m
         Protocol.from_dict(_set(_raw("HER2-VAL-001"), path, value))
 
 
+def test_bootstrap_replicates_have_a_documented_maximum(tmp_path: Path) -> None:
+    """A count the run cannot finish is refused when the protocol is checked, naming the key and
+    the bound; the bound itself is accepted. Wrong version: only a minimum, so 10^9 replicates
+    passed ``protocol check`` and registration and the run grew until memory was exhausted."""
+    from validation.protocol.loader import MAX_REPLICATES
+
+    raw = _raw("HER2-VAL-001")
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        yaml.safe_dump(_set(raw, ("bootstrap", "replicates"), 1_000_000_000)), encoding="utf-8"
+    )
+    with pytest.raises(
+        ProtocolError,
+        match=r"^\S*big\.yaml: bootstrap\.replicates: expected at most 100,000 bootstrap "
+        r"replicates; got 1,000,000,000\. .*Monte Carlo error",
+    ):
+        Protocol.from_yaml(path)
+    at_bound = _set(raw, ("bootstrap", "replicates"), MAX_REPLICATES)
+    assert Protocol.from_dict(at_bound).bootstrap.replicates == MAX_REPLICATES == 100_000
+    with pytest.raises(ProtocolError, match=r"bootstrap\.replicates: expected at most 100,000"):
+        Protocol.from_dict(_set(raw, ("bootstrap", "replicates"), MAX_REPLICATES + 1))
+    with pytest.raises(ProtocolError, match=r"bootstrap\.replicates: expected an integer >= 100"):
+        Protocol.from_dict(_set(raw, ("bootstrap", "replicates"), 99))
+
+
 def test_missing_required_key() -> None:
     raw = _raw("HER2-VAL-001")
     del raw["endpoints"][2]["criterion"]
