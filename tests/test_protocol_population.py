@@ -145,8 +145,14 @@ def test_missing_column_and_non_numeric_values_are_errors() -> None:
         apply_population(_population([{"column": "density", "op": "==", "value": "a"}]), _labels())
     table = _labels().assign(age=["55", "x", "60", None, "44", "70", "38"])
     with pytest.raises(
-        RunError, match=r"column 'age' has 1 non-numeric value\(s\), e\.g\. \['x'\]"
+        RunError, match=r"column 'age' has 1 non-numeric or non-finite value\(s\), e\.g\. \['x'\]"
     ):
+        apply_population(_population([{"column": "age", "op": ">=", "value": 18}]), table)
+    # an infinite value compares like a number but is not one: refused like 'nan' (before, 'inf'
+    # passed '>= 18' and was banded '>=70')
+    table = _labels().assign(age=["55", "inf", "60", None, "44", "nan", "38"])
+    with pytest.raises(RunError, match=r"column 'age' has 2 non-numeric or non-finite value\(s\), "
+                       r"e\.g\. \['inf', 'nan'\]"):  # fmt: skip
         apply_population(_population([{"column": "age", "op": ">=", "value": 18}]), table)
 
 

@@ -61,12 +61,12 @@ def _column(table: pd.DataFrame, name: str, where: str) -> pd.Series:
 
 def _numeric(series: pd.Series, rule: ColumnRule, where: str) -> pd.Series:
     values = pd.to_numeric(series, errors="coerce")
-    bad = values.isna() & series.notna()
+    bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)) & series.notna().to_numpy()
     if bad.any():
         examples = sorted({str(v) for v in series[bad]})[:3]
         raise RunError(
             f"population {where} ({rule.describe()}): column {rule.column!r} has {int(bad.sum())} "
-            f"non-numeric value(s), e.g. {examples}; fix the labels table."
+            f"non-numeric or non-finite value(s), e.g. {examples}; fix the labels table."
         )
     return values
 
