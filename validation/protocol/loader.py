@@ -49,6 +49,7 @@ from typing import Any
 from validation.exceptions import ProtocolError
 from validation.modalities import MODALITY_KEYS
 from validation.protocol.bounded_yaml import MAX_DEPTH, MAX_NODES, check_values, parse_yaml
+from validation.protocol.columns import ANALYSED_COLUMNS, CATEGORICAL_COLUMNS, NUMERIC_LABELS
 from validation.protocol.criteria import Criterion
 from validation.protocol.metrics import METRICS, get_metric
 from validation.protocol.model import (
@@ -343,9 +344,22 @@ def _bootstrap(value: Any, path: str) -> Bootstrap:
     return Bootstrap(
         replicates=_replicates(data["replicates"], _join(path, "replicates")),
         seed=_int(data["seed"], _join(path, "seed"), minimum=0),
-        cluster=_opt_str(data.get("cluster"), _join(path, "cluster")),
+        cluster=_cluster(data.get("cluster"), _join(path, "cluster")),
         method=_bootstrap_method(data.get("method", "percentile"), _join(path, "method")),
     )
+
+
+def _cluster(value: Any, path: str) -> str | None:
+    """A column of the analysed table (:data:`~validation.protocol.columns.ANALYSED_COLUMNS`: the
+    labels table keeps no other), or None."""
+    name = _opt_str(value, path)
+    if name is not None and name not in ANALYSED_COLUMNS:
+        raise ProtocolError(
+            f"{path}: unknown column {name!r}: the bootstrap resamples clusters of a column of the "
+            "analysed table (predictions joined with labels), which has only "
+            f"{', '.join(ANALYSED_COLUMNS)}." + _suggest(name, ANALYSED_COLUMNS)
+        )
+    return name
 
 
 def _bootstrap_method(value: Any, path: str) -> str:
@@ -439,10 +453,17 @@ def _subgroup(value: Any, path: str) -> SubgroupSpec:
     )
     if list(bands) != sorted(set(bands)):
         raise _fail(bpath, "strictly increasing cut points", list(bands))
+    by = _str(data["by"], _join(path, "by"))
+    if bands and by in CATEGORICAL_COLUMNS:
+        raise ProtocolError(
+            f"{bpath}: column {by!r} is categorical (text levels, in the labels table's data "
+            "dictionary), so it cannot be cut at numeric points; remove 'bands' (each level is "
+            f"its own subgroup) or band a numeric column ({', '.join(NUMERIC_LABELS)})."
+        )
     return SubgroupSpec(
         bands=bands,
         id=_str(data["id"], _join(path, "id")),
-        by=_str(data["by"], _join(path, "by")),
+        by=by,
         metric=metric,
         min_size=_int(data["min_size"], _join(path, "min_size"), minimum=1),
         min_events=_int(
