@@ -288,3 +288,31 @@ def test_numeric_label_in_the_grammar_is_kept_as_written(tmp_path: Path) -> None
     text = "patient_id,reference_her2,age\nP1,1,50\nP2,0,\nP3,1,7.5e1\n"
     age = read_labels(_table(tmp_path / "l.csv", text)).frame["age"]
     assert [None if pd.isna(v) else v for v in age] == ["50", None, "7.5e1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "id: [unclosed\n",
+            r"not valid YAML at line 2, column 1: expected ',' or '\]', but got '<stream end>' "
+            r"\(while parsing a flow sequence at line 1, column 5\)\.",
+        ),
+        ("id: a\n  b: c\n", r"not valid YAML at line 2, column 4: mapping values are not allowed"),
+        ("id: a\nx: *nope\n", r"not valid YAML at line 2, column 4: found undefined alias 'nope'"),
+        (
+            "--- a\n--- b\n",
+            r"not valid YAML at line 2, column 1: expected a single document in the stream at "
+            r"line 1, column 5, but found another document\.",
+        ),
+        ('id: a\nb: "x\x01"\n', r"not valid YAML at line 2: character #x0001 is not allowed"),
+    ],
+)
+def test_yaml_syntax_errors_are_one_line_naming_file_line_and_column(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """Before: PyYAML's several-line text, citing "<unicode string>" instead of the file."""
+    with pytest.raises(ProtocolError, match=rf"^\S*p\.yaml: {message}") as info:
+        Protocol.from_yaml(_protocol(tmp_path, text))
+    assert "\n" not in str(info.value)
+    assert "<unicode string>" not in str(info.value)

@@ -310,6 +310,18 @@ def test_bootstrap_cluster_must_be_a_column_of_the_analysed_table() -> None:
         assert Protocol.from_dict(_set(raw, ("bootstrap", "cluster"), column)).bootstrap.cluster
 
 
+def test_params_of_a_metric_without_parameters_say_so() -> None:
+    """Before: "unknown key 'method' (allowed: )." -- an empty list of allowed keys."""
+    raw = _set(_raw("HER2-VAL-001"), ("endpoints", 0, "params"), {"method": "wilson"})
+    with pytest.raises(
+        ProtocolError,
+        match=r"^endpoints\[0\]\.params\.method: unknown key 'method': metric 'auc' takes no "
+        r"parameters; remove 'params'\.$",
+    ):
+        Protocol.from_dict(raw)
+    assert Protocol.from_dict(_set(raw, ("endpoints", 0, "params"), {})).endpoints[0].params == ()
+
+
 def test_missing_required_key() -> None:
     raw = _raw("HER2-VAL-001")
     del raw["endpoints"][2]["criterion"]

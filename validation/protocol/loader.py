@@ -384,6 +384,12 @@ def _metric(value: Any, path: str) -> str:
 
 def _params(value: Any, path: str, metric: str) -> tuple[tuple[str, Any], ...]:
     spec = get_metric(metric)
+    if not spec.default_params and isinstance(value, Mapping) and value:
+        key = next(iter(value))
+        raise ProtocolError(
+            f"{_join(path, str(key))}: unknown key {key!r}: metric {metric!r} takes no "
+            "parameters; remove 'params'."
+        )
     data = _mapping(value, path, (), tuple(spec.default_params))
     merged = {**spec.default_params, **{k: _scalar(v, _join(path, k)) for k, v in data.items()}}
     return tuple(sorted(merged.items()))
