@@ -191,3 +191,128 @@ def test_parquet_tables_are_read_on_a_plain_install(tmp_path: Path) -> None:
     table = read_predictions(path)
     assert table.frame["score"].tolist() == [0.25, 0.75]
     assert table.frame["patient_id"].tolist() == ["P1", "P2"]
+
+
+# --- table shape: rows, fields, text, numeric labels (review fixes 2026-11-30) ---------------
+def test_a_table_with_a_header_and_no_rows_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    """Wrong version: an empty predictions table read as zero patients, so without --lock the
+    error blamed the lock and with --lock a dossier was sealed saying "analysed 0 of 150"."""
+    pred = _table(tmp_path / "hdr.csv", "patient_id,site,score,model_lock\n")
+    with pytest.raises(RunError, match=r"^predictions table \S*hdr\.csv has no rows: it holds a "):
+        read_predictions(pred)
+    labels = _table(tmp_path / "lab.csv", "patient_id,reference_her2,age\n")
+    with pytest.raises(RunError, match=r"^labels table \S*lab\.csv has no rows"):
+        read_labels(labels)
+    frame = pd.DataFrame({"patient_id": [], "site": [], "score": []}, dtype=str)
+    frame.to_parquet(tmp_path / "p.parquet")
+    with pytest.raises(RunError, match=r"p\.parquet has no rows"):
+        read_predictions(tmp_path / "p.parquet")
+
+
+def test_a_header_only_predictions_run_writes_nothing(tmp_path: Path) -> None:
+    """Through the CLI, with and without --lock: exit 2, the file named, no output folder, no
+    ledger entry (before: exit 0 and a sealed dossier of 0 analysed patients with --lock)."""
+    from test_runner_helpers import make_tables, protocol_dict, registered
+
+    from validation.cli import main
+    from validation.ledger import Ledger
+
+    _, labels = make_tables(tmp_path, n=30)
+    protocol, ledger = registered(tmp_path, protocol_dict(operating_point={"threshold": "lock"}))
+    header = _table(tmp_path / "hdr.csv", "patient_id,site,score,model_lock\n")
+    with Ledger.open(ledger, create=False) as book:
+        entries = book.head()
+    lock = ROOT / "her2map" / "weights" / "her2map.lock.json"
+    for extra in ([], ["--lock", str(lock)]):
+        out = tmp_path / "run"
+        argv = ["validate", "run", str(protocol), "--predictions", str(header), "--labels",
+                str(labels), "--ledger", str(ledger), "--out", str(out), *extra]  # fmt: skip
+        assert main(argv) == 2
+        assert not out.exists()
+        with Ledger.open(ledger, create=False) as book:
+            assert book.head() == entries
+
+
+@pytest.mark.parametrize(
+    ("row", "found"),
+    [
+        ("P2,A", r"2 field\(s\) \(too few: the row ends after column 'site'\)"),
+        ("P2,A,0.5,x", r"4 field\(s\) \(too many\)"),
+    ],
+)
+def test_a_row_with_the_wrong_number_of_fields_names_file_line_and_header(
+    tmp_path: Path, row: str, found: str
+) -> None:
+    """Wrong version: pandas filled a truncated row with empty cells, so the patient was counted
+    as "no prediction score" instead of the table being refused as malformed (README)."""
+    pred = _table(tmp_path / "p.csv", f"patient_id,site,score\nP1,A,0.2\n{row}\nP3,B,0.7\n")
+    with pytest.raises(
+        RunError,
+        match=rf"p\.csv, line 3: {found}; expected 3, one per header column \(patient_id, site, "
+        r"score\)",
+    ):
+        read_predictions(pred)
+    labels = _table(tmp_path / "l.csv", "patient_id,reference_her2,age\n\nP1,1,50\nP2\n")
+    with pytest.raises(RunError, match=r"l\.csv, line 4: 1 field\(s\) \(too few: the row ends "):
+        read_labels(labels)  # the blank line 2 is skipped, and still counted as a line
+
+
+def test_a_quoted_line_break_is_one_row(tmp_path: Path) -> None:
+    pred = _table(tmp_path / "p.csv", 'patient_id,site,score\nP1,"A\nB",0.2\nP2,A,0.3\n')
+    assert read_predictions(pred).frame["patient_id"].tolist() == ["P1", "P2"]
+
+
+def test_non_utf8_table_names_the_line(tmp_path: Path) -> None:
+    """Before: "can't decode byte 0xe9 in position 41" -- a byte offset, not a line."""
+    path = tmp_path / "l.csv"
+    path.write_bytes(b"patient_id,reference_her2,site\nP1,1,A\nP2,0,Z\xe9rich\n")
+    with pytest.raises(RunError, match=r"^labels table \S*l\.csv, line 3: not UTF-8 text \(byte "
+                       r"0xe9\); save the table as UTF-8 CSV\.$"):  # fmt: skip
+        read_labels(path)
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "nan", "NaN", "1e999", "Infinity", "unknown"])
+def test_numeric_label_that_is_not_a_finite_number_is_refused(tmp_path: Path, cell: str) -> None:
+    """Wrong version: ``age=inf`` was accepted (the patient landed in the ">=70" band) while
+    ``age=nan`` was refused, and only when a rule read the column, without file or line."""
+    labels = _table(tmp_path / "l.csv", f"patient_id,reference_her2,age\nP1,1,50\nP2,0,{cell}\n")
+    with pytest.raises(
+        RunError,
+        match=rf"^labels table \S*l\.csv, line 3, column 'age': expected a finite number .*got "
+        rf"'{re.escape(cell)}'",
+    ):
+        read_labels(labels)
+
+
+def test_numeric_label_in_the_grammar_is_kept_as_written(tmp_path: Path) -> None:
+    text = "patient_id,reference_her2,age\nP1,1,50\nP2,0,\nP3,1,7.5e1\n"
+    age = read_labels(_table(tmp_path / "l.csv", text)).frame["age"]
+    assert [None if pd.isna(v) else v for v in age] == ["50", None, "7.5e1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "id: [unclosed\n",
+            r"not valid YAML at line 2, column 1: expected ',' or '\]', but got '<stream end>' "
+            r"\(while parsing a flow sequence at line 1, column 5\)\.",
+        ),
+        ("id: a\n  b: c\n", r"not valid YAML at line 2, column 4: mapping values are not allowed"),
+        ("id: a\nx: *nope\n", r"not valid YAML at line 2, column 4: found undefined alias 'nope'"),
+        (
+            "--- a\n--- b\n",
+            r"not valid YAML at line 2, column 1: expected a single document in the stream at "
+            r"line 1, column 5, but found another document\.",
+        ),
+        ('id: a\nb: "x\x01"\n', r"not valid YAML at line 2: character #x0001 is not allowed"),
+    ],
+)
+def test_yaml_syntax_errors_are_one_line_naming_file_line_and_column(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """Before: PyYAML's several-line text, citing "<unicode string>" instead of the file."""
+    with pytest.raises(ProtocolError, match=rf"^\S*p\.yaml: {message}") as info:
+        Protocol.from_yaml(_protocol(tmp_path, text))
+    assert "\n" not in str(info.value)
+    assert "<unicode string>" not in str(info.value)

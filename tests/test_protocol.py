@@ -251,6 +251,77 @@ def test_malformed_values_name_the_key_path(path: tuple[Any, ...], value: Any, m
         Protocol.from_dict(_set(_raw("HER2-VAL-001"), path, value))
 
 
+def test_bootstrap_replicates_have_a_documented_maximum(tmp_path: Path) -> None:
+    """A count the run cannot finish is refused when the protocol is checked, naming the key and
+    the bound; the bound itself is accepted. Wrong version: only a minimum, so 10^9 replicates
+    passed ``protocol check`` and registration and the run grew until memory was exhausted."""
+    from validation.protocol.loader import MAX_REPLICATES
+
+    raw = _raw("HER2-VAL-001")
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        yaml.safe_dump(_set(raw, ("bootstrap", "replicates"), 1_000_000_000)), encoding="utf-8"
+    )
+    with pytest.raises(
+        ProtocolError,
+        match=r"^\S*big\.yaml: bootstrap\.replicates: expected at most 100,000 bootstrap "
+        r"replicates; got 1,000,000,000\. .*Monte Carlo error",
+    ):
+        Protocol.from_yaml(path)
+    at_bound = _set(raw, ("bootstrap", "replicates"), MAX_REPLICATES)
+    assert Protocol.from_dict(at_bound).bootstrap.replicates == MAX_REPLICATES == 100_000
+    with pytest.raises(ProtocolError, match=r"bootstrap\.replicates: expected at most 100,000"):
+        Protocol.from_dict(_set(raw, ("bootstrap", "replicates"), MAX_REPLICATES + 1))
+    with pytest.raises(ProtocolError, match=r"bootstrap\.replicates: expected an integer >= 100"):
+        Protocol.from_dict(_set(raw, ("bootstrap", "replicates"), 99))
+
+
+@pytest.mark.parametrize("by", ["site", "manufacturer", "density", "race_ethnicity", "modalities"])
+def test_bands_on_a_categorical_column_are_refused_at_check(by: str) -> None:
+    """The labels table's data dictionary knows these columns hold text levels. Wrong version:
+    ``bands: [50]`` on ``site`` passed check and registration, and the run blamed the table
+    ("non-numeric value(s) ['A', 'B', 'C'] ... fix the table") when the protocol was wrong."""
+    raw = _raw("HER2-VAL-001")
+    assert raw["subgroups"][3]["by"] == "age"  # the shipped band, on the numeric column: loads
+    assert Protocol.from_dict(raw).subgroups[3].bands == (50.0, 70.0)
+    with pytest.raises(
+        ProtocolError,
+        match=rf"^subgroups\[3\]\.bands: column '{by}' is categorical \(text levels, in the labels "
+        r"table's data dictionary\), so it cannot be cut at numeric points; remove 'bands' .* "
+        r"or band a numeric column \(age\)\.$",
+    ):
+        Protocol.from_dict(_set(raw, ("subgroups", 3, "by"), by))
+
+
+def test_bootstrap_cluster_must_be_a_column_of_the_analysed_table() -> None:
+    """Wrong version: ``cluster: nonexistent_col`` passed check and registration and failed only
+    at run time; the key and the columns the tables can have are named at check."""
+    raw = _raw("HER2-VAL-001")
+    with pytest.raises(
+        ProtocolError,
+        match=r"^bootstrap\.cluster: unknown column 'nonexistent_col': .* analysed table "
+        r"\(predictions joined with labels\), which has only patient_id, reference_her2, .*site.*, "
+        r"score, score_pcr\.$",
+    ):
+        Protocol.from_dict(_set(raw, ("bootstrap", "cluster"), "nonexistent_col"))
+    with pytest.raises(ProtocolError, match=r"unknown column 'sites'.* Did you mean 'site'\?"):
+        Protocol.from_dict(_set(raw, ("bootstrap", "cluster"), "sites"))
+    for column in ("site", "manufacturer", "patient_id"):
+        assert Protocol.from_dict(_set(raw, ("bootstrap", "cluster"), column)).bootstrap.cluster
+
+
+def test_params_of_a_metric_without_parameters_say_so() -> None:
+    """Before: "unknown key 'method' (allowed: )." -- an empty list of allowed keys."""
+    raw = _set(_raw("HER2-VAL-001"), ("endpoints", 0, "params"), {"method": "wilson"})
+    with pytest.raises(
+        ProtocolError,
+        match=r"^endpoints\[0\]\.params\.method: unknown key 'method': metric 'auc' takes no "
+        r"parameters; remove 'params'\.$",
+    ):
+        Protocol.from_dict(raw)
+    assert Protocol.from_dict(_set(raw, ("endpoints", 0, "params"), {})).endpoints[0].params == ()
+
+
 def test_missing_required_key() -> None:
     raw = _raw("HER2-VAL-001")
     del raw["endpoints"][2]["criterion"]

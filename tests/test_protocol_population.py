@@ -145,8 +145,14 @@ def test_missing_column_and_non_numeric_values_are_errors() -> None:
         apply_population(_population([{"column": "density", "op": "==", "value": "a"}]), _labels())
     table = _labels().assign(age=["55", "x", "60", None, "44", "70", "38"])
     with pytest.raises(
-        RunError, match=r"column 'age' has 1 non-numeric value\(s\), e\.g\. \['x'\]"
+        RunError, match=r"column 'age' has 1 non-numeric or non-finite value\(s\), e\.g\. \['x'\]"
     ):
+        apply_population(_population([{"column": "age", "op": ">=", "value": 18}]), table)
+    # an infinite value compares like a number but is not one: refused like 'nan' (before, 'inf'
+    # passed '>= 18' and was banded '>=70')
+    table = _labels().assign(age=["55", "inf", "60", None, "44", "nan", "38"])
+    with pytest.raises(RunError, match=r"column 'age' has 2 non-numeric or non-finite value\(s\), "
+                       r"e\.g\. \['inf', 'nan'\]"):  # fmt: skip
         apply_population(_population([{"column": "age", "op": ">=", "value": 18}]), table)
 
 
@@ -186,3 +192,23 @@ def test_age_bands_label_levels_as_written() -> None:
     assert levels == ["<50", "<50", "50-<70", "50-<70", ">=70", ">=70", "missing"]
     with pytest.raises(RunError, match=r"subgroup VAL-G4: column 'age' has non-numeric"):
         subgroup_levels(spec, pd.DataFrame({"age": ["old"]}))
+
+
+def test_banding_a_column_of_unknown_kind_with_text_names_both_table_and_protocol() -> None:
+    """A column outside the data dictionary's kinds (here ``anti_her2``) is banded at run time;
+    text in it may be a wrong table or a wrong protocol, and the message says both (before: "fix
+    the table" only, when the protocol was the one at fault)."""
+    from validation.protocol.model import SubgroupSpec
+    from validation.protocol.population import subgroup_levels
+
+    spec = SubgroupSpec(id="G9", by="anti_her2", metric="auc", min_size=1, bands=(0.5,))
+    table = pd.DataFrame({"anti_her2": ["yes", "no", None, "inf"]})
+    with pytest.raises(
+        RunError,
+        match=r"^subgroup G9: column 'anti_her2' has non-numeric or non-finite value\(s\) "
+        r"\['inf', 'no', 'yes'\], but the protocol bands it at 0\.5: either the table is wrong "
+        r"\(fix the column's values\) or the protocol is \(the column is not numeric: amend",
+    ):
+        subgroup_levels(spec, table)
+    good = pd.DataFrame({"anti_her2": ["0", "1", None]})
+    assert subgroup_levels(spec, good).tolist() == ["<0.5", ">=0.5", "missing"]

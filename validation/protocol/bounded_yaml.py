@@ -154,6 +154,31 @@ def check_values(value: Any, path: str = "") -> None:
             check_values(item, _join(path, i))
 
 
+def _yaml_error(exc: yaml.YAMLError, text: str) -> str:
+    """One line for a YAML syntax error: where (line and column, 1-based), what, and the
+    construct it was in -- PyYAML's own text runs over several lines and names "<unicode
+    string>" rather than the file (the caller adds the file)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        if not exc.context:
+            return f"not valid YAML at {where}: {exc.problem}."
+        near = exc.context_mark
+        context = exc.context + (
+            f" at line {near.line + 1}, column {near.column + 1}" if near is not None else ""
+        )
+        if str(exc.problem).startswith("but "):  # "expected a single document ..., but found ..."
+            return f"not valid YAML at {where}: {context}, {exc.problem}."
+        return f"not valid YAML at {where}: {exc.problem} ({context})."
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text[: exc.position].count("\n") + 1
+        return (
+            f"not valid YAML at line {line}: character #x{exc.character:04x} is not allowed in "
+            "YAML text (non-printable); remove it, or write it as an escape in double quotes."
+        )
+    return "not valid YAML: " + " ".join(str(exc).replace('in "<unicode string>", ', "").split())
+
+
 def parse_yaml(raw: bytes) -> Any:
     """Parse ``raw`` (UTF-8 YAML, one document) within the bounds of the module docstring."""
     try:
@@ -173,7 +198,7 @@ def parse_yaml(raw: bytes) -> Any:
         _check_graph(node)
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:
-        raise ProtocolError(f"not valid YAML: {exc}") from None
+        raise ProtocolError(_yaml_error(exc, text)) from None
     except RecursionError:
         raise ProtocolError(
             f"nesting too deep to read; a protocol has at most {MAX_DEPTH} levels."

@@ -14,6 +14,7 @@ Schema (``*`` = required; defaults in brackets; see ``protocols/*.yaml`` for ful
     confidence: 0.95                  [0.95]
     operating_point*: {threshold*: lock}           # or a number in [0, 1]
     bootstrap*: {replicates*: 2000, seed*: 1, cluster: null, method: percentile}   # the ROC band's
+      # replicates: 100 to 100,000 (MAX_REPLICATES, with why)
     population*:
       inclusion: [ rule, ... ]        # a patient must meet every inclusion rule, in order
       exclusion: [ rule, ... ]        # and no exclusion rule; each removal counted with its reason
@@ -48,6 +49,7 @@ from typing import Any
 from validation.exceptions import ProtocolError
 from validation.modalities import MODALITY_KEYS
 from validation.protocol.bounded_yaml import MAX_DEPTH, MAX_NODES, check_values, parse_yaml
+from validation.protocol.columns import ANALYSED_COLUMNS, CATEGORICAL_COLUMNS, NUMERIC_LABELS
 from validation.protocol.criteria import Criterion
 from validation.protocol.metrics import METRICS, get_metric
 from validation.protocol.model import (
@@ -85,6 +87,12 @@ __all__ = [
 #: ROC band (sensitivity at fixed specificity, a step function of the data), is a percentile
 #: interval, as ``pROC::ci.se`` computes it; BCa is not offered for it.
 BOOTSTRAP_METHODS = ("percentile",)
+#: The fewest and the most bootstrap replicates a protocol may ask for. Above 100,000 an interval
+#: gains nothing: the Monte Carlo error of a percentile bound's tail share is then
+#: sqrt(0.025 x 0.975 / 100,000) = 0.0005 (2,000 replicates, the usual count, give 0.0035), while
+#: the run's time and memory grow with every replicate (100,000 take about 10 s and 0.5 GB at 150
+#: patients; 10^9 exhausted memory). Refused at ``protocol check``, before registration.
+MIN_REPLICATES, MAX_REPLICATES = 100, 100_000
 _MISSING = object()
 
 
@@ -152,6 +160,18 @@ def _int(value: Any, path: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise _fail(path, f"an integer >= {minimum}", value)
     return value
+
+
+def _replicates(value: Any, path: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_REPLICATES:
+        raise ProtocolError(
+            f"{path}: expected at most {MAX_REPLICATES:,} bootstrap replicates; got {value:,}. "
+            f"More buys no precision worth having: at {MAX_REPLICATES:,} the Monte Carlo error of "
+            "a percentile bound's tail share is already 0.0005 (2,000, the usual count, give "
+            "0.0035), while time and memory grow with every replicate; write a number from "
+            f"{MIN_REPLICATES} to {MAX_REPLICATES:,} (e.g. 2000)."
+        )
+    return _int(value, path, minimum=MIN_REPLICATES)
 
 
 def _number(
@@ -322,11 +342,24 @@ def _operating_point(value: Any, path: str) -> OperatingPoint:
 def _bootstrap(value: Any, path: str) -> Bootstrap:
     data = _mapping(value, path, ("replicates", "seed"), ("cluster", "method"))
     return Bootstrap(
-        replicates=_int(data["replicates"], _join(path, "replicates"), minimum=100),
+        replicates=_replicates(data["replicates"], _join(path, "replicates")),
         seed=_int(data["seed"], _join(path, "seed"), minimum=0),
-        cluster=_opt_str(data.get("cluster"), _join(path, "cluster")),
+        cluster=_cluster(data.get("cluster"), _join(path, "cluster")),
         method=_bootstrap_method(data.get("method", "percentile"), _join(path, "method")),
     )
+
+
+def _cluster(value: Any, path: str) -> str | None:
+    """A column of the analysed table (:data:`~validation.protocol.columns.ANALYSED_COLUMNS`: the
+    labels table keeps no other), or None."""
+    name = _opt_str(value, path)
+    if name is not None and name not in ANALYSED_COLUMNS:
+        raise ProtocolError(
+            f"{path}: unknown column {name!r}: the bootstrap resamples clusters of a column of the "
+            "analysed table (predictions joined with labels), which has only "
+            f"{', '.join(ANALYSED_COLUMNS)}." + _suggest(name, ANALYSED_COLUMNS)
+        )
+    return name
 
 
 def _bootstrap_method(value: Any, path: str) -> str:
@@ -351,6 +384,12 @@ def _metric(value: Any, path: str) -> str:
 
 def _params(value: Any, path: str, metric: str) -> tuple[tuple[str, Any], ...]:
     spec = get_metric(metric)
+    if not spec.default_params and isinstance(value, Mapping) and value:
+        key = next(iter(value))
+        raise ProtocolError(
+            f"{_join(path, str(key))}: unknown key {key!r}: metric {metric!r} takes no "
+            "parameters; remove 'params'."
+        )
     data = _mapping(value, path, (), tuple(spec.default_params))
     merged = {**spec.default_params, **{k: _scalar(v, _join(path, k)) for k, v in data.items()}}
     return tuple(sorted(merged.items()))
@@ -420,10 +459,17 @@ def _subgroup(value: Any, path: str) -> SubgroupSpec:
     )
     if list(bands) != sorted(set(bands)):
         raise _fail(bpath, "strictly increasing cut points", list(bands))
+    by = _str(data["by"], _join(path, "by"))
+    if bands and by in CATEGORICAL_COLUMNS:
+        raise ProtocolError(
+            f"{bpath}: column {by!r} is categorical (text levels, in the labels table's data "
+            "dictionary), so it cannot be cut at numeric points; remove 'bands' (each level is "
+            f"its own subgroup) or band a numeric column ({', '.join(NUMERIC_LABELS)})."
+        )
     return SubgroupSpec(
         bands=bands,
         id=_str(data["id"], _join(path, "id")),
-        by=_str(data["by"], _join(path, "by")),
+        by=by,
         metric=metric,
         min_size=_int(data["min_size"], _join(path, "min_size"), minimum=1),
         min_events=_int(

@@ -61,12 +61,12 @@ def _column(table: pd.DataFrame, name: str, where: str) -> pd.Series:
 
 def _numeric(series: pd.Series, rule: ColumnRule, where: str) -> pd.Series:
     values = pd.to_numeric(series, errors="coerce")
-    bad = values.isna() & series.notna()
+    bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)) & series.notna().to_numpy()
     if bad.any():
         examples = sorted({str(v) for v in series[bad]})[:3]
         raise RunError(
             f"population {where} ({rule.describe()}): column {rule.column!r} has {int(bad.sum())} "
-            f"non-numeric value(s), e.g. {examples}; fix the labels table."
+            f"non-numeric or non-finite value(s), e.g. {examples}; fix the labels table."
         )
     return values
 
@@ -170,11 +170,14 @@ def subgroup_levels(spec: SubgroupSpec, table: pd.DataFrame) -> np.ndarray:
     if not spec.bands:
         return raw.astype("string").fillna("missing").to_numpy(dtype=object)
     values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna() & raw.notna()
+    bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)) & raw.notna().to_numpy()
     if bad.any():
         raise RunError(
-            f"subgroup {spec.id}: column {spec.by!r} has non-numeric value(s) "
-            f"{sorted({str(v) for v in raw[bad]})[:3]} but the protocol bands it; fix the table."
+            f"subgroup {spec.id}: column {spec.by!r} has non-numeric or non-finite value(s) "
+            f"{sorted({str(v) for v in raw[bad]})[:3]}, but the protocol bands it at "
+            f"{', '.join(f'{c:g}' for c in spec.bands)}: either the table is wrong (fix the "
+            "column's values) or the protocol is (the column is not numeric: amend the protocol "
+            "without 'bands', so that each value is its own subgroup)."
         )
     cuts = [f"{c:g}" for c in spec.bands]
     names = [f"<{cuts[0]}"] + [f"{a}-<{b}" for a, b in itertools.pairwise(cuts)] + [f">={cuts[-1]}"]

@@ -13,8 +13,11 @@ before any row is analysed.
 Two kinds of problems, never a silent drop:
 
 * **Errors** (:class:`RunError` naming the file, the 1-based line -- line 1 is the header, so the
-  first patient is line 2 -- and the column): the file cannot be read, a required column is
-  absent, a patient id is empty, a score is not a number, or a predictions table mixes model locks.
+  first patient is line 2 -- and the column): the file cannot be read or is not UTF-8 (the line
+  of the first bad byte), a row has more or fewer fields than the header, a required column is
+  absent, the table has no rows, a patient id is empty, a score is not a number, a numeric label
+  (:data:`NUMERIC_LABELS`, e.g. ``age``) is not a finite number, or a predictions table mixes
+  model locks.
 * **Exclusions** (a row that is well formed but unusable): duplicate patient ids, scores outside
   [0, 1] or missing, binary labels other than 0/1. These are returned as :class:`RowProblem`
   records and counted in the participant flow with their reasons by :mod:`.flow`.
@@ -26,6 +29,7 @@ runner uses are kept (:data:`LABEL_COLUMNS`); patient names never exist there.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -36,11 +40,13 @@ import pandas as pd
 
 from validation.canonical import sha256_file
 from validation.exceptions import RunError
+from validation.protocol.columns import BINARY_LABELS, LABEL_COLUMNS, NUMERIC_LABELS
 
 __all__ = [
     "BINARY_LABELS",
     "LABEL_COLUMNS",
     "NUMBER",
+    "NUMERIC_LABELS",
     "PREDICTION_COLUMNS",
     "RowProblem",
     "Table",
@@ -91,27 +97,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "response_lock",
 )
 _PREDICTIONS_REQUIRED = ("patient_id", "site", "score")
-#: Labels columns the runner uses (others, e.g. clinical.csv's reference_ihc, are ignored).
-LABEL_COLUMNS: tuple[str, ...] = (
-    "patient_id",
-    "reference_her2",
-    "biopsy_her2",
-    "pcr",
-    "site",
-    "manufacturer",
-    "age",
-    "density",
-    "hr_status",
-    "modalities",
-    "race_ethnicity",
-    "reference_category",
-    "pathway",
-    "therapy",
-    "anti_her2",
-)
 _LABELS_REQUIRED = ("patient_id", "reference_her2")
-#: Label columns that must be 0/1 where present (empty = missing, handled by the population).
-BINARY_LABELS: tuple[str, ...] = ("reference_her2", "biopsy_her2", "pcr", "hr_status")
 
 
 #: The one number grammar of the tables: sign, ASCII digits, optional fraction and exponent.
@@ -157,9 +143,34 @@ def utf8_path(path: Path, what: str) -> None:
         ) from None
 
 
-def _csv_header(path: Path) -> list[str]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        return next(csv.reader(handle), [])
+def _csv_header(path: Path, what: str) -> list[str]:
+    """The header of CSV ``path``, once the text is known to be UTF-8 and every row to have the
+    header's number of fields (pandas would fill a short row with empty cells -- a truncated line
+    would read as a patient without a score -- and refuse a long one with a parser message)."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise RunError(
+            f"{what} table {path}, line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+            "save the table as UTF-8 CSV."
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    for fields in reader:
+        if fields and len(fields) != len(header):  # a blank line is skipped, as pandas does
+            found = (
+                f"too few: the row ends after column {header[len(fields) - 1]!r}"
+                if len(fields) < len(header)
+                else "too many"
+            )
+            raise RunError(
+                f"{what} table {path}, line {reader.line_num}: {len(fields)} field(s) ({found}); "
+                f"expected {len(header)}, one per header column ({', '.join(header)}), an empty "
+                "cell where a value is missing -- fix the table."
+            )
+    return header
 
 
 def _check_header(columns: list[str], path: Path, what: str) -> None:
@@ -191,7 +202,7 @@ def _read_text_table(path: Path, what: str) -> pd.DataFrame:
                 ) from None
             _check_header([str(c) for c in frame.columns], path, what)
             return frame.astype("string").fillna("").astype(object)
-        _check_header(_csv_header(path), path, what)
+        _check_header(_csv_header(path, what), path, what)
         return pd.read_csv(
             path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8"
         )
@@ -256,12 +267,29 @@ def _number(text: str, path: Path, index: int, column: str, what: str) -> float:
     return value
 
 
+def _finite(cell: str, path: Path, index: int, column: str) -> None:
+    """Refuse a cell of a numeric label column (:data:`NUMERIC_LABELS`) that is neither empty nor
+    a finite number in the :data:`NUMBER` grammar (``inf``, ``nan``, ``1e999``, ``unknown``)."""
+    if cell == "" or (NUMBER.fullmatch(cell) and math.isfinite(float(cell))):
+        return
+    raise RunError(
+        f"labels table {path}, line {_line(index)}, column {column!r}: expected a finite number "
+        f"written as plain decimal digits (e.g. 64 or 64.5), got {cell!r}; fix the table (an "
+        "empty cell means the value is missing)."
+    )
+
+
 def _open_table(
     path: Path, kind: str, required: tuple[str, ...]
 ) -> tuple[pd.DataFrame, pd.Series, dict[int, RowProblem], pd.DataFrame]:
     """The raw text table, its validated ids, duplicate-id problems and the frame to fill."""
     raw = _read_text_table(path, kind)
     _require(raw, path, required, kind)
+    if raw.empty:
+        raise RunError(
+            f"{kind} table {path} has no rows: it holds a header (line 1) and no patient; "
+            "expected one row per patient -- give the complete table."
+        )
     ids = _ids(raw, path, kind)
     return raw, ids, _duplicates(ids, kind), pd.DataFrame({"patient_id": ids})
 
@@ -336,6 +364,9 @@ def read_labels(path: str | Path) -> Table:
         if column not in raw.columns:
             continue
         text = raw[column].astype(str).str.strip()
+        if column in NUMERIC_LABELS:
+            for i, cell in enumerate(text):
+                _finite(cell, path, i, column)
         if column not in BINARY_LABELS:
             frame[column] = text.replace("", pd.NA)
             continue
