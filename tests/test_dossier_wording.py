@@ -96,3 +96,31 @@ def test_the_subgroup_rule_reads_as_the_protocol_set_it(dossier: Path) -> None:
         "A group with fewer than 1000 patients, or fewer than 5 positives or negatives, is not "
         "estimated and has no verdict."
     ) in text
+
+
+@pytest.mark.req("REQ-REPORT-001")
+@pytest.mark.parametrize(
+    ("criterion", "words"),
+    [
+        ("estimate >= 0.6", "the point estimate against the criterion (no p-value)"),
+        ("ci_low >= 0.8", "the interval's lower bound against the criterion (no p-value)"),
+        ("ci_high <= 0.1", "the interval's upper bound against the criterion (no p-value)"),
+        ("p_value < 0.05", "the analysis's own p-value against the criterion"),
+        ("statistic > 2.0", "the test statistic against the criterion (no p-value)"),
+    ],
+)
+def test_a_verdict_without_a_test_of_its_criterion_names_what_decided_it(
+    criterion: str, words: str
+) -> None:
+    """The "p from" cell of a verdict names the quantity the criterion read. Wrong version (the
+    earlier one): "the point estimate" for every criterion, a p-value or interval bound included."""
+    from validation.dossier.tables import _decided_by
+    from validation.protocol.criteria import Quantity
+    from validation.results import Judgement, Multiplicity
+
+    judgement = Judgement(
+        criterion, "PASS", None, None, None, "secondary",
+        Multiplicity("none", None, None, 0.025, None, None),
+    )  # fmt: skip
+    assert _decided_by(judgement) == words
+    assert criterion.split()[0] in {q.value for q in Quantity}

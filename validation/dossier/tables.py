@@ -191,13 +191,25 @@ def identity_tables(results: Results) -> list[Table]:
     ]
 
 
+#: What a criterion without a one-sided test of its own compares, by the quantity it reads (the
+#: first word of the criterion, :mod:`validation.protocol.criteria`).
+_COMPARED = {
+    "estimate": "the point estimate against the criterion (no p-value)",
+    "ci_low": "the interval's lower bound against the criterion (no p-value)",
+    "ci_high": "the interval's upper bound against the criterion (no p-value)",
+    "p_value": "the analysis's own p-value against the criterion",
+    "statistic": "the test statistic against the criterion (no p-value)",
+}
+
+
 def _decided_by(j: Judgement) -> str:
-    """What decided the verdict, in words: the p-value's test, or the point estimate."""
+    """What decided the verdict, in words: the one-sided test of the criterion, or else the
+    quantity the criterion reads (a p-value criterion is decided by the analysis's own p)."""
     if j.criterion is None:
         return "no criterion (descriptive)"
     if j.multiplicity.test is not None:
         return j.multiplicity.test
-    return "the point estimate against the criterion (no p-value)"
+    return _COMPARED[j.criterion.split(" ", 1)[0]]
 
 
 def endpoint_table(results: Results) -> Table:
