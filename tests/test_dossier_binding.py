@@ -1,16 +1,22 @@
 """A dossier is bound to the recorded run that produced its results (validation.dossier.binding).
 
-Review fix of 2026-11-30: a results.json edited after its run (verdicts flipped to PASS) was
-built with ``--ledger`` into a dossier whose seal went into the ledger, and ``dossier verify
---ledger`` called it OK: the build looked for a ``validation.run`` entry by the results' sha256,
-sealed anyway when there was none, and verify only looked for the seal. Now the build refuses
-(nothing written, nothing recorded), and verify requires the run in ``provenance.json`` to have
-produced results.json.
+Review fixes of 2026-11-30:
+
+* a results.json edited after its run (verdicts flipped to PASS) was built with ``--ledger`` into a
+  dossier whose seal went into the ledger, and ``dossier verify --ledger`` called it OK: the build
+  looked for a ``validation.run`` entry by the results' sha256, sealed anyway when there was none,
+  and verify only looked for the seal. Now the build refuses (nothing written, nothing recorded),
+  and verify requires the run in ``provenance.json`` to have produced results.json;
+* a repeated run with identical inputs (identical results bytes) got the *first* run's entry and
+  head in its ``provenance.json``, because the build searched the entry by the results' sha256.
+  Now the pipeline passes the entry it appended; a search (dossier build from a results.json)
+  takes the latest and says so.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ from validation.canonical import sha256_file
 from validation.cli import main
 from validation.dossier import PROVENANCE_NAME, SEALED_EVENT, verify_dossier, write_dossier
 from validation.exceptions import DossierError
-from validation.ledger import Ledger
+from validation.ledger import Head, Ledger, verify
 from validation.pipeline import SealedRun, run_and_seal
 
 pytestmark = pytest.mark.req("REQ-TAMP-001")
@@ -43,6 +49,11 @@ def twice(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"base": base, "ledger": ledger, "r1": run("r1"), "r1b": run("r1b")}
 
 
+def _provenance(sealed: SealedRun) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((sealed.dossier.directory / PROVENANCE_NAME).read_bytes())
+    return data
+
+
 def _entries(ledger: Path) -> list[tuple[int, str]]:
     with Ledger.open(ledger, create=False) as book:
         return [(e.seq, e.event_type) for e in book.entries()]
@@ -57,6 +68,53 @@ def _forged(results: Path, out: Path) -> Path:
             endpoint["judgement"]["verdict"] = "PASS"
     out.write_text(json.dumps(data))
     return out
+
+
+def test_repeated_identical_runs_name_their_own_entries_and_heads(twice: dict[str, Any]) -> None:
+    """Wrong version: provenance found by the results' sha256 (the first match), so r1b named
+    r1's entry 2 and head 1 instead of its own entry 4 and head 3."""
+    r1, r1b = twice["r1"], twice["r1b"]
+    assert r1.run.results_sha256 == r1b.run.results_sha256  # identical bytes: a search is ambiguous
+    with Ledger.open(twice["ledger"], create=False) as book:
+        for sealed in (r1, r1b):
+            own = sealed.run.ledger_entry
+            before = book.entry(own.seq - 1)
+            provenance = _provenance(sealed)
+            assert provenance["run_entry"]["seq"] == own.seq
+            assert provenance["run_entry"]["entry_hash"] == own.entry_hash
+            assert provenance["ledger_head_before_run"] == {
+                "seq": before.seq,
+                "entry_hash": before.entry_hash,
+            }
+    assert (r1.run.ledger_entry.seq, r1b.run.ledger_entry.seq) == (2, 4)
+    assert _provenance(r1b)["ledger_head_before_run"]["seq"] == 3  # after r1's dossier.sealed
+    assert r1.seal != r1b.seal  # each dossier carries its own run
+    for sealed in (r1, r1b):  # named by the run that appended it, not searched for
+        assert "run_entry_chosen" not in _provenance(sealed)
+        assert sealed.dossier.run is not None
+        assert sealed.dossier.run.entry == sealed.run.ledger_entry
+
+
+def test_recorded_head_catches_a_truncation_after_the_first_run(
+    twice: dict[str, Any], tmp_path: Path
+) -> None:
+    """Wrong version: r1b's provenance named r1's entry 2, which survives the truncation of
+    everything after r1, so checking it against the ledger found nothing wrong."""
+    copy = tmp_path / "ledger.db"
+    copy.write_bytes(Path(twice["ledger"]).read_bytes())
+    run = _provenance(twice["r1b"])["run_entry"]
+    head = Head(run["seq"], run["entry_hash"])
+    assert verify(copy, expected_head=head).ok
+    conn = sqlite3.connect(copy)  # the insider: drop the append-only triggers, cut after r1
+    conn.execute("DROP TRIGGER entries_no_delete")
+    conn.execute("DELETE FROM entries WHERE seq > ?", (twice["r1"].run.ledger_entry.seq + 1,))
+    conn.commit()
+    conn.close()
+    assert verify(copy).ok  # the shorter chain is consistent in itself
+    report = verify(copy, expected_head=head)
+    assert not report.ok
+    assert "truncated" in str(report.problem)
+    assert main(["ledger", "verify", "--ledger", str(copy), "--expected-head", str(head)]) != 0
 
 
 def test_a_forged_results_json_is_refused_with_a_ledger(
