@@ -51,15 +51,19 @@ def results(results_path: Path) -> Results:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, results_path: Path) -> dict[str, Path]:
+def built(
+    tmp_path_factory: pytest.TempPathFactory, results_path: Path, runner_run: Any
+) -> dict[str, Path]:
+    """``a`` and ``b``: built alike, each in its own copy of the ledger that recorded the run."""
+    from test_runner_helpers import copy_run_ledger
+
     base = tmp_path_factory.mktemp("dossier")
-    ledger = base / "ledger.db"
-    with Ledger.open(ledger):
-        pass
+    ledger = copy_run_ledger(runner_run(0.95), base / "ledger.db")
+    other = copy_run_ledger(runner_run(0.95), base / "other.db")
     build_dossier(
         results_path, base / "a", trace=TRACE, tests_dir=TESTS, junit=JUNIT, ledger=ledger
     )
-    build_dossier(results_path, base / "b", trace=TRACE, tests_dir=TESTS, junit=JUNIT)
+    build_dossier(results_path, base / "b", trace=TRACE, tests_dir=TESTS, junit=JUNIT, ledger=other)
     return {"base": base, "a": base / "a", "b": base / "b", "ledger": ledger}
 
 
@@ -84,7 +88,7 @@ def test_two_builds_are_byte_identical(built: dict[str, Path], results_path: Pat
 def test_no_clock_or_absolute_path_in_the_dossier(built: dict[str, Path]) -> None:
     year = re.compile(rb"20[2-3][0-9]-[01][0-9]-[0-3][0-9]")  # an ISO date anywhere
     for name, data in _files(built["a"]).items():
-        if name == "results.json":
+        if name in ("results.json", "provenance.json"):  # the run's and its ledger entry's time
             continue
         assert not year.search(data), name
         assert str(built["base"]).encode() not in data, name

@@ -16,7 +16,6 @@ from validation.cli import main
 from validation.dossier import build_dossier, verify_dossier
 from validation.dossier.pdf import FIXED_DATE, dossier_pdf
 from validation.exceptions import DossierError
-from validation.ledger import Ledger
 from validation.ledger.note import generate_key
 from validation.ledger.witness import STATE_ENV
 from validation.signing import read_signatures, register_key, sign_dossier
@@ -37,11 +36,11 @@ def _text(pdf: Path, page: int | None = None) -> str:
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory: pytest.TempPathFactory, runner_run: Any) -> dict[str, Path]:
     """The runner's results (conftest ``runner_run``) sealed, signed twice and printed twice."""
+    from test_runner_helpers import copy_run_ledger
+
     results = runner_run(0.95).results_path
     base = tmp_path_factory.mktemp("pdf")
-    ledger = base / "ledger.db"
-    with Ledger.open(ledger):
-        pass
+    ledger = copy_run_ledger(runner_run(0.95), base / "ledger.db")  # where the run is recorded
     alice, bob = generate_key("alice"), generate_key("bob")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(STATE_ENV, str(base / "state"))

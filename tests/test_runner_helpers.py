@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import yaml
 from validation.ledger import Ledger
 from validation.protocol import Protocol, register
 
-__all__ = ["make_tables", "protocol_dict", "registered", "write_protocol"]
+__all__ = ["copy_run_ledger", "make_tables", "protocol_dict", "registered", "write_protocol"]
 
 
 def make_tables(
@@ -98,6 +99,15 @@ def protocol_dict(**overrides: Any) -> dict[str, Any]:
 def write_protocol(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def copy_run_ledger(run: Any, dest: Path) -> Path:
+    """A copy at ``dest`` of the ledger that recorded ``run`` (a :class:`RunResult` made in a
+    folder from :func:`registered`, run into its ``run`` subfolder, as conftest's ``runner_run``):
+    a dossier is sealed only in a ledger recording the run that wrote its results."""
+    source = Path(run.results_path).parent.parent / "ledger.db"
+    shutil.copyfile(source, dest)
+    return dest
 
 
 def registered(tmp: Path, data: dict[str, Any] | None = None) -> tuple[Path, Path]:

@@ -47,12 +47,13 @@ def _write_key(path: Path, key: SignerKey) -> Path:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, runner_run: Any) -> World:
-    """A dossier of the runner's results (conftest ``runner_run``), sealed in a fresh ledger."""
+    """A dossier of the runner's results (conftest ``runner_run``), sealed in a copy of the run's
+    ledger (1 protocol.registered, 2 validation.run, 3 dossier.sealed)."""
+    from test_runner_helpers import copy_run_ledger
+
     results = runner_run(0.95).results_path
     base = tmp_path_factory.mktemp("signing")
-    ledger = base / "ledger.db"
-    with Ledger.open(ledger) as book:
-        book.append("protocol.registered", {"protocol_id": "VAL-E1"}, actor="qe")
+    ledger = copy_run_ledger(runner_run(0.95), base / "ledger.db")
     log, alice, bob = generate_key("her2map.test/log"), generate_key("alice"), generate_key("bob")
     log_file = _write_key(base / "log.key", log)
     with pytest.MonkeyPatch.context() as patch:
@@ -94,10 +95,10 @@ def test_built_dossier_carries_checkpoint_and_proof_of_its_sealed_entry(world: W
     assert len(sealed) == 1
     seal = (world.dossier / "SEAL").read_text().strip()
     assert sealed[0].payload["seal"] == seal
-    assert proof.checkpoint.size == sealed[0].seq == 2
+    assert proof.checkpoint.size == sealed[0].seq == 3
     result = verify_signed(world.dossier, log_keys=[world.log.verifier])
     assert result.ok, str(result)
-    assert result.checkpoint_size == 2
+    assert result.checkpoint_size == 3
 
 
 @pytest.mark.req("REQ-LOG-002")
@@ -106,7 +107,7 @@ def test_log_proof_of_another_dossier_or_forged_log_is_refused(world: World) -> 
     result = verify_signed(world.dossier, log_keys=[other.verifier])
     assert not result.ok
     assert "none of the trusted keys" in str(result)
-    proof_file = world.dossier / "log" / "entries" / "2.json"
+    proof_file = world.dossier / "log" / "entries" / "3.json"
     obj = json.loads(proof_file.read_text())
     obj["payload"]["seal"] = "0" * 64
     proof_file.write_text(json.dumps(obj))
@@ -118,11 +119,11 @@ def test_log_proof_of_another_dossier_or_forged_log_is_refused(world: World) -> 
 def test_insider_reseal_and_rechain_is_caught_by_the_dossiers_checkpoint(world: World) -> None:
     """The issue's insider: rewrite the sealed entry, re-chain; `ledger verify` passes, but the
     dossier's checkpoint (and the client's held one) no longer match the ledger."""
-    rewrite_and_rechain(world.ledger, 2, lambda p: {**p, "results_sha256": "f" * 64})
+    rewrite_and_rechain(world.ledger, 3, lambda p: {**p, "results_sha256": "f" * 64})
     assert verify(world.ledger).ok
     result = verify_signed(world.dossier, log_keys=[world.log.verifier], ledger=world.ledger)
     assert not result.ok
-    assert "does not extend the dossier's checkpoint (size 2)" in str(result)
+    assert "does not extend the dossier's checkpoint (size 3)" in str(result)
     with pytest.raises(TamperError, match="history was rewritten"):
         _sign(world, world.alice, "Alice Smith", "authored")
     assert read_signatures(world.dossier) == []  # refused before anything was appended

@@ -37,27 +37,29 @@ def package(tmp_path_factory: pytest.TempPathFactory, runner_run: Any) -> dict[s
     """Two dossiers written from runner results: TEST-RUN-001 (conftest ``runner_run``, external
     model) and TEST-RUN-002 (run here with a test lock), packaged and signed."""
     from locks import make_lock
-    from test_runner_helpers import make_tables, protocol_dict, registered
+    from test_runner_helpers import copy_run_ledger, make_tables, protocol_dict, write_protocol
 
+    from validation.protocol import Protocol, register
     from validation.runner import run_protocol
 
     base = tmp_path_factory.mktemp("submission")
     first = runner_run(0.95)
     pred, labels = make_tables(base)
     (base / "p2").mkdir()
-    protocol, _ = registered(base / "p2", protocol_dict(id="TEST-RUN-002"))
+    # both runs recorded in one ledger (a dossier is sealed only where its run is recorded)
+    ledger = copy_run_ledger(first, base / "ledger.db")
+    protocol = write_protocol(base / "p2" / "protocol.yaml", protocol_dict(id="TEST-RUN-002"))
+    with Ledger.open(ledger) as book:
+        register(Protocol.from_yaml(protocol), book, actor="qe")
     lock = make_lock(base / "lock", training=["T-0001"], validation=())
     second = run_protocol(
         protocol,
         labels=labels,
-        ledger=base / "p2" / "ledger.db",
+        ledger=ledger,
         out_dir=base / "run2",
         predictions=pred,
         lock=lock,
     )
-    ledger = base / "ledger.db"
-    with Ledger.open(ledger):
-        pass
     log, alice, bob = generate_key("her2map.test/log"), generate_key("alice"), generate_key("bob")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(STATE_ENV, str(base / "state"))

@@ -47,8 +47,10 @@ from her2map.exceptions import Her2MapError
 from validation.atomic import fsync_dir, write_synced
 from validation.canonical import canonical_json, sha256_file
 from validation.dossier import (
+    PROVENANCE_NAME,
     BuildResult,
     DossierInputs,
+    RunBinding,
     VerifyResult,
     build_dossier,
     sealed_entries,
@@ -234,11 +236,14 @@ def _inputs(journal: dict[str, Any], out: Path | None = None) -> RunInputs:
 
 def _seal(work: Path, ledger: Path, journal: dict[str, Any], run: Entry) -> None:
     """Step 4: the dossier of ``work``, its seal in the ledger (built, or kept from before a kill
-    when it verifies and its seal was recorded after the run's entry)."""
+    when it verifies, names ``run`` in its provenance and its seal was recorded after ``run``).
+    Its provenance is ``run``, the entry this run appended (never one found by the results' hash:
+    identical runs write identical results)."""
     dossier = work / DOSSIER_DIR
     if dossier.is_dir():
         check = verify_dossier(dossier)
-        if check.ok and any(e.seq > run.seq for e in sealed_entries(ledger, str(check.seal))):
+        sealed = check.ok and any(e.seq > run.seq for e in sealed_entries(ledger, str(check.seal)))
+        if sealed and _names_run(dossier, run):
             return
         shutil.rmtree(dossier)
     given = _inputs(journal)
@@ -250,12 +255,21 @@ def _seal(work: Path, ledger: Path, journal: dict[str, Any], run: Entry) -> None
         given.predictions_provenance,
     )
     built = build_dossier(
-        work / "results.json", dossier, ledger=ledger, inputs=inputs, **journal["seal"]
+        work / "results.json", dossier, ledger=ledger, inputs=inputs, run=run, **journal["seal"]
     )
     verification = verify_dossier(built.directory)
     if not verification.ok:
         problems = "; ".join(f"{name}: {message}" for name, message in verification.problems)
         raise DossierError(f"the dossier just built does not verify: {problems}")
+
+
+def _names_run(dossier: Path, run: Entry) -> bool:
+    """Whether the dossier's ``provenance.json`` names ``run`` (seq and entry hash)."""
+    try:
+        named = json.loads((dossier / PROVENANCE_NAME).read_bytes())["run_entry"]
+        return bool(named["seq"] == run.seq and named["entry_hash"] == run.entry_hash)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _finish(stage: Path, out: Path, ledger: Path, journal: dict[str, Any]) -> Entry:
@@ -356,7 +370,8 @@ def _sealed_run(out: Path, ledger: Path, entry: Entry, run: RunResult, *,
         raise DossierError(f"the dossier in {directory} does not verify: {verification}")
     seals = sealed_entries(ledger, str(verification.seal))
     built = BuildResult(directory, str(verification.seal), run.results_sha256,
-                        verification.n_files, seals[-1] if seals else None)  # fmt: skip
+                        verification.n_files, seals[-1] if seals else None,
+                        RunBinding(entry))  # fmt: skip
     return SealedRun(run, built, verification, recovered)
 
 

@@ -19,7 +19,8 @@ contract; re-running lives above both). A dossier carries what its run read
    provenance) and every file is compared byte for byte.
 
 With ``ledger``, the run entry recorded in ``provenance.json`` must also be in that ledger with the
-same entry hash (a rewritten ledger or a foreign dossier is named).
+same entry hash and must have produced the dossier's results.json
+(:func:`validation.dossier.binding.run_problem`: a rewritten ledger or a foreign dossier is named).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from validation.canonical import canonical_json, sha256_file
+from validation.canonical import canonical_json, sha256_file, sha256_hex
 from validation.dossier import PROVENANCE_NAME, compare_dirs, verify_dossier, write_dossier
+from validation.dossier.binding import run_problem
 from validation.dossier.build import INPUTS_DIR
 from validation.dossier.compare import all_files
 from validation.exceptions import DossierError, LedgerError, ProtocolError
@@ -86,21 +88,29 @@ def _one(root: Path, folder: str, name: str | None = None) -> Path:
     return found[0]
 
 
-def _check_ledger(root: Path, ledger: Path) -> None:
+def _check_ledger(root: Path, ledger: Path, original: bytes, results: Results) -> None:
     path = root / PROVENANCE_NAME
     if not path.is_file():
         raise DossierError(f"{root}: no {PROVENANCE_NAME}; the run's ledger entry is unknown.")
     run = json.loads(path.read_bytes())["run_entry"]
     verify_before_use(ledger, what="dossier reproduce")  # the chain first, then the entry
+    found: str | None
+    problem: str | None
     try:
         with Ledger.open(ledger, create=False) as book:
             found = book.entry(int(run["seq"])).entry_hash
+            problem = run_problem(book, run["seq"], found, results, sha256_hex(original))
     except LedgerError:
-        found = None
+        found = problem = None
     if found != run["entry_hash"]:
         raise DossierError(
             f"ledger {ledger}: entry {run['seq']} has hash {found!r}, but {PROVENANCE_NAME} "
             f"records {run['entry_hash']!r}; this dossier's run is not recorded in that ledger."
+        )
+    if problem is not None:
+        raise DossierError(
+            f"ledger {ledger}: the run {PROVENANCE_NAME} names did not produce this dossier's "
+            f"results.json: {problem}."
         )
 
 
@@ -150,10 +160,10 @@ def reproduce_dossier(
     check = verify_dossier(root)
     if not check.ok:
         raise DossierError(f"{root} does not verify, so it is not reproduced:\n{check}")
-    if ledger is not None:
-        _check_ledger(root, Path(ledger))
     original = (root / "results.json").read_bytes()
     results = loads(original, source=str(root / "results.json"))
+    if ledger is not None:
+        _check_ledger(root, Path(ledger), original, results)
     trace_path = root / INPUTS_DIR / "trace.json"
     trace_inputs = None
     if trace_path.is_file():

@@ -1,7 +1,11 @@
 """``her2map dossier build | verify | reproduce``: the sealed validation dossier.
 
-``build`` writes the dossier directory and prints its seal (exit 0). ``verify`` prints ``OK``
-(exit 0) or every changed, missing or extra file (exit 1). ``reproduce`` re-runs the validation
+``build`` writes the dossier directory and prints its seal (exit 0); with ``--ledger`` only for
+results that a recorded ``validation.run`` produced (it prints which entry; none: exit 2, nothing
+written), without it nothing is checked or recorded, and it says so. ``verify`` prints ``OK``
+(exit 0) or every changed, missing or extra file (exit 1); with ``--ledger`` it also requires the
+run named in ``provenance.json`` to have produced the dossier's results and its seal to be
+recorded after that run (else ``NOT RECORDED``, exit 1). ``reproduce`` re-runs the validation
 from the inputs the dossier carries (the folder alone suffices) and prints ``REPRODUCED`` (exit 0)
 or the differing files (exit 1); with ``--ledger`` it also checks that the run is recorded there.
 Deliberate errors (missing file, unknown run) exit 2. The work is done by
@@ -15,9 +19,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from validation.canonical import sha256_file
 from validation.cli.signing import add_verify_options, register_dossier_actions, verify_attestations
-from validation.dossier import DossierInputs, build_dossier, sealed_entries, verify_dossier
+from validation.dossier import DossierInputs, build_dossier, verify_dossier
+from validation.dossier.binding import recorded_problems
 from validation.exceptions import DossierError
+from validation.ledger import Ledger, verified_before_use
+from validation.results import loads
 
 __all__ = ["register"]
 
@@ -32,7 +40,12 @@ def register(subparsers: Any) -> None:
     build = actions.add_parser("build", help="render results.json into a sealed dossier directory")
     build.add_argument("results", metavar="RESULTS", help="results.json written by the runner")
     build.add_argument("--out", required=True, metavar="DIR", help="dossier directory to create")
-    build.add_argument("--ledger", help="record the seal in this ledger (event dossier.sealed)")
+    build.add_argument(
+        "--ledger",
+        help="the ledger recording the run that wrote RESULTS: bind the dossier to that run "
+        "(provenance.json) and record the seal (event dossier.sealed); refused if no recorded run "
+        "wrote these results. Without it nothing is checked or recorded",
+    )
     build.add_argument("--trace", metavar="YAML", help="traceability.yaml: add the matrix")
     build.add_argument("--junit", metavar="FILE", help="pytest JUnit XML: show test outcomes")
     build.add_argument("--tests-dir", metavar="DIR", help="tests folder (default: beside --trace)")
@@ -50,7 +63,11 @@ def register(subparsers: Any) -> None:
 
     check = actions.add_parser("verify", help="re-hash every file; check MANIFEST.json and SEAL")
     check.add_argument("directory", metavar="DIR")
-    check.add_argument("--ledger", help="also require a dossier.sealed entry with this seal")
+    check.add_argument(
+        "--ledger",
+        help="also require that the run in provenance.json, recorded here, wrote results.json and "
+        "that a dossier.sealed entry after it records this seal",
+    )
     add_verify_options(check)  # issue 13: log/ and signatures/
     check.set_defaults(func=_verify)
 
@@ -93,6 +110,11 @@ def _build(args: argparse.Namespace) -> int:
     )
     where = f"; ledger entry {result.ledger_entry.seq}" if result.ledger_entry else ""
     print(f"dossier {result.directory}: {result.n_files} files, SEAL {result.seal}{where}")
+    if result.run is not None:
+        print(f"provenance: {result.run.describe()}")
+    else:
+        print("not recorded: built without --ledger, so no recorded run was checked and no seal "
+              "recorded; the dossier says so")  # fmt: skip
     return 0
 
 
@@ -101,9 +123,18 @@ def _verify(args: argparse.Namespace) -> int:
     print(report)
     if not report.ok:
         return 1
-    if args.ledger is not None and not sealed_entries(args.ledger, str(report.seal)):
-        print(f"NOT RECORDED: ledger {args.ledger} has no dossier.sealed entry for this SEAL")
-        return 1
+    if args.ledger is not None:
+        root = Path(args.directory)
+        results_path = root / "results.json"
+        results = loads(results_path.read_bytes(), source=str(results_path))
+        digest = sha256_file(results_path)
+        with Ledger.open(args.ledger, create=False, readonly=True) as book:
+            verified_before_use(book, what="dossier verify")  # verify before use
+            problems = recorded_problems(book, root, results, digest, str(report.seal))
+        if problems:
+            for problem in problems:
+                print(f"NOT RECORDED: ledger {args.ledger}: {problem}")
+            return 1
     return verify_attestations(args)  # issue 13
 
 

@@ -8,7 +8,8 @@
 The dossier renders; it computes no statistic and never imports the runner (DESIGN.md): it reads
 results.json through the typed contract :mod:`validation.results`. :mod:`.manifest` documents
 MANIFEST.json and the SEAL formula; :mod:`.render` the content; :mod:`.build` the carried inputs
-and provenance, the atomic write and the ``dossier.sealed`` ledger entry. Re-running a dossier
+and provenance, the atomic write and the ``dossier.sealed`` ledger entry; :mod:`.binding` which
+recorded run produced a results.json (no recorded run, no seal). Re-running a dossier
 lives above runner and dossier, in :mod:`validation.reproduce`.
 """
 
@@ -17,6 +18,7 @@ from validation.dossier.build import (
     SEALED_EVENT,
     BuildResult,
     DossierInputs,
+    RunBinding,
     build_dossier,
     sealed_entries,
     write_dossier,
@@ -31,6 +33,7 @@ __all__ = [
     "SEAL_FORMULA",
     "BuildResult",
     "DossierInputs",
+    "RunBinding",
     "VerifyResult",
     "build_dossier",
     "compare_dirs",

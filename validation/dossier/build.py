@@ -7,9 +7,16 @@ byte, so that it can be re-run from itself (:mod:`validation.reproduce`):
 * ``inputs/protocol/<file>``, ``inputs/predictions/<file>`` (with ``her2map predict``'s
   ``<stem>.exclusions.csv`` beside it, if the run had one) and ``inputs/labels/<file>`` -- the
   files the run read, each checked against the hash the results record before it is copied;
-* ``provenance.json`` -- the run's provenance from the ledger: the ledger head before the run and
-  the run's ``validation.run`` entry (:data:`PROVENANCE_FORMAT`). results.json holds no ledger
-  state; this file does, and the seal covers it through the manifest.
+* ``provenance.json`` -- the run's provenance from the ledger: the ledger head just before the run
+  and the run's ``validation.run`` entry (:data:`PROVENANCE_FORMAT`), bound to results.json by
+  :mod:`validation.dossier.binding`. results.json holds no ledger state; this file does, and the
+  seal covers it through the manifest.
+
+With a ledger, a dossier is built only for results that a recorded ``validation.run`` produced
+(:func:`~validation.dossier.binding.bind_run`; a results.json edited after its run, or never run,
+is refused before anything is written), and its seal is then appended as ``dossier.sealed``.
+Without a ledger nothing can be checked: the dossier carries no ``provenance.json``, nothing is
+recorded, and its page says so (the identity section) instead of claiming a ledger record.
 
 The directory is written as a hidden sibling (``.<name>.XXXX.partial``), every file fsynced,
 MANIFEST.json and SEAL written last, then renamed into place, so a crash leaves either the whole
@@ -30,12 +37,21 @@ from pathlib import Path
 from typing import Any
 
 from validation.atomic import building_folder, fsync_dir, write_synced
-from validation.canonical import canonical_json, sha256_file, sha256_hex
+from validation.canonical import sha256_file, sha256_hex
+from validation.dossier.binding import (
+    PROVENANCE_FORMAT,
+    PROVENANCE_NAME,
+    RUN_EVENT,
+    SEALED_EVENT,
+    RunBinding,
+    bind_run,
+    provenance_bytes,
+)
 from validation.dossier.manifest import MANIFEST_NAME, SEAL_NAME, make_manifest, seal_of
 from validation.dossier.render import parse_results, render_dossier
 from validation.dossier.trace import load_trace_inputs
 from validation.exceptions import DossierError, ProtocolError
-from validation.ledger import Entry, Ledger, verify_before_use
+from validation.ledger import Entry, Ledger, verified_before_use
 from validation.protocol import Protocol
 from validation.results import Results
 
@@ -47,20 +63,15 @@ __all__ = [
     "SEALED_EVENT",
     "BuildResult",
     "DossierInputs",
+    "RunBinding",
+    "bind_run",
     "build_dossier",
     "carried_inputs",
     "provenance_bytes",
-    "run_entry",
     "sealed_entries",
     "write_dossier",
 ]
 
-#: Ledger event recording a dossier's seal: payload {protocol_id, seal, results_sha256}.
-SEALED_EVENT = "dossier.sealed"
-#: The runner's ledger event (named here so that the dossier need not import the runner).
-RUN_EVENT = "validation.run"
-PROVENANCE_NAME = "provenance.json"
-PROVENANCE_FORMAT = "her2map.provenance/1"
 INPUTS_DIR = "inputs"
 
 
@@ -114,42 +125,17 @@ def carried_inputs(inputs: DossierInputs, results: Results) -> dict[str, bytes]:
     return files
 
 
-def run_entry(ledger: str | Path, results_sha256: str) -> Entry | None:
-    """The first ``validation.run`` entry of ``ledger`` that wrote results with this sha256."""
-    with Ledger.open(ledger, create=False) as book:
-        found = list(book.entries(event_type=RUN_EVENT, where={"results_sha256": results_sha256}))
-    return found[0] if found else None
-
-
-def provenance_bytes(entry: Entry) -> bytes:
-    """``provenance.json``: the ledger head before the run (the entry's predecessor) and the run's
-    entry, canonical JSON."""
-    return canonical_json(
-        {
-            "format": PROVENANCE_FORMAT,
-            "ledger_head_before_run": {"seq": entry.seq - 1, "entry_hash": entry.prev_hash},
-            "run_entry": {
-                "seq": entry.seq,
-                "entry_hash": entry.entry_hash,
-                "prev_hash": entry.prev_hash,
-                "time_utc": entry.time_utc,
-                "actor": entry.actor,
-                "event_type": entry.event_type,
-                "payload": entry.payload,
-            },
-        }
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class BuildResult:
-    """Where the dossier went, its seal, the results hash and the ledger entry (if any)."""
+    """Where the dossier went, its seal, the results hash, its ``dossier.sealed`` entry and the
+    recorded run it is bound to (both None when built without a ledger)."""
 
     directory: Path
     seal: str
     results_sha256: str
     n_files: int
     ledger_entry: Entry | None
+    run: RunBinding | None = None
 
 
 def _manifest_inputs(files: Mapping[str, bytes], trace_inputs: Mapping[str, Any] | None) -> dict:
@@ -181,7 +167,10 @@ def write_dossier(
         raise DossierError(
             f"{out}: exists and is not a directory; remove it or choose another --out."
         )
-    files = render_dossier(results_bytes, trace_inputs=trace_inputs, templates=templates)
+    recorded = PROVENANCE_NAME in (carried or {})
+    files = render_dossier(
+        results_bytes, trace_inputs=trace_inputs, templates=templates, recorded=recorded
+    )
     for rel in carried or {}:
         if rel in files or not (rel == PROVENANCE_NAME or rel.startswith(f"{INPUTS_DIR}/")):
             raise DossierError(f"carried file {rel!r}: not a provenance or input file, or clashes")
@@ -223,15 +212,19 @@ def build_dossier(
     actor: str = "dossier",
     inputs: DossierInputs | None = None,
     checkpoint_key: str | Path | None = None,
+    run: Entry | None = None,
 ) -> BuildResult:
     """Build the dossier of ``results`` (a results.json) in ``out``.
 
     ``trace`` (``traceability.yaml``) adds the traceability matrix, with each tagged test's outcome
     when ``junit`` (a pytest JUnit XML) is given; its sha256 goes into MANIFEST.json. ``inputs``
     (the files the run read) are carried so that the dossier re-runs from itself. With ``ledger``,
-    the run's ``validation.run`` entry (found by the results' sha256) becomes ``provenance.json``,
-    and a ``dossier.sealed`` entry ``{protocol_id, seal, results_sha256}`` is appended after the
-    directory is in place. With ``checkpoint_key`` (the ledger's private key file; default: the
+    the recorded run that produced these results becomes ``provenance.json`` -- ``run``, the
+    ``validation.run`` entry the caller appended (checked), or else the latest entry that produced
+    them (:func:`~validation.dossier.binding.bind_run`; none: :class:`DossierError`, nothing
+    written) -- and a ``dossier.sealed`` entry ``{protocol_id, seal, results_sha256}`` is appended
+    after the directory is in place. Without ``ledger`` nothing is checked or recorded, and the
+    dossier says so. With ``checkpoint_key`` (the ledger's private key file; default: the
     file named by ``$HER2MAP_LEDGER_KEY``), the dossier then gets ``log/``: a signed checkpoint and
     the inclusion proof of that entry (:func:`validation.signing.attach_log`).
     """
@@ -246,22 +239,25 @@ def build_dossier(
             "--junit needs --trace: test outcomes are shown in the traceability matrix; pass "
             "--trace traceability.yaml."
         )
+    if run is not None and ledger is None:
+        raise DossierError("a run entry needs the ledger it is recorded in; pass ledger=.")
     if ledger is not None and not Path(ledger).is_file():
         raise DossierError(
             f"ledger {ledger} does not exist; pass the ledger the protocol was registered in."
         )
+    digest = sha256_hex(results_bytes)
+    binding = None
     if ledger is not None:
-        verify_before_use(ledger, what="dossier build")  # verify before use (issue 12)
+        with Ledger.open(ledger, create=False, readonly=True) as book:
+            verified_before_use(book, what="dossier build")  # verify before use (issue 12)
+            binding = bind_run(book, parsed, digest, entry=run, source=str(results_path))
     log_key = _log_key(checkpoint_key, ledger)
     trace_inputs = (
         load_trace_inputs(trace, tests_dir=tests_dir, junit=junit) if trace is not None else None
     )
-    digest = sha256_hex(results_bytes)
     carried = carried_inputs(inputs, parsed) if inputs is not None else {}
-    if ledger is not None:
-        ran = run_entry(ledger, digest)
-        if ran is not None:
-            carried[PROVENANCE_NAME] = provenance_bytes(ran)
+    if binding is not None:
+        carried[PROVENANCE_NAME] = provenance_bytes(binding)
     seal, n_files = write_dossier(
         results_bytes, out, trace_inputs=trace_inputs, carried=carried, force=force
     )
@@ -278,7 +274,7 @@ def build_dossier(
         from validation.signing.logproof import attach_log
 
         attach_log(out, ledger, log_key)
-    return BuildResult(Path(out), seal, digest, n_files, entry)
+    return BuildResult(Path(out), seal, digest, n_files, entry, binding)
 
 
 def _log_key(checkpoint_key: str | Path | None, ledger: str | Path | None) -> Any:

@@ -102,11 +102,14 @@ def render_dossier(
     *,
     trace_inputs: Mapping[str, Any] | None = None,
     templates: str | Path | None = None,
+    recorded: bool = False,
 ) -> dict[str, bytes]:
     """Every file of the dossier but MANIFEST.json and SEAL: ``{posix path: bytes}``.
 
     ``results.json`` is copied byte for byte; ``inputs/trace.json`` holds ``trace_inputs``
-    (:func:`validation.dossier.trace.load_trace_inputs`) when given.
+    (:func:`validation.dossier.trace.load_trace_inputs`) when given. ``recorded``: the dossier
+    carries ``provenance.json`` (its run's ledger entry) and its seal goes into that ledger; the
+    page says so, or else that nothing was checked against or recorded in a ledger.
     """
     templates = Path(templates) if templates is not None else TEMPLATES_DIR
     if not (templates / "dossier.html.j2").is_file():
@@ -181,6 +184,7 @@ def render_dossier(
     env = _environment(templates)
     html = env.get_template("dossier.html.j2").render(
         results=results,
+        recorded=recorded,
         protocol=ident.protocol,
         confidence=results.settings.confidence,
         model_label=(
