@@ -26,7 +26,7 @@ from test_runner_helpers import make_tables, protocol_dict, registered
 from validation.canonical import sha256_file
 from validation.cli import main
 from validation.dossier import PROVENANCE_NAME, SEALED_EVENT, verify_dossier, write_dossier
-from validation.exceptions import DossierError
+from validation.exceptions import DossierError, SubmissionError
 from validation.ledger import Head, Ledger, verify
 from validation.pipeline import SealedRun, run_and_seal
 
@@ -186,6 +186,14 @@ def test_a_forged_dossier_carrying_a_real_runs_provenance_is_not_recorded(
 
     with pytest.raises(DossierError, match=r"did not produce this dossier's results\.json"):
         reproduce_dossier(out, ledger=copy)
+    # nor does a submission package take it (wrong version: any dossier whose seal has an entry)
+    from validation.submission import build_submission
+
+    with pytest.raises(SubmissionError, match=r"insider: not recorded in ledger .* recorded run"):
+        build_submission([out], tmp_path / "package", ledger=copy, title="forged")
+    assert not (tmp_path / "package").exists()
+    genuine = build_submission([r1.dossier.directory], tmp_path / "real", ledger=copy, title="t")
+    assert genuine.seal
 
 
 def test_genuine_results_rebuilt_with_the_ledger_bind_the_latest_run_and_say_so(

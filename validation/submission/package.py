@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 from validation.atomic import building_folder, csv_bytes, fsync_dir, write_synced
 from validation.canonical import canonical_json, sha256_hex
-from validation.dossier import sealed_entries, verify_dossier
+from validation.dossier import verify_dossier
+from validation.dossier.binding import recorded_problems
 from validation.dossier.manifest import MANIFEST_NAME, SEAL_NAME, make_manifest, read_seal
 from validation.exceptions import HarnessError, SubmissionError
-from validation.ledger import Ledger
+from validation.ledger import Ledger, verified_before_use
 from validation.ledger.note import SignerKey, VerifierKey
 from validation.results import Results, loads
 from validation.signing.sealed import PACKAGE_MARKER, SUBMISSION_SEALED
@@ -164,6 +165,17 @@ def _trace_rows(trace: str | Path, verdicts: Mapping[str, str], included: set[st
     return csv_bytes(["requirement", "statement", "endpoint", "verdict"], rows)
 
 
+def _recorded_problems(
+    ledger: str | Path, folder: Path, results: Results, results_sha256: str, seal: str
+) -> Sequence[str]:
+    """Why the verified dossier in ``folder`` is not the recorded dossier of a recorded run of
+    ``ledger`` (:func:`validation.dossier.binding.recorded_problems`: its run produced these
+    results, and its seal is recorded after that run); the ledger's chain is checked first."""
+    with Ledger.open(ledger, create=False, readonly=True) as book:
+        verified_before_use(book, what="submission build")
+        return recorded_problems(book, folder, results, results_sha256, seal)
+
+
 def _package_seal(manifest: bytes, dossiers: Mapping[str, str]) -> str:
     return sha256_hex(
         canonical_json(
@@ -205,14 +217,17 @@ def build_submission(
         check = verify_dossier(folder)
         if not check.ok or check.seal is None:
             raise SubmissionError(f"{folder}: the dossier does not verify:\n{check}")
-        if not sealed_entries(ledger, check.seal):
-            raise SubmissionError(
-                f"{folder}: SEAL {check.seal} is not recorded in ledger {ledger} (no dossier.sealed)"
-            )
         try:
-            results = loads((folder / "results.json").read_bytes(), source=str(folder))
+            raw = (folder / "results.json").read_bytes()
+            results = loads(raw, source=str(folder))
         except (OSError, HarnessError, ValueError) as exc:
             raise SubmissionError(f"{folder}: cannot read its results.json ({exc})") from None
+        problems = _recorded_problems(ledger, folder, results, sha256_hex(raw), check.seal)
+        if problems:
+            raise SubmissionError(
+                f"{folder}: not recorded in ledger {ledger} as the dossier of a recorded run: "
+                + "; ".join(problems)
+            )
         protocol = results.identity.protocol
         pid = protocol.id
         if pid in seals:
