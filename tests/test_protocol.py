@@ -148,7 +148,10 @@ def _set(d: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]
         (("subgroups", 2, "heterogeneity"), True),
         (("population", "inclusion", 0, "value"), 21),
         (("population", "inclusion", 0, "reason"), "missing reference"),
-        (("reference_standard",), "reference_her2_central"),
+        (
+            ("reference_standard",),
+            "pcr",
+        ),  # a column of the data dictionary (a made-up one is refused)
     ],
 )
 def test_any_change_of_value_changes_the_hash(path: tuple[Any, ...], value: Any) -> None:
@@ -308,6 +311,39 @@ def test_bootstrap_cluster_must_be_a_column_of_the_analysed_table() -> None:
         Protocol.from_dict(_set(raw, ("bootstrap", "cluster"), "sites"))
     for column in ("site", "manufacturer", "patient_id"):
         assert Protocol.from_dict(_set(raw, ("bootstrap", "cluster"), column)).bootstrap.cluster
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value", "key", "nearest"),
+    [
+        ("VAL", ("population", "inclusion", 0, "column"), "ages", r"population\.inclusion\[0\]\.column", "age"),
+        ("VAL", ("subgroups", 0, "by"), "sites", r"subgroups\[0\]\.by", "site"),
+        ("VAL", ("reference_standard",), "reference_her2_central", r"reference_standard", "reference_her2"),
+        ("NAT", ("population", "inclusion", 1, "column"), "therapie", r"population\.inclusion\[1\]\.column", "therapy"),
+        ("NAT", ("reference_standard", "column"), "pcr_central", r"reference_standard\.column", "pcr"),
+        ("NAT", ("reference_standard", "absent_when", 0, "column"), "pCR", r"reference_standard\.absent_when\[0\]\.column", "pcr"),
+        ("NAT", ("comparisons", 0, "strata"), "therapies", r"comparisons\[0\]\.strata", "therapy"),
+        ("NAT", ("comparisons", 0, "outcome"), "pcr_status", r"comparisons\[0\]\.outcome", "pcr"),
+        ("NAT", ("comparisons", 0, "comparator"), "biopsy_her", r"comparisons\[0\]\.comparator", "biopsy_her2"),
+        ("NAT", ("comparisons", 0, "score"), "score_pCR", r"comparisons\[0\]\.score", "score_pcr"),
+    ],
+)  # fmt: skip
+def test_every_column_key_is_checked_against_the_data_dictionary(
+    name: str, path: tuple[Any, ...], value: str, key: str, nearest: str
+) -> None:
+    """Wrong version: only ``bands`` and ``bootstrap.cluster`` were checked at ``protocol check``;
+    a population rule, subgroup ``by``, reference standard or comparison ``strata``/``outcome``/
+    ``comparator``/``score`` naming a column the tables cannot have (the labels reader keeps only
+    the data dictionary's columns) passed check and registration, and failed only when run."""
+    raw = _raw(next(p.stem for p in SHIPPED if name in p.stem))
+    with pytest.raises(
+        ProtocolError,
+        match=rf"^{key}: unknown column '{value}': .* of the analysed table \(predictions joined "
+        rf"with labels\), which has only patient_id, .*, score_pcr\. Did you mean '{nearest}'\?$",
+    ):
+        Protocol.from_dict(_set(raw, path, value))
+    # the same key naming a column of the dictionary loads
+    assert Protocol.from_dict(_set(raw, path, nearest)).protocol_hash
 
 
 def test_params_of_a_metric_without_parameters_say_so() -> None:

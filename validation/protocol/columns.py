@@ -12,8 +12,14 @@ defines them (``her2map/ingest/clinical.py``, ``docs/INTERFACES.md``):
   each level as it is, and cannot cut them into numeric bands.
 
 The runner's table readers (:mod:`validation.runner.tables`) read by this dictionary, and the
-protocol loader checks against it, so that a protocol naming a column wrongly is refused when it
-is checked, before registration, rather than when it is run.
+protocol loader checks every key that names a column against it (reference standard, population
+rules, subgroup ``by`` and ``bands``, ``bootstrap.cluster``, comparison ``outcome``,
+``comparator``, ``score``, ``strata``), so that a protocol naming a column wrongly is refused when
+it is checked, before registration, rather than when it is run.
+
+The dictionary is closed: a labels column outside :data:`LABEL_COLUMNS` is dropped when the table
+is read, so no protocol could use it. A site-specific column is declared here (with its kind),
+which makes the readers keep it and the loader accept it; naming it in a protocol alone is refused.
 """
 
 from __future__ import annotations

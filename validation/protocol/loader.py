@@ -223,7 +223,7 @@ def _rule(value: Any, path: str) -> Rule:
         unnamed = ModalityRule(modalities, mode, "")
         return ModalityRule(modalities, mode, _reason(data, path, unnamed.describe()))
     data = _mapping(value, path, ("column", "op"), ("value", "reason"))
-    column = _str(data["column"], _join(path, "column"))
+    column = _column(data["column"], _join(path, "column"), "a rule tests a column")
     op = _str(data["op"], _join(path, "op"), choices=COLUMN_OPS)
     raw = data.get("value", _MISSING)
     vpath = _join(path, "value")
@@ -268,7 +268,7 @@ def _population(value: Any, path: str) -> Population:
 
 def _reference_standard(value: Any, path: str) -> ReferenceStandard:
     if isinstance(value, str):
-        return ReferenceStandard(_str(value, path))
+        return ReferenceStandard(_column(value, path, "the reference standard is a column"))
     data = _mapping(value, path, ("column",), ("name", "absent_when"))
     kpath = _join(path, "absent_when")
     rules = []
@@ -280,7 +280,7 @@ def _reference_standard(value: Any, path: str) -> ReferenceStandard:
             )
         rules.append(rule)
     return ReferenceStandard(
-        column=_str(data["column"], _join(path, "column")),
+        column=_column(data["column"], _join(path, "column"), "the reference standard is a column"),
         name=_str(data["name"], _join(path, "name")) if "name" in data else "",
         absent_when=tuple(rules),
     )
@@ -349,17 +349,46 @@ def _bootstrap(value: Any, path: str) -> Bootstrap:
     )
 
 
-def _cluster(value: Any, path: str) -> str | None:
-    """A column of the analysed table (:data:`~validation.protocol.columns.ANALYSED_COLUMNS`: the
-    labels table keeps no other), or None."""
-    name = _opt_str(value, path)
-    if name is not None and name not in ANALYSED_COLUMNS:
+def _column(value: Any, path: str, what: str) -> str:
+    """``value`` as a column of the analysed table, for the key at ``path`` (``what`` says what
+    the column is for, in the error).
+
+    The data dictionary (:mod:`validation.protocol.columns`) is closed: the labels reader keeps only
+    :data:`~validation.protocol.columns.LABEL_COLUMNS` and the predictions reader only its own
+    columns, so a column outside :data:`~validation.protocol.columns.ANALYSED_COLUMNS` can never be
+    in the table a run analyses. A protocol naming one could be registered but never run, so it is
+    refused here, at ``protocol check``, naming the key path and the nearest column. A site-specific
+    column is declared by adding it to the data dictionary (a software change, which the readers
+    then keep), never by naming it in a protocol alone.
+    """
+    name = _str(value, path)
+    if name not in ANALYSED_COLUMNS:
         raise ProtocolError(
-            f"{path}: unknown column {name!r}: the bootstrap resamples clusters of a column of the "
-            "analysed table (predictions joined with labels), which has only "
-            f"{', '.join(ANALYSED_COLUMNS)}." + _suggest(name, ANALYSED_COLUMNS)
+            f"{path}: unknown column {name!r}: {what} of the analysed table (predictions joined "
+            f"with labels), which has only {', '.join(ANALYSED_COLUMNS)}." + _nearest_column(name)
         )
     return name
+
+
+def _nearest_column(name: str) -> str:
+    """ " Did you mean '<column>'?" for the dictionary's column nearest ``name``: the same name in
+    other case, else the longest column that ``name`` extends or abbreviates (``pcr_status``,
+    ``biopsy_her``), else the closest spelling (:func:`_suggest`); "" when none is near."""
+    low = name.lower()
+    for column in ANALYSED_COLUMNS:
+        if column.lower() == low:
+            return f" Did you mean {column!r}?"
+    stems = [c for c in ANALYSED_COLUMNS if low.startswith(c.lower()) or c.lower().startswith(low)]
+    if stems:
+        return f" Did you mean {max(stems, key=len)!r}?"
+    return _suggest(name, ANALYSED_COLUMNS)
+
+
+def _cluster(value: Any, path: str) -> str | None:
+    """A column of the analysed table (:func:`_column`), or None."""
+    if value is None:
+        return None
+    return _column(value, path, "the bootstrap resamples clusters of a column")
 
 
 def _bootstrap_method(value: Any, path: str) -> str:
@@ -459,7 +488,7 @@ def _subgroup(value: Any, path: str) -> SubgroupSpec:
     )
     if list(bands) != sorted(set(bands)):
         raise _fail(bpath, "strictly increasing cut points", list(bands))
-    by = _str(data["by"], _join(path, "by"))
+    by = _column(data["by"], _join(path, "by"), "a subgroup takes the levels of a column")
     if bands and by in CATEGORICAL_COLUMNS:
         raise ProtocolError(
             f"{bpath}: column {by!r} is categorical (text levels, in the labels table's data "
@@ -541,7 +570,10 @@ def _comparison(value: Any, path: str, *, confidence: float) -> ComparisonSpec:
     elif data.get("thresholds"):  # an empty list / null is the normalized "none"
         raise ProtocolError(f"{tpath}: only method 'decision_curve' takes thresholds; remove it.")
     default_outcome = None if method is ComparisonMethod.KAPPA else "pcr"
-    outcome = _opt_str(data.get("outcome", default_outcome), _join(path, "outcome"))
+    opath = _join(path, "outcome")
+    outcome = _opt_str(data.get("outcome", default_outcome), opath)
+    if outcome is not None:
+        outcome = _column(outcome, opath, "the outcome is a column")
     if outcome is None and method is not ComparisonMethod.KAPPA:
         raise _fail(
             _join(path, "outcome"),
@@ -559,12 +591,22 @@ def _comparison(value: Any, path: str, *, confidence: float) -> ComparisonSpec:
                              confidence)  # fmt: skip
     return ComparisonSpec(
         planning=planning,
-        strata=_opt_str(data.get("strata"), _join(path, "strata")),
+        strata=None
+        if data.get("strata") is None
+        else _column(
+            data["strata"], _join(path, "strata"), "the comparison is stratified by a column"
+        ),
         id=_str(data["id"], _join(path, "id")),
         method=method,
-        comparator=_str(data.get("comparator", "biopsy_her2"), _join(path, "comparator")),
+        comparator=_column(
+            data.get("comparator", "biopsy_her2"),
+            _join(path, "comparator"),
+            "the comparator is a column",
+        ),
         outcome=outcome,
-        score=_str(data.get("score", "score"), _join(path, "score")),
+        score=_column(
+            data.get("score", "score"), _join(path, "score"), "the compared score is a column"
+        ),
         criterion=criterion,
         thresholds=thresholds,
         description=_str(data["description"], _join(path, "description"))
