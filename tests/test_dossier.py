@@ -198,6 +198,29 @@ def test_removed_extra_and_truncated_files_are_named(
 
 
 @pytest.mark.req("REQ-TAMP-001")
+def test_added_folders_are_named_by_verify(built: dict[str, Path], tmp_path: Path) -> None:
+    """Wrong version: verify listed files only, so an empty folder added inside a sealed dossier
+    (or a nest of them) was invisible and the dossier verified OK. The folders the format defines
+    after sealing (log/, signatures/) are not extras."""
+    root = tmp_path / "copy"
+    shutil.copytree(built["a"], root)
+    assert verify_dossier(root).ok
+    (root / "notes").mkdir()
+    (root / "figures" / "old" / "older").mkdir(parents=True)
+    (root / "log").mkdir(exist_ok=True)
+    (root / "signatures").mkdir(exist_ok=True)
+    report = verify_dossier(root)
+    assert dict(report.problems) == {
+        "figures/old/": "extra folder (holds no file of MANIFEST.json)",
+        "notes/": "extra folder (holds no file of MANIFEST.json)",
+    }
+    assert main(["dossier", "verify", str(root)]) == 1
+    (root / "notes" / "n.txt").write_text("added\n")  # a folder of extras: both named
+    assert dict(verify_dossier(root).problems)["notes/"].startswith("extra folder")
+    assert dict(verify_dossier(root).problems)["notes/n.txt"] == "extra (not in MANIFEST.json)"
+
+
+@pytest.mark.req("REQ-TAMP-001")
 def test_missing_seal_and_manifest_are_named(built: dict[str, Path], tmp_path: Path) -> None:
     root = tmp_path / "copy"
     shutil.copytree(built["a"], root)

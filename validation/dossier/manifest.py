@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ __all__ = [
     "UNSEALED_DIRS",
     "VerifyResult",
     "dossier_files",
+    "extra_dirs",
     "make_manifest",
     "read_seal",
     "seal_of",
@@ -103,6 +104,31 @@ def dossier_files(root: Path) -> list[str]:
         if rel not in (MANIFEST_NAME, SEAL_NAME):
             found.append(rel)
     return sorted(found)
+
+
+def extra_dirs(root: Path, listed: Iterable[str]) -> list[str]:
+    """POSIX paths (relative to ``root``, sorted) of the folders that hold no file of ``listed``
+    (the manifest's paths): an empty folder, or one holding only files the manifest does not list.
+
+    Files are listed by :func:`dossier_files`, so an added file is an extra; a folder without one
+    would be invisible there. Only the outermost such folder is named (what lies inside it is part
+    of it). The folders the format defines after sealing (:data:`UNSEALED_DIRS`, as real folders)
+    are left to :mod:`validation.signing`; a link to a folder is listed by :func:`dossier_files`.
+    """
+    holding: set[str] = set()
+    for rel in listed:
+        parts = rel.split("/")
+        holding.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    found: list[str] = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        rel = path.relative_to(root).as_posix()
+        if rel.split("/")[0] in UNSEALED_DIRS or rel in holding:
+            continue
+        if not any(rel.startswith(f"{outer}/") for outer in found):
+            found.append(rel)
+    return found
 
 
 def make_manifest(root: Path, inputs: Mapping[str, str | None]) -> bytes:
@@ -225,6 +251,10 @@ def verify_dossier(directory: str | Path) -> VerifyResult:
                         )
                     )
         problems += [(rel, "extra (not in MANIFEST.json)") for rel in sorted(present - set(listed))]
+        problems += [
+            (f"{rel}/", "extra folder (holds no file of MANIFEST.json)")
+            for rel in extra_dirs(root, listed)
+        ]
     seal = read_seal(root / SEAL_NAME)
     if not (root / SEAL_NAME).is_file():
         problems.append((SEAL_NAME, "missing"))
