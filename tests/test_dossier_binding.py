@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_runner_helpers import make_tables, protocol_dict, registered
+from test_runner_helpers import make_tables, protocol_dict, registered, write_protocol
 
 from validation.canonical import sha256_file
 from validation.cli import main
@@ -218,3 +218,45 @@ def test_genuine_results_rebuilt_with_the_ledger_bind_the_latest_run_and_say_so(
         "candidates": [2, 4],
     }
     assert main(["dossier", "verify", str(out), "--ledger", str(ledger)]) == 0
+
+
+def test_dossier_build_opens_a_postgresql_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Wrong version: ``dossier build --ledger`` refused any ledger that is not a file
+    (``ledger postgresql://... does not exist``) while the ledger, trial and verify commands open
+    the same ``postgresql://`` URL. Now it opens the URL, verifies its chain and checks the binding
+    there: results whose run is recorded only in another ledger are refused by that check, naming
+    the PostgreSQL ledger, with nothing written or recorded."""
+    from pgtools import pg_ledger
+
+    from validation.protocol import Protocol, register
+    from validation.runner import run_protocol
+
+    pred, labels = make_tables(tmp_path, n=60)
+    data = protocol_dict(bootstrap={"replicates": 100, "seed": 11, "method": "percentile"})
+    protocol = write_protocol(tmp_path / "protocol.yaml", data)
+    sqlite = tmp_path / "ledger.db"
+    with Ledger.open(sqlite) as book:
+        register(Protocol.from_yaml(protocol), book, actor="qe")
+    run = run_protocol(
+        protocol, predictions=pred, labels=labels, ledger=sqlite, out_dir=tmp_path / "r1"
+    )
+    argv = ["dossier", "build", str(run.results_path), "--out", str(tmp_path / "d")]
+    with pg_ledger("h2m_dossier") as db:
+        with Ledger.open(db.app) as book:
+            register(Protocol.from_yaml(protocol), book, actor="qe")
+            before = book.head()
+        assert main([*argv, "--ledger", db.app]) == 2
+        err = capsys.readouterr().err
+        assert "does not exist" not in err
+        assert f"no validation.run entry of ledger {db.app} produced these results" in err
+        with Ledger.open(db.app, readonly=True) as book:
+            assert book.head() == before  # nothing recorded
+        assert verify(db.app).ok
+    assert not (tmp_path / "d").exists()
+    missing = tmp_path / "nowhere.db"  # a file that is not there is still refused, naming it
+    assert main([*argv, "--ledger", str(missing)]) == 2
+    assert f"ledger {missing} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+    assert not missing.exists()

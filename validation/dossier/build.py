@@ -51,7 +51,7 @@ from validation.dossier.manifest import MANIFEST_NAME, SEAL_NAME, make_manifest,
 from validation.dossier.render import parse_results, render_dossier
 from validation.dossier.trace import load_trace_inputs
 from validation.exceptions import DossierError, ProtocolError
-from validation.ledger import Entry, Ledger, verified_before_use
+from validation.ledger import Entry, Ledger, is_postgres, verified_before_use
 from validation.protocol import Protocol
 from validation.results import Results
 
@@ -241,7 +241,8 @@ def build_dossier(
         )
     if run is not None and ledger is None:
         raise DossierError("a run entry needs the ledger it is recorded in; pass ledger=.")
-    if ledger is not None and not Path(ledger).is_file():
+    # a ledger is a SQLite file or a postgresql:// URL, as Ledger.open (every command) takes it
+    if ledger is not None and not is_postgres(ledger) and not Path(ledger).is_file():
         raise DossierError(
             f"ledger {ledger} does not exist; pass the ledger the protocol was registered in."
         )
