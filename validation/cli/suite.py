@@ -12,7 +12,9 @@ suite-verify``: protocol suites for quality engineers and their CI.
 * ``suite-register SPEC --ledger PATH --actor NAME`` records ``suite.registered``.
 * ``suite-amend SPEC --ledger PATH --actor NAME --reason "..."`` records ``suite.amended``.
 * ``suite-status SPEC --ledger PATH``: exit 0 when runnable, 1 when not.
-* ``suite-verify DIR [--ledger PATH]`` re-hashes a summary folder and every dossier it links to;
+* ``suite-verify DIR [--ledger PATH]`` re-hashes a summary folder and every dossier it links to,
+  then checks that the summary says what those dossiers' results.json say (every verdict,
+  estimate, interval, conclusion, the gate, the page and junit.xml; one line per disagreement);
   with ``--ledger``, also requires the ``suite.run`` entry recording its seal. Exit 0 or 1.
 
 Paths inside the suite: protocol files relative to the suite file; data, lock and output relative

@@ -10,7 +10,8 @@ sealed dossiers, a sealed summary, a JUnit report and a gate a CI job acts on.
 :mod:`.model` and :mod:`.loader` hold the spec; :mod:`.registration` its ledger registration;
 :mod:`.pins` the checks before anything runs; :mod:`.run` the order of operations;
 :mod:`.outcome` the one adapter that reads a protocol's results; :mod:`.gate`, :mod:`.junit`,
-:mod:`.summary`, :mod:`.page` and :mod:`.seal` what a run writes.
+:mod:`.summary`, :mod:`.page` and :mod:`.seal` what a run writes; :mod:`.recheck` whether a sealed
+summary says what its dossiers say.
 """
 
 from validation.suite.gate import GateCheck, GateResult, evaluate_gate

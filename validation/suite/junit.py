@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 
 from validation.dossier.formatting import fmt_num
 from validation.suite.outcome import Analysis, ProtocolOutcome
+from validation.suite.summary import ProtocolRun
 
-__all__ = ["junit_xml"]
+__all__ = ["junit_of_runs", "junit_xml"]
 
 
 def _interval(a: Analysis, confidence: float) -> str:
@@ -96,3 +97,15 @@ def junit_xml(
     ET.indent(root)
     body = ET.tostring(root, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
+
+
+def junit_of_runs(suite_id: str, runs: Sequence[ProtocolRun]) -> bytes:
+    """:func:`junit_xml` of a suite's protocol runs, in suite order: a run without an outcome is
+    an error (its message, or none), every run carries its dossier's seal (or none)."""
+    return junit_xml(
+        suite_id,
+        [r.protocol_id for r in runs],
+        {r.protocol_id: r.outcome for r in runs if r.outcome is not None},
+        {r.protocol_id: r.error or "" for r in runs if r.outcome is None},
+        {r.protocol_id: r.dossier_seal or "" for r in runs},
+    )

@@ -34,7 +34,7 @@ from validation.exceptions import HarnessError, RegistrationError, SuiteError
 from validation.ledger import Entry, Ledger, verified_before_use
 from validation.pipeline import run_and_seal
 from validation.suite.gate import GateResult, evaluate_gate
-from validation.suite.junit import junit_xml
+from validation.suite.junit import junit_of_runs
 from validation.suite.model import SHIPPED_LOCK, Suite
 from validation.suite.outcome import ProtocolOutcome, read_outcome
 from validation.suite.page import render_page
@@ -238,13 +238,7 @@ def run_suite(
         )
         files = {
             "summary.json": canonical_json(summary),
-            "junit.xml": junit_xml(
-                suite.id,
-                ids,
-                outcomes,
-                {r.protocol_id: r.error or "" for r in runs if r.error is not None},
-                {r.protocol_id: r.dossier_seal or "" for r in runs},
-            ),
+            "junit.xml": junit_of_runs(suite.id, runs),
             "index.html": render_page(summary, rationale=suite.rationale),
         }
         summary_dir = out / SUMMARY_DIR

@@ -17,7 +17,10 @@ so it binds every file's bytes to the suite, the model, the data and each protoc
 dossier. :func:`verify_suite` re-hashes the folder with the dossier's verifier
 (:func:`validation.dossier.verify_dossier`), recomputes this seal from ``summary.json`` (checked
 against its schema first), and verifies every dossier the summary links to, checking that its
-SEAL is the one the summary recorded.
+SEAL is the one the summary recorded. Anyone can compute a seal, so when all of that holds it
+then checks that the summary says what those dossiers say: every verdict, estimate, interval,
+conclusion and the gate, recomputed from the dossiers' results.json, and the page and JUnit
+report made from them (:func:`validation.suite.recheck.summary_disagreements`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from validation.canonical import canonical_json, sha256_hex
 from validation.dossier import VerifyResult, verify_dossier
 from validation.dossier.manifest import MANIFEST_NAME, SEAL_NAME, make_manifest
 from validation.exceptions import SuiteError
+from validation.suite.recheck import summary_disagreements
 from validation.suite.summary import check_summary
 
 __all__ = ["SUITE_SEAL_FORMAT", "SUMMARY_DIR", "suite_seal", "verify_suite", "write_summary"]
@@ -89,12 +93,18 @@ def _load_summary(root: Path) -> tuple[dict[str, Any] | None, str | None]:
     return summary, None
 
 
-def _dossier_problems(root: Path, summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-    problems = []
+def _dossier_problems(
+    root: Path, summary: Mapping[str, Any]
+) -> tuple[list[tuple[str, str]], list[Path | None]]:
+    """Problems of the linked dossiers, and each protocol's dossier folder (None: no link)."""
+    problems: list[tuple[str, str]] = []
+    folders: list[Path | None] = []
     for entry in summary["protocols"]:
+        folders.append(None)
         if entry["dossier"] is None:
             continue
         folder = (root.parent / entry["dossier"]).parent
+        folders[-1] = folder
         name = f"../{Path(entry['dossier']).parent.as_posix()}"
         if not folder.is_dir():
             problems.append((name, "missing (the summary links to it)"))
@@ -110,7 +120,7 @@ def _dossier_problems(root: Path, summary: Mapping[str, Any]) -> list[tuple[str,
                     f"SEAL {checked.seal} is not the {entry['dossier_seal']} the summary records",
                 )
             )
-    return problems
+    return problems, folders
 
 
 def verify_suite(directory: str | Path) -> VerifyResult:
@@ -137,5 +147,8 @@ def verify_suite(directory: str | Path) -> VerifyResult:
                     "and summary.json: SEAL, MANIFEST.json or summary.json was altered",
                 )
             )
-        problems += _dossier_problems(root, summary)
+        linked, folders = _dossier_problems(root, summary)
+        problems += linked
+        if not problems:  # all verifies: does the summary say what its dossiers say?
+            problems += summary_disagreements(root, summary, folders)
     return VerifyResult(str(root), tuple(sorted(problems)), files.seal, files.n_files)

@@ -24,7 +24,14 @@ from validation.suite.gate import GateResult
 from validation.suite.model import Suite
 from validation.suite.outcome import ProtocolOutcome
 
-__all__ = ["SUMMARY_FORMAT", "SUMMARY_SCHEMA", "ProtocolRun", "build_summary", "check_summary"]
+__all__ = [
+    "SUMMARY_FORMAT",
+    "SUMMARY_SCHEMA",
+    "ProtocolRun",
+    "build_summary",
+    "check_summary",
+    "results_part",
+]
 
 SUMMARY_FORMAT = "her2map.suite-summary/1"
 SUMMARY_SCHEMA: dict[str, Any] = json.loads(
@@ -83,12 +90,6 @@ def build_summary(
     ledger_head: tuple[int, str],
 ) -> dict[str, Any]:
     """The summary object (JSON-ready, validated against :data:`SUMMARY_SCHEMA`)."""
-    counts: Counter[str] = Counter()
-    for run in runs:
-        if run.outcome is None:
-            counts["ERROR"] += 1
-        else:
-            counts.update(a.verdict for a in run.outcome.analyses)
     summary = {
         "format": SUMMARY_FORMAT,
         "suite": {
@@ -105,6 +106,24 @@ def build_summary(
             "data_sha256": dict(sorted(data_sha256.items())),
             "ledger": {"head_seq": ledger_head[0], "head_hash": ledger_head[1]},
         },
+        **results_part(runs, gate),
+    }
+    check_summary(summary)
+    return summary
+
+
+def results_part(runs: Sequence[ProtocolRun], gate: GateResult) -> dict[str, Any]:
+    """The part of the summary its protocols' results decide: ``gate``, ``exit_status``,
+    ``protocols`` (each protocol's analyses, verdicts, estimates, intervals and conclusion) and
+    ``counts``. :func:`build_summary` writes it; :func:`validation.suite.recheck.summary_disagreements`
+    recomputes it from the linked dossiers' results to check a summary, so there is one rule."""
+    counts: Counter[str] = Counter()
+    for run in runs:
+        if run.outcome is None:
+            counts["ERROR"] += 1
+        else:
+            counts.update(a.verdict for a in run.outcome.analyses)
+    return {
         "gate": {
             "policy": gate.policy.value,
             "met": gate.met,
@@ -115,5 +134,3 @@ def build_summary(
         "protocols": [_protocol_entry(run) for run in runs],
         "counts": {key: counts[key] for key in ("PASS", "FAIL", "NOT EVALUABLE", "ERROR")},
     }
-    check_summary(summary)
-    return summary
