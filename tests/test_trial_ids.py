@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trial_models import trial_model
 
 from validation.exceptions import TrialRuleError
 from validation.trial import Trial
@@ -19,7 +20,9 @@ LOCK = "a" * 64
 @pytest.fixture
 def trial(tmp_path: Path) -> Any:
     with Trial.open(tmp_path / "trial.db") as t:
-        t.open_recruitment(["A", "B"], protocol_id="HER2-PRO-004", actor="coord", site="A")
+        t.open_recruitment(
+            ["A", "B"], protocol_id="HER2-PRO-004", actor="coord", site="A", model=trial_model()
+        )
         t.enrol("P-0001", consent_ref="IC-1", laterality="L", actor="dr.a", site="A")
         yield t
 

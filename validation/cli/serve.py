@@ -34,6 +34,11 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--ledger", required=True, help="SQLite file or postgresql:// URL")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--lock",
+        help="the model lock a trial is opened with (default: the shipped lock); verified at "
+        "start-up",
+    )
     serve.set_defaults(func=_serve)
 
     token = subparsers.add_parser("token", help="issue or revoke API tokens of the service")
@@ -59,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from validation.server.app import create_app
 
-    app = create_app(args.ledger)
+    app = create_app(args.ledger, lock=args.lock)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

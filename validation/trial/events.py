@@ -8,7 +8,10 @@ so a payload in the ledger is always well formed. Payload fields (``patient_id``
 normalised key of :func:`patient_key` -- and ``site`` on every patient event):
 
 =====================  ===========================================================================
-``trial.opened``       ``sites`` (sorted list), ``protocol_id``, ``site`` (coordinating centre)
+``trial.opened``       ``sites`` (sorted list), ``protocol_id``, ``site`` (coordinating centre),
+                       ``model_lock``, ``model_name``, ``threshold`` (the trial's locked model,
+                       from the lock verified at opening; absent in trials opened before
+                       2026-11-30, whose first prediction fixes the lock and threshold)
 ``trial.enrolled``     ``patient_label`` (the id as enrolled), ``consent_ref``, ``laterality`` (L/R or null), ``age`` (18-120 or null),
                        ``hr_status`` (0/1 or null)
 ``trial.prediction``   ``score`` in [0, 1], ``threshold``, ``call`` (derived: ``score >=
