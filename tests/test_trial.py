@@ -694,3 +694,31 @@ def test_trial_open_records_the_verified_shipped_lock(tmp_path: Path) -> None:
     assert opened.payload["model_lock"] == shipped.lock_hash
     assert opened.payload["threshold"] == shipped.threshold
     assert opened.payload["model_name"] == shipped.name
+
+
+@pytest.mark.req("REQ-TRIAL-001")
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://evil")', "+1", "-2+3", "@SUM(A1)", "\t=1"])
+def test_free_text_a_spreadsheet_would_run_as_a_formula_is_refused_at_entry(
+    trial: Trial, text: str
+) -> None:
+    """Wrong version: consent_ref '=HYPERLINK(...)' is recorded and exported as written into
+    trial_data.csv, where a spreadsheet runs it (OWASP CSV injection)."""
+    head = trial.ledger.head()
+    first = text.strip()[0]
+    with pytest.raises(
+        TrialRuleError,
+        match=rf"rule VALUE: consent_ref must not start with '\{first}' \(a spreadsheet would "
+        r"run it as a formula\)",
+    ):
+        trial.enrol("P1", consent_ref=text, **_who())
+    assert trial.ledger.head() == head
+    trial.enrol("P1", consent_ref="IC-1", **_who())
+    with pytest.raises(TrialRuleError, match=r"rule VALUE: consent_ref must not start with"):
+        trial.correct("P1", event="enrolled", field="consent_ref", value=text, reason="x", **_who())
+    with pytest.raises(TrialRuleError, match=r"rule CORRECTION-REASON: the reason must not start"):
+        trial.correct("P1", event="enrolled", field="age", value=50, reason=text, **_who())
+    with pytest.raises(TrialRuleError, match=r"rule VALUE: reason must not start"):
+        trial.withdraw("P1", reason=text, **_who())
+    assert trial.enrol("P2", consent_ref="IC = 2 (v-3)", **_who()).payload["consent_ref"] == (
+        "IC = 2 (v-3)"
+    )  # inside the text they are harmless

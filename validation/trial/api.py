@@ -27,6 +27,7 @@ from validation.trial.events import (
     Source,
     check_patient_id,
     check_site,
+    formula_problem,
     her2_result,
     parse_field,
     patient_key,
@@ -142,6 +143,9 @@ class Trial:
             raise refuse(
                 "-", event, "VALUE", f"protocol_id must be non-empty text, got {protocol_id!r}"
             )
+        problem = formula_problem(protocol_id, "protocol_id")
+        if problem is not None:
+            raise refuse("-", event, "VALUE", problem)
         payload = {
             "sites": check_sites(list(sites)),
             "protocol_id": protocol_id,

@@ -9,7 +9,9 @@ earlier events cannot be raced by another writer, and status/export use the same
 
 Rules (ids as they appear in every refusal message):
 
-``VALUE``        malformed value (IHC "4+", score 1.3, empty text, ...), see :mod:`.events`
+``VALUE``        malformed value (IHC "4+", score 1.3, empty text, free text starting with
+                 = + - @ tab or CR that a spreadsheet would run as a formula, ...), see
+                 :mod:`.events`
 ``ASCO-CAP``     IHC 2+ without ISH: HER2 call undetermined
 ``TRIAL-OPEN``   enrolment before the trial was opened; opening a second time
 ``SITE-KNOWN``   enrolment at a site that is not one of the trial's sites
@@ -53,6 +55,7 @@ from validation.trial.events import (
     CORRECTABLE,
     EventKind,
     check_site,
+    formula_problem,
     her2_result,
     parse_field,
     patient_key,
@@ -381,6 +384,9 @@ def plan_correction(
             "CORRECTION-REASON",
             f"a non-empty reason is required, got {reason!r}",
         )
+    problem = formula_problem(reason, "the reason")
+    if problem is not None:
+        raise refuse(patient_id, event, "CORRECTION-REASON", problem)
     if kind is EventKind.PREDICTION:
         raise refuse(
             patient_id, event, "CORRECTION-PREDICTION", "the model's prediction is never edited"
