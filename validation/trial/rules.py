@@ -16,7 +16,8 @@ Rules (ids as they appear in every refusal message):
 ``TRIAL-OPEN``   enrolment before the trial was opened; opening a second time
 ``SITE-KNOWN``   enrolment at a site that is not one of the trial's sites
 ``ENROL-ONCE``   a second enrolment of a patient id (ids compared by
-                 :func:`~validation.trial.events.patient_key`: case and surrounding space ignored)
+                 :func:`~validation.trial.events.patient_key`: case and surrounding space ignored;
+                 the refusal names the enrolled spelling and site only to that same site)
 ``ENROLLED``     any event or correction for a patient who is not enrolled
 ``OWN-SITE``     the actor's site is not the patient's enrolment site
 ``WITHDRAWN``    any event or correction after the patient's withdrawal
@@ -314,12 +315,16 @@ def check(proposal: Proposal, record: PatientRecord | None, context: TrialContex
                 pid, name, "SITE-KNOWN", f"site {site!r} is not a trial site {list(context.sites)}"
             )
         if record is not None:
+            where = (
+                f"already enrolled as {record.patient_id!r} at site {record.site!r}"
+                if record.site == site
+                else "already enrolled in the trial"  # another site's patient: no site, no spelling
+            )
             raise refuse(
                 pid,
                 name,
                 "ENROL-ONCE",
-                f"already enrolled as {record.patient_id!r} at site {record.site!r} (patient ids "
-                "are compared ignoring case and surrounding spaces)",
+                f"{where} (patient ids are compared ignoring case and surrounding spaces)",
             )
         return
     record = _patient_rules(name, pid, site, record)
