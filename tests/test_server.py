@@ -514,3 +514,28 @@ def test_service_refuses_a_prediction_of_another_lock_or_threshold_than_the_tria
     )  # fmt: skip
     assert refused.returncode == 2
     assert "--lock cannot be given with --server" in refused.stderr
+
+
+@pytest.mark.req("REQ-SEC-001")
+def test_token_issue_uses_her2map_server_and_refuses_a_site_outside_the_trial(
+    service: tuple[PgLedger, str, str],
+) -> None:
+    """Wrong versions: `token issue` without --ledger/--server is a usage error although
+    $HER2MAP_SERVER is set (the trial commands use it); a token for site Z of a trial of sites
+    A-D is issued."""
+    _, url, admin = service
+    env = {"HER2MAP_SERVER": url, "HER2MAP_TOKEN": admin}
+    issued = _cli("token", "issue", "--user", "env.c", "--site", "C", "--role", "monitor", env=env)
+    assert issued.returncode == 0, issued.stderr
+    assert "for env.c (monitor, site C)" in issued.stdout
+    refused = _cli("token", "issue", "--user", "env.z", "--site", "Z", "--role", "monitor", env=env)
+    assert refused.returncode == 2
+    assert "site 'Z' is not one of the trial's sites ['A', 'B', 'C', 'D']" in refused.stderr
+    status, data = call(url, admin, "POST", "/v1/tokens", {"user": "z", "site": "Z",
+                        "role": "radiologist"})  # fmt: skip
+    assert status == 400
+    assert "no token was issued" in data["detail"]
+    nowhere = _cli("token", "issue", "--user", "u", "--site", "A", "--role", "monitor",
+                   env={"HER2MAP_SERVER": "", "HER2MAP_TOKEN": admin})  # fmt: skip
+    assert nowhere.returncode == 2
+    assert "give --ledger PATH (local) or --server URL (or set $HER2MAP_SERVER)" in nowhere.stderr
