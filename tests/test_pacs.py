@@ -161,10 +161,12 @@ def test_public_url_drops_credentials_query_and_fragment_and_refuses_other_schem
             public_url(bad)
 
 
-def _trial_with(ledger: Path, row: dict[str, str]) -> None:
+def _trial_with(ledger: Path, row: dict[str, str], lock: Path) -> None:
     """A trial ledger with ``row``'s patient enrolled (laterality from the cohort's table)."""
     with Trial.open(ledger) as trial:
-        trial.open_recruitment(["A", "B", "C", "D"], protocol_id="P-PACS", actor="cc", site="A")
+        trial.open_recruitment(
+            ["A", "B", "C", "D"], protocol_id="P-PACS", actor="cc", site="A", lock=lock
+        )
         trial.enrol(
             row["patient_id"],
             consent_ref="IC-1",
@@ -197,7 +199,7 @@ def test_trial_prediction_from_the_pacs_equals_the_folders_and_names_the_pacs(
     with_secret = f"http://reader:s3cret@127.0.0.1:{port}/dicom-web"  # basic auth, not recorded
     folder, pacs = tmp_path / "folder.db", tmp_path / "pacs.db"
     for ledger in (folder, pacs):
-        _trial_with(ledger, row)
+        _trial_with(ledger, row, lock)
     study = str(cohort / "dicom" / row["patient_id"])
     assert _trial_predict(folder, row, ["--study", study], lock) == 0
     assert _trial_predict(pacs, row, ["--pacs", with_secret], lock) == 0
@@ -216,7 +218,7 @@ def test_trial_prediction_of_a_patient_absent_from_the_pacs_is_refused_writing_n
 ) -> None:
     row = {"patient_id": "P-NOT-ON-PACS", "site": "A", "laterality": "L"}
     ledger = tmp_path / "trial.db"
-    _trial_with(ledger, row)
+    _trial_with(ledger, row, lock)
     before = ledger.read_bytes()
     assert _trial_predict(ledger, row, ["--pacs", f"{orthanc}/dicom-web"], lock) == 3
     err = capsys.readouterr().err

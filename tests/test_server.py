@@ -422,14 +422,15 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
     assert status == 409
     assert "names the study_uids and instance_uids" in data["detail"]
     seen: dict[str, object] = {}
+    shipped = imaging.load_model(None)  # the service opened the trial with the shipped lock
 
     def fake_score(
         study: object, patient_id: str, *, site: str, laterality: str, model: object
     ) -> imaging.ModelScore:
         seen.update(study=study, patient_id=patient_id, site=site, laterality=laterality)
         return imaging.ModelScore(
-            0.75, 0.5, "c" * 64, "her2map", ("MG_CC", "US"), ("1.2.3",), ("1.2.3.1", "1.2.3.2"),
-            "2026-03-04",
+            0.75, shipped.threshold, shipped.lock_hash, "her2map", ("MG_CC", "US"), ("1.2.3",),
+            ("1.2.3.1", "1.2.3.2"), "2026-03-04",
         )  # fmt: skip
 
     monkeypatch.setattr(imaging, "score_study", fake_score)
@@ -440,7 +441,7 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
         == 0
     )
     out = capsys.readouterr().out
-    assert out.startswith("score 0.75 (positive) by model lock " + "c" * 64)
+    assert out.startswith("score 0.75 (positive) by model lock " + shipped.lock_hash)
     assert seen == {"study": "dicom/RP-1", "patient_id": "RP-1", "site": "D", "laterality": "R"}
     with Ledger.open(db.app, readonly=True) as ledger:
         (entry,) = ledger.entries(event_type="trial.prediction", where={"patient_id": "rp-1"})
@@ -458,7 +459,8 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
     def fake_pacs(pacs: str, patient_id: str, **_: object) -> imaging.ModelScore:
         seen.update(pacs=pacs, patient_id=patient_id)
         return imaging.ModelScore(
-            0.25, 0.5, "c" * 64, "her2map", ("US",), ("1.2.4",), ("1.2.4.1",),
+            0.25, shipped.threshold, shipped.lock_hash, "her2map", ("US",), ("1.2.4",),
+            ("1.2.4.1",),
             imaging_date="2026-03-05", pacs="http://pacs/dw",
         )  # fmt: skip
 
@@ -473,3 +475,67 @@ def test_remote_predict_runs_the_model_here_and_names_what_it_read(
         "instance_uids": ["1.2.4.1"], "study_uids": ["1.2.4"], "pacs": "http://pacs/dw"
     }  # fmt: skip
     assert entry.payload["imaging_date"] == "2026-03-05"
+
+
+@pytest.mark.req("REQ-SEC-001", "REQ-TRIAL-001")
+def test_service_refuses_a_prediction_of_another_lock_or_threshold_than_the_trials(
+    service: tuple[PgLedger, str, str], tmp_path: Path
+) -> None:
+    """Wrong version: the first prediction recorded fixes the trial's model, so a radiologist's
+    external score with a made-up lock and threshold 0.01 is recorded and the shipped locked
+    model is refused afterwards. The service opened the trial with the shipped lock."""
+    from her2map import LockedModel
+
+    shipped = LockedModel.load()
+    _, url, admin = service
+    t = tokens_for(url, admin, {"ml.c": ("C", "site_coordinator"), "ml.r": ("C", "radiologist")})
+    enrol = {"patient": "ML-1", "consent": "IC", "laterality": "L"}
+    assert call(url, t["ml.c"], "POST", "/v1/trial/enrol", enrol)[0] == 200
+    forged = {"patient": "ML-1", "score": 0.99, "threshold": 0.01, "model_lock": "a" * 64,
+              "model_name": "anything", "modalities": ["MG_CC"]}  # fmt: skip
+    status, data = call(url, t["ml.r"], "POST", "/v1/trial/predict", forged)
+    assert status == 409
+    assert (
+        "refused by rule MODEL-LOCK: model lock aaaaaaaaaaaa... differs from the trial's model "
+        f"lock {shipped.lock_hash[:12]}... (recorded at the trial's opening, entry "
+    ) in data["detail"]
+    status, data = call(
+        url, t["ml.r"], "POST", "/v1/trial/predict", {**forged, "model_lock": shipped.lock_hash}
+    )
+    assert status == 409
+    assert f"threshold 0.01 differs from the threshold {shipped.threshold!r}" in data["detail"]
+    genuine = {**forged, "model_lock": shipped.lock_hash, "threshold": shipped.threshold}
+    status, entry = call(url, t["ml.r"], "POST", "/v1/trial/predict", genuine)
+    assert status == 200, entry
+    assert entry["payload"]["model_lock"] == shipped.lock_hash
+    refused = _cli(
+        "trial", "open", "--server", url, "--sites", "A", "--protocol", "P", "--lock", "x.json",
+        env={"HER2MAP_TOKEN": admin},
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "--lock cannot be given with --server" in refused.stderr
+
+
+@pytest.mark.req("REQ-SEC-001")
+def test_token_issue_uses_her2map_server_and_refuses_a_site_outside_the_trial(
+    service: tuple[PgLedger, str, str],
+) -> None:
+    """Wrong versions: `token issue` without --ledger/--server is a usage error although
+    $HER2MAP_SERVER is set (the trial commands use it); a token for site Z of a trial of sites
+    A-D is issued."""
+    _, url, admin = service
+    env = {"HER2MAP_SERVER": url, "HER2MAP_TOKEN": admin}
+    issued = _cli("token", "issue", "--user", "env.c", "--site", "C", "--role", "monitor", env=env)
+    assert issued.returncode == 0, issued.stderr
+    assert "for env.c (monitor, site C)" in issued.stdout
+    refused = _cli("token", "issue", "--user", "env.z", "--site", "Z", "--role", "monitor", env=env)
+    assert refused.returncode == 2
+    assert "site 'Z' is not one of the trial's sites ['A', 'B', 'C', 'D']" in refused.stderr
+    status, data = call(url, admin, "POST", "/v1/tokens", {"user": "z", "site": "Z",
+                        "role": "radiologist"})  # fmt: skip
+    assert status == 400
+    assert "no token was issued" in data["detail"]
+    nowhere = _cli("token", "issue", "--user", "u", "--site", "A", "--role", "monitor",
+                   env={"HER2MAP_SERVER": "", "HER2MAP_TOKEN": admin})  # fmt: skip
+    assert nowhere.returncode == 2
+    assert "give --ledger PATH (local) or --server URL (or set $HER2MAP_SERVER)" in nowhere.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
+from trial_models import trial_model
 
 from validation.canonical import canonical_json, sha256_file
 from validation.cli import main
@@ -53,7 +54,9 @@ ASCO_CAP_2018 = {
 @pytest.fixture
 def trial(tmp_path: Path) -> Any:
     with Trial.open(tmp_path / "trial.db") as t:
-        t.open_recruitment(["A", "B"], protocol_id="HER2-PRO-004", actor="coord", site="A")
+        t.open_recruitment(
+            ["A", "B"], protocol_id="HER2-PRO-004", actor="coord", site="A", model=trial_model()
+        )
         yield t
 
 
@@ -389,9 +392,11 @@ def test_enrolment_before_opening_and_second_opening_are_refused(tmp_path: Path)
             TrialRuleError, match=r"patient P1: trial\.enrolled refused by rule TRIAL-OPEN"
         ):
             t.enrol("P1", consent_ref="c", **_who())
-        t.open_recruitment(["B", "A", "A"], protocol_id="X", actor="cc", site="A")
+        t.open_recruitment(
+            ["B", "A", "A"], protocol_id="X", actor="cc", site="A", model=trial_model()
+        )
         with pytest.raises(TrialRuleError, match=r"trial\.opened refused by rule TRIAL-OPEN"):
-            t.open_recruitment(["C"], protocol_id="X", actor="cc", site="A")
+            t.open_recruitment(["C"], protocol_id="X", actor="cc", site="A", model=trial_model())
         assert [e.payload["sites"] for e in t.ledger.entries()] == [["A", "B"]]
 
 
@@ -605,7 +610,7 @@ def test_trial_verify_names_the_first_tampered_entry(
 ) -> None:
     db = tmp_path / "t.db"
     with Trial.open(db) as t:
-        t.open_recruitment(["A"], protocol_id="P", actor="cc", site="A")
+        t.open_recruitment(["A"], protocol_id="P", actor="cc", site="A", model=trial_model())
         t.enrol("P1", consent_ref="c", **_who())
         _predict(t)
         t.record_biopsy("P1", ihc="3+", ish="not_done", **_who())  # seq 4
@@ -617,3 +622,103 @@ def test_trial_verify_names_the_first_tampered_entry(
     code, out, _ = _cli(capsys, f"trial verify --ledger {db} --expected-head {head}")
     assert code == 1
     assert out.startswith(f"TAMPERED: entry {bad}: ")
+
+
+@pytest.mark.req("REQ-TRIAL-001")
+def test_the_trials_model_lock_and_threshold_are_fixed_at_opening_not_by_a_first_prediction(
+    trial: Trial,
+) -> None:
+    """Wrong version: the first prediction of any site fixes the trial's model, so a radiologist's
+    external score with another lock (or the trial's lock at threshold 0.01) is recorded and the
+    genuine locked model is refused afterwards."""
+    (opened,) = trial.ledger.entries(event_type="trial.opened")
+    assert (opened.payload["model_lock"], opened.payload["threshold"]) == (LOCK_A, 0.5)
+    trial.enrol("P1", consent_ref="IC", **_who())
+    head = trial.ledger.head()
+    with pytest.raises(
+        TrialRuleError,
+        match=r"patient P1: trial\.prediction refused by rule MODEL-LOCK: model lock "
+        r"bbbbbbbbbbbb\.\.\. differs from the trial's model lock aaaaaaaaaaaa\.\.\. \(recorded "
+        r"at the trial's opening, entry 1\)",
+    ):
+        _predict(trial, lock=LOCK_B, score=0.99)  # the first prediction of the trial
+    with pytest.raises(
+        TrialRuleError,
+        match=r"rule MODEL-LOCK: threshold 0\.01 differs from the threshold 0\.5 that the trial's "
+        r"model lock aaaaaaaaaaaa\.\.\. fixes",
+    ):
+        trial.predict_external(
+            "P1", score=0.99, model_lock=LOCK_A, threshold=0.01, modalities="US", **_who()
+        )
+    assert trial.ledger.head() == head  # nothing was written
+    assert _predict(trial, score=0.3).payload["call"] == "negative"  # the genuine one
+
+
+@pytest.mark.req("REQ-TRIAL-001")
+def test_a_trial_opened_before_the_lock_was_recorded_is_fixed_by_its_first_prediction(
+    tmp_path: Path,
+) -> None:
+    """Ledgers written before ``trial.opened`` carried the lock keep working: the first
+    prediction fixes lock and threshold, and the refusal says so."""
+    with Trial.open(tmp_path / "old.db") as t:
+        t.ledger.append(
+            "trial.opened",
+            {"protocol_id": "HER2-PRO-004", "site": "A", "sites": ["A"]},
+            actor="cc",
+        )
+        t.enrol("P1", consent_ref="IC", **_who())
+        t.enrol("P2", consent_ref="IC", **_who())
+        _predict(t)  # entry 4
+        with pytest.raises(
+            TrialRuleError,
+            match=r"rule MODEL-LOCK: threshold 0\.2 differs from the threshold 0\.5 .*fixed by "
+            r"the trial's first prediction, entry 4: the trial was opened before `trial open` "
+            r"recorded the model lock",
+        ):
+            t.predict_external(
+                "P2", score=0.3, model_lock=LOCK_A, threshold=0.2, modalities="US", **_who()
+            )
+        assert _predict(t, "P2").seq == 5
+
+
+@pytest.mark.req("REQ-TRIAL-001")
+def test_trial_open_records_the_verified_shipped_lock(tmp_path: Path) -> None:
+    from her2map import LockedModel
+
+    shipped = LockedModel.load()
+    db = tmp_path / "t.db"
+    common = ["--ledger", str(db), "--actor", "cc", "--site", "A"]
+    assert main(["trial", "open", "--sites", "A", "--protocol", "P", *common]) == 0
+    with Trial.open(db) as t:
+        (opened,) = t.ledger.entries(event_type="trial.opened")
+    assert opened.payload["model_lock"] == shipped.lock_hash
+    assert opened.payload["threshold"] == shipped.threshold
+    assert opened.payload["model_name"] == shipped.name
+
+
+@pytest.mark.req("REQ-TRIAL-001")
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://evil")', "+1", "-2+3", "@SUM(A1)", "\t=1"])
+def test_free_text_a_spreadsheet_would_run_as_a_formula_is_refused_at_entry(
+    trial: Trial, text: str
+) -> None:
+    """Wrong version: consent_ref '=HYPERLINK(...)' is recorded and exported as written into
+    trial_data.csv, where a spreadsheet runs it (OWASP CSV injection)."""
+    head = trial.ledger.head()
+    first = text.strip()[0]
+    with pytest.raises(
+        TrialRuleError,
+        match=rf"rule VALUE: consent_ref must not start with '\{first}' \(a spreadsheet would "
+        r"run it as a formula\)",
+    ):
+        trial.enrol("P1", consent_ref=text, **_who())
+    assert trial.ledger.head() == head
+    trial.enrol("P1", consent_ref="IC-1", **_who())
+    with pytest.raises(TrialRuleError, match=r"rule VALUE: consent_ref must not start with"):
+        trial.correct("P1", event="enrolled", field="consent_ref", value=text, reason="x", **_who())
+    with pytest.raises(TrialRuleError, match=r"rule CORRECTION-REASON: the reason must not start"):
+        trial.correct("P1", event="enrolled", field="age", value=50, reason=text, **_who())
+    with pytest.raises(TrialRuleError, match=r"rule VALUE: reason must not start"):
+        trial.withdraw("P1", reason=text, **_who())
+    assert trial.enrol("P2", consent_ref="IC = 2 (v-3)", **_who()).payload["consent_ref"] == (
+        "IC = 2 (v-3)"
+    )  # inside the text they are harmless

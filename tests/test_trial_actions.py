@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trial_models import trial_model
 
 from validation.server.client import RemoteTrial
 from validation.trial import ACTIONS, EventKind, Trial, submit
@@ -62,7 +63,9 @@ def test_submit_records_what_the_method_records(tmp_path: Path) -> None:
     }
     with Trial.open(tmp_path / "a.db") as via_submit, Trial.open(tmp_path / "b.db") as direct:
         for trial in (via_submit, direct):
-            trial.open_recruitment(["A"], protocol_id="HER2-PRO-004", actor="cc", site="A")
+            trial.open_recruitment(
+                ["A"], protocol_id="HER2-PRO-004", actor="cc", site="A", model=trial_model()
+            )
         got = submit(via_submit, "enrol", request, actor="dr.a", site="A")
         want = direct.enrol("P1", consent_ref="IC-1", laterality="L", actor="dr.a", site="A")
         assert (got.event_type, got.payload) == (want.event_type, want.payload)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
+from trial_models import trial_model
 
 from validation.exceptions import TrialRuleError
 from validation.ledger import Ledger, verify
@@ -89,7 +90,11 @@ def test_eight_sites_logging_at_once_lose_nothing_and_keep_the_rules(tmp_path: P
     path = tmp_path / "trial.db"
     with Trial.open(path) as trial:
         trial.open_recruitment(
-            [f"S{w}" for w in range(WRITERS)], protocol_id="HER2-PRO-004", actor="cc", site="S0"
+            [f"S{w}" for w in range(WRITERS)],
+            protocol_id="HER2-PRO-004",
+            actor="cc",
+            site="S0",
+            model=trial_model("c" * 64),
         )
     drill = run_writers(
         path, tmp_path, writers=WRITERS, per_writer=PER_WRITER, target=_writer, timeout_s=600
@@ -137,7 +142,11 @@ def test_trial_writers_killed_mid_patient_leave_a_consistent_log(tmp_path: Path)
     path = tmp_path / "trial.db"
     with Trial.open(path) as trial:
         trial.open_recruitment(
-            [f"S{w}" for w in range(KILLS)], protocol_id="P", actor="cc", site="S0"
+            [f"S{w}" for w in range(KILLS)],
+            protocol_id="P",
+            actor="cc",
+            site="S0",
+            model=trial_model("c" * 64),
         )
     ctx: Any = multiprocessing.get_context("fork")
     for run in range(KILLS):

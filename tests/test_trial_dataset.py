@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from trial_models import trial_model
 
 from validation.ledger import Ledger
 from validation.server.tokens import issue_token
@@ -27,7 +28,9 @@ def exported(tmp_path: Path) -> tuple[Path, dict[str, int | str]]:
     ledger = tmp_path / "t.db"
     seqs: dict[str, int | str] = {}
     with Trial.open(ledger) as trial:
-        trial.open_recruitment(["A", "B"], protocol_id="HER2-PRO-004", actor="cc", site="A")
+        trial.open_recruitment(
+            ["A", "B"], protocol_id="HER2-PRO-004", actor="cc", site="A", model=trial_model()
+        )
         with Ledger.open(ledger) as book:  # token entries are not trial data
             issue_token(book, user="u", site="A", role="monitor", actor="cc")
         for pid, site in (("P1", "A"), ("P2", "B")):
@@ -106,7 +109,7 @@ def test_audit_trail_dictionary_and_odm(exported: tuple[Path, dict[str, int | st
 def test_laterality_corrected_after_prediction_invalidates_it_visibly(tmp_path: Path) -> None:
     """The wrong version kept the prediction of the other breast in predictions.csv."""
     with Trial.open(tmp_path / "t.db") as trial:
-        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A")
+        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A", model=trial_model())
         trial.enrol("P1", consent_ref="IC", laterality="L", actor="n", site="A")
         predicted = trial.predict_external(
             "P1", score=0.9, model_lock="a" * 64, threshold=0.5, modalities="US",
@@ -136,7 +139,9 @@ def test_bulk_import_applies_the_same_rules_row_by_row(
 
     ledger = tmp_path / "t.db"
     with Trial.open(ledger) as trial:
-        trial.open_recruitment(["A", "B"], protocol_id="P", actor="cc", site="A")
+        trial.open_recruitment(
+            ["A", "B"], protocol_id="P", actor="cc", site="A", model=trial_model()
+        )
     good = tmp_path / "good.csv"
     good.write_text(
         "event,patient,consent,laterality,age,ihc,ish\n"
@@ -184,6 +189,40 @@ def test_bulk_import_applies_the_same_rules_row_by_row(
     assert records["P1"].value(EventKind.BIOPSY, "result")["her2"] == "positive"
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("event,patient,consent\nenrol,X-8,IC,extra\n", "{f} line 2: 4 cells, header has 3"),
+        ("event,patient,consent\nenrol,X-8\n", "{f} line 2: 2 cells, header has 3"),
+        (
+            "event,patient,consent\nenrol,X-7,IC\nenrol,X-8,IC,,\n",
+            "{f} line 3: 5 cells, header has 3",
+        ),
+        ("", "{f} is empty: line 1 must be the header, with the columns event, patient"),
+    ],
+)
+def test_bulk_import_refuses_a_row_that_does_not_fit_the_header_writing_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    """Wrong version: csv.DictReader files surplus cells under the key None (a list), which the
+    shape check strips -- a traceback; or an empty file is reported as unknown columns []."""
+    from validation.cli import main
+
+    ledger = tmp_path / "t.db"
+    with Trial.open(ledger) as trial:
+        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A", model=trial_model())
+        head = trial.ledger.head()
+    rows = tmp_path / "imp.csv"
+    rows.write_text(text)
+    who = ["--ledger", str(ledger), "--actor", "n", "--site", "A"]
+    assert main(["trial", "import", str(rows), *who]) == 2
+    err = capsys.readouterr().err
+    assert message.format(f=rows) in err
+    assert "Traceback" not in err
+    with Ledger.open(ledger, readonly=True) as book:
+        assert book.head() == head  # nothing written, not even the rows before the bad one
+
+
 def test_blinding_is_checked_in_time_with_the_biopsy_report_time(tmp_path: Path) -> None:
     """The wrong version checked ledger order only: a prediction logged after the report was
     issued (but before the biopsy was entered) counted as blinded."""
@@ -195,7 +234,7 @@ def test_blinding_is_checked_in_time_with_the_biopsy_report_time(tmp_path: Path)
         return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     with Trial.open(tmp_path / "t.db") as trial:
-        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A")
+        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A", model=trial_model())
         for pid in ("EARLY", "LATE", "FUTURE"):
             trial.enrol(pid, consent_ref="IC", laterality="L", actor="n", site="A")
             trial.predict_external(

@@ -67,7 +67,11 @@ def test_trial_log_export_and_interim_protocol_run(
     with Trial.open(db) as trial:
         register(Protocol.from_yaml(PROTOCOL), trial.ledger, actor="sponsor")  # registered first
         trial.open_recruitment(
-            sorted({r["site"] for r in clinical}), protocol_id="HER2-PRO-004", actor="cc", site="A"
+            sorted({r["site"] for r in clinical}),
+            protocol_id="HER2-PRO-004",
+            actor="cc",
+            site="A",
+            model=model,
         )
         for row in clinical:
             pid, who = row["patient_id"], {"actor": f"dr-{row['site']}", "site": row["site"]}
@@ -216,7 +220,7 @@ def test_dicom_prediction_refusals_write_nothing(world: dict[str, Any]) -> None:
     first, second = clinical[0], clinical[1]
     with Trial.open(base / "refusals.db") as trial:
         trial.open_recruitment(
-            ["A", "B", "C", "D"], protocol_id="HER2-PRO-004", actor="cc", site="A"
+            ["A", "B", "C", "D"], protocol_id="HER2-PRO-004", actor="cc", site="A", model=model
         )
         who = {"actor": "dr", "site": first["site"]}
         trial.enrol(first["patient_id"], consent_ref="IC", **who)  # no laterality recorded

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from trial_models import trial_model
 
 from validation.exceptions import TrialRuleError
 from validation.trial import Trial
@@ -49,7 +50,7 @@ def test_study_date_is_read_from_dicom_and_refused_when_bad(tmp_path: Path) -> N
 @pytest.mark.req("REQ-TRIAL-001")
 def test_report_before_imaging_is_refused_and_export_carries_the_date(tmp_path: Path) -> None:
     with Trial.open(tmp_path / "t.db") as trial:
-        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A")
+        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A", model=trial_model())
         for pid in ("P1", "P2", "P3"):
             trial.enrol(pid, consent_ref="IC", laterality="L", actor="n", site="A")
         with pytest.raises(TrialRuleError, match="carries the imaging_date"):

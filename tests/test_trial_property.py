@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trial_models import trial_model
 
 from validation.exceptions import TrialRuleError
 from validation.trial import Trial
@@ -114,7 +115,7 @@ class Reference:
     def apply(self, op: tuple[Any, ...]) -> None:
         kind, pid, site = op[0], op[1], op[2]
         if kind == "open":
-            self.sites = ("A", "B")
+            self.sites, self.lock = ("A", "B"), LOCKS[0]  # the lock the trial is opened with
         elif kind == "enrol":
             self.patients[pid] = Patient(site, {"enrol"}, values={("enrol", "age"): op[3]})
         elif kind == "correct":
@@ -123,8 +124,6 @@ class Reference:
         else:
             patient = self.patients[pid]
             patient.done.add(kind)
-            if kind == "predict" and self.lock is None:
-                self.lock = op[4]
             if kind == "biopsy":
                 patient.values[("biopsy", "ihc")], patient.values[("biopsy", "ish")] = op[3], op[4]
             if kind == "response":
@@ -179,7 +178,9 @@ def _apply(trial: Trial, op: tuple[Any, ...]) -> None:
     kind, pid, site = op[0], op[1], op[2]
     who = {"actor": f"dr-{site}", "site": site}
     if kind == "open":
-        trial.open_recruitment(["A", "B"], protocol_id="HER2-PRO-004", **who)
+        trial.open_recruitment(
+            ["A", "B"], protocol_id="HER2-PRO-004", **who, model=trial_model(LOCKS[0])
+        )
     elif kind == "enrol":
         trial.enrol(pid, consent_ref="IC", age=op[3], **who)
     elif kind == "predict":

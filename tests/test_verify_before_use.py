@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from trial_models import trial_model
 
 from validation.cli import main
 from validation.exceptions import TamperError
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.req("REQ-AUD-004")
 def _trial(path: Path) -> int:
     """A small trial; returns the seq of the biopsy entry."""
     with Trial.open(path) as trial:
-        trial.open_recruitment(["A", "B"], protocol_id="HER2-PRO-004", actor="cc", site="A")
+        trial.open_recruitment(
+            ["A", "B"], protocol_id="HER2-PRO-004", actor="cc", site="A", model=trial_model()
+        )
         trial.enrol("P1", consent_ref="IC", laterality="L", actor="n", site="A")
         trial.predict_external(
             "P1", score=0.7, model_lock="a" * 64, threshold=0.5, modalities="US",
@@ -136,7 +139,7 @@ def test_patient_lookup_uses_indexes(tmp_path: Path) -> None:
     """Constant-time appends: the rule check's queries are index searches, never table scans."""
     path = tmp_path / "l.db"
     with Trial.open(path) as trial:
-        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A")
+        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A", model=trial_model())
         trial.enrol("P1", consent_ref="IC", actor="n", site="A")
     conn = sqlite3.connect(path)
     plans = [
@@ -165,7 +168,7 @@ def test_patient_ids_are_found_by_index_in_the_store_queries(tmp_path: Path) -> 
     traced: list[str] = []
     path = tmp_path / "l.db"
     with Trial.open(path) as trial:
-        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A")
+        trial.open_recruitment(["A"], protocol_id="P", actor="cc", site="A", model=trial_model())
         trial.ledger._conn.set_trace_callback(traced.append)  # type: ignore[attr-defined]
         trial.enrol("P1", consent_ref="IC", actor="n", site="A")
     conn = sqlite3.connect(path)

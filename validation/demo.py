@@ -101,7 +101,7 @@ def _log_trial(cohort: Path, ledger: Path, *, say: Callable[[str], None]) -> Pat
     sites = sorted(clinical["site"].unique())
     with Trial.open(ledger) as trial:
         trial.open_recruitment(
-            sites, protocol_id=_PROSPECTIVE, actor="trial.coordinator", site=sites[0]
+            sites, protocol_id=_PROSPECTIVE, actor="trial.coordinator", site=sites[0], model=model
         )
         for i, row in enumerate(clinical.itertuples(index=False)):
             pid, site = row.patient_id, row.site

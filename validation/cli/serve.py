@@ -10,6 +10,7 @@ centre's own access to the database, e.g. for the first administrator) or throug
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from validation.exceptions import LedgerError
@@ -34,6 +35,11 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--ledger", required=True, help="SQLite file or postgresql:// URL")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--lock",
+        help="the model lock a trial is opened with (default: the shipped lock); verified at "
+        "start-up",
+    )
     serve.set_defaults(func=_serve)
 
     token = subparsers.add_parser("token", help="issue or revoke API tokens of the service")
@@ -41,9 +47,12 @@ def register(subparsers: Any) -> None:
     issue = actions.add_parser("issue", help="issue a token (printed once)")
     revoke = actions.add_parser("revoke", help="revoke a token by its id")
     for parser in (issue, revoke):
-        where = parser.add_mutually_exclusive_group(required=True)
+        where = parser.add_mutually_exclusive_group()
         where.add_argument("--ledger", help="the ledger (local: coordinating centre)")
-        where.add_argument("--server", help="URL of the service (with an administrator token)")
+        where.add_argument(
+            "--server",
+            help="URL of the service, with an administrator token (default $HER2MAP_SERVER)",
+        )
         parser.add_argument("--actor", help="who issues/revokes (local mode only)")
     issue.add_argument("--user", required=True, help="user name, e.g. path.a")
     issue.add_argument("--site", required=True, help="the user's site code")
@@ -59,9 +68,20 @@ def _serve(args: argparse.Namespace) -> int:
 
     from validation.server.app import create_app
 
-    app = create_app(args.ledger)
+    app = create_app(args.ledger, lock=args.lock)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def _where(args: argparse.Namespace) -> None:
+    """``--server`` defaults to ``$HER2MAP_SERVER`` (as for the trial commands) when no
+    ``--ledger`` is given; neither is refused."""
+    from validation.cli.trial import SERVER_ENV
+
+    if not args.ledger and not args.server:
+        args.server = os.environ.get(SERVER_ENV) or None
+    if not args.ledger and not args.server:
+        raise LedgerError(f"give --ledger PATH (local) or --server URL (or set ${SERVER_ENV})")
 
 
 def _local_actor(args: argparse.Namespace) -> str:
@@ -71,6 +91,7 @@ def _local_actor(args: argparse.Namespace) -> str:
 
 
 def _issue(args: argparse.Namespace) -> int:
+    _where(args)
     if args.server:
         if args.actor:
             raise LedgerError("--actor cannot be given with --server: it comes from your token")
@@ -96,6 +117,7 @@ def _issue(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
+    _where(args)
     if args.server:
         if args.actor:
             raise LedgerError("--actor cannot be given with --server: it comes from your token")

@@ -92,6 +92,12 @@ def register(subparsers: Any) -> None:
     _common(opening)
     opening.add_argument("--sites", required=True, help="comma-separated site codes, e.g. A,B,C,D")
     opening.add_argument("--protocol", required=True, help="protocol id, e.g. HER2-PRO-004")
+    opening.add_argument(
+        "--lock",
+        help="the trial's model lock file (default: the shipped lock); its hash and threshold "
+        "are recorded and every prediction must use them (local mode; the service opens the "
+        "trial with the lock it was started with, `her2map serve --lock`)",
+    )
     opening.set_defaults(func=_open)
 
     enrol = actions.add_parser("enrol", help="enrol a patient at the actor's site")

@@ -102,9 +102,17 @@ def _entry(entry: Entry) -> dict[str, Any]:
     return entry.to_dict()
 
 
-def create_app(location: str | Path) -> FastAPI:
-    """The API over the ledger at ``location`` (SQLite path or ``postgresql://`` URL)."""
+def create_app(location: str | Path, *, lock: str | Path | None = None) -> FastAPI:
+    """The API over the ledger at ``location`` (SQLite path or ``postgresql://`` URL).
+
+    ``lock`` (default: the shipped lock) is the model lock the service opens a trial with
+    (``POST /v1/trial/open`` records its hash and threshold: the trial's locked model), loaded
+    and verified at start-up.
+    """
+    from validation.trial.imaging import load_model
+
     Ledger.open(location).close()  # fail at start-up, not at the first request
+    model = load_model(lock)
     app = FastAPI(title="HER2 MAP trial service", version="1")
     local = threading.local()
     registry = TokenRegistry()
@@ -192,7 +200,11 @@ def create_app(location: str | Path) -> FastAPI:
     @app.post("/v1/trial/open")
     def open_trial(body: OpenBody, who: Who) -> dict[str, Any]:
         may_write(who, EventKind.OPENED)
-        return record_as(who, "open", body)
+        with trial_for() as trial:
+            entry = trial.open_recruitment(
+                body.sites, protocol_id=body.protocol, actor=who.actor, site=who.site, model=model
+            )
+        return _entry(entry)
 
     @app.post("/v1/trial/enrol")
     def enrol(body: EnrolBody, who: Who) -> dict[str, Any]:

@@ -102,7 +102,15 @@ class RemoteTrial:
 
     # -- writes (actor and site come from the token) ---------------------------------------------
 
-    def open_recruitment(self, sites: Sequence[str], *, protocol_id: str, **_: object) -> Entry:
+    def open_recruitment(
+        self, sites: Sequence[str], *, protocol_id: str, lock: object = None, **_: object
+    ) -> Entry:
+        """Open the trial on the service, with the model lock the service was started with."""
+        if lock is not None:
+            raise LedgerError(
+                "--lock cannot be given with --server: the service opens the trial with the "
+                "model lock it was started with (`her2map serve --lock`)"
+            )
         return _entry(
             self.call("POST", "/v1/trial/open", {"sites": list(sites), "protocol": protocol_id})
         )

@@ -105,7 +105,8 @@ def issue_token(
 ) -> tuple[str, Entry]:
     """Create a token for ``user`` at ``site`` with ``role``; return (token, ledger entry).
 
-    The token itself is returned only here; the entry holds its SHA-256.
+    The token itself is returned only here; the entry holds its SHA-256. Once the trial is
+    opened, ``site`` must be one of its sites (or its coordinating centre's).
     """
     if not isinstance(user, str) or not _USER.fullmatch(user):
         raise LedgerError(
@@ -122,7 +123,18 @@ def issue_token(
         "token_sha256": token_sha256(token),
         "user": user,
     }
-    return token, ledger.append(TOKEN_EVENT, payload, actor=actor)
+
+    def trial_site(view: LedgerView) -> None:
+        opened = view.first(EventKind.OPENED.value)
+        if opened is None:
+            return  # before the trial is opened (e.g. the first administrator's token)
+        known = sorted({*opened.payload["sites"], opened.payload["site"]})
+        if checked not in known:
+            raise LedgerError(
+                f"site {checked!r} is not one of the trial's sites {known}; no token was issued"
+            )
+
+    return token, ledger.append(TOKEN_EVENT, payload, actor=actor, check=trial_site)
 
 
 def revoke_token(ledger: Ledger, token_id: str, *, reason: str, actor: str) -> Entry:

@@ -12,7 +12,8 @@ the same request and is refused with the same message.
 =============  =====================  ====================================================
 action         method                 fields (required; optional)
 =============  =====================  ====================================================
-``open``       ``open_recruitment``   ``sites``, ``protocol``
+``open``       ``open_recruitment``   ``sites``, ``protocol``; ``lock`` (the trial's model
+                                      lock file; default the shipped lock)
 ``enrol``      ``enrol``              ``patient``, ``consent``; ``laterality``, ``age``,
                                       ``hr_status``
 ``predict``    ``predict``            ``patient``; ``study``, ``pacs``, ``lock`` (the
@@ -76,7 +77,11 @@ class Action:
 #: Action name (the CLI's command, the service's path, the import file's ``event``) -> Action.
 ACTIONS: dict[str, Action] = {
     "open": Action(
-        "open_recruitment", ("protocol",), positional="sites", keywords={"protocol": "protocol_id"}
+        "open_recruitment",
+        ("protocol",),
+        ("lock",),
+        positional="sites",
+        keywords={"protocol": "protocol_id"},
     ),
     "enrol": Action(
         "enrol",

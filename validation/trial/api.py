@@ -27,6 +27,7 @@ from validation.trial.events import (
     Source,
     check_patient_id,
     check_site,
+    formula_problem,
     her2_result,
     parse_field,
     patient_key,
@@ -119,19 +120,49 @@ class Trial:
         return Proposal(kind, pid, check_site(site, kind.value, pid), fields)
 
     def open_recruitment(
-        self, sites: Sequence[str], *, protocol_id: str, actor: str, site: str
+        self,
+        sites: Sequence[str],
+        *,
+        protocol_id: str,
+        actor: str,
+        site: str,
+        lock: str | Path | None = None,
+        model: LockedModel | None = None,
     ) -> Entry:
-        """Record ``trial.opened``: the trial's sites and protocol (once per ledger)."""
+        """Record ``trial.opened``: the trial's sites, protocol and locked model (once per ledger).
+
+        The trial's model is ``model`` (an already verified :class:`her2map.LockedModel`) or the
+        lock file ``lock`` (default: the shipped lock), loaded and verified here; its lock hash,
+        name and the decision threshold the lock fixes are recorded, and every prediction must
+        name that lock and threshold (rule ``MODEL-LOCK``).
+        """
+        from validation.trial.imaging import load_model
+
         event = EventKind.OPENED.value
         if not isinstance(protocol_id, str) or not protocol_id.strip():
             raise refuse(
                 "-", event, "VALUE", f"protocol_id must be non-empty text, got {protocol_id!r}"
             )
+        problem = formula_problem(protocol_id, "protocol_id")
+        if problem is not None:
+            raise refuse("-", event, "VALUE", problem)
         payload = {
             "sites": check_sites(list(sites)),
             "protocol_id": protocol_id,
             "site": check_site(site, event),
         }
+        if model is None:
+            model = load_model(lock)
+        payload.update(
+            {
+                field: parse_field(field, value, patient_id="-", event=event)
+                for field, value in (
+                    ("model_lock", model.lock_hash),
+                    ("model_name", model.name),
+                    ("threshold", model.threshold),
+                )
+            }
+        )
         return self._append(Proposal(EventKind.OPENED, "-", site, payload), actor=actor)
 
     def enrol(
@@ -182,7 +213,9 @@ class Trial:
         kind = EventKind.PREDICTION
         if model is None:
             model = load_model(lock)
-        probe = self._proposal(kind, patient_id, site, model_lock=model.lock_hash)
+        probe = self._proposal(
+            kind, patient_id, site, model_lock=model.lock_hash, threshold=float(model.threshold)
+        )
         context, record = read_patient(self.ledger, probe.patient_id)
         check(probe, record, context)
         laterality = None if record is None else record.value(EventKind.ENROLLED, "laterality")

@@ -4,11 +4,11 @@ Columns: ``event`` (``enrol``, ``biopsy``, ``surgery``, ``therapy``, ``response`
 ``patient``, and the fields that event takes (the CLI's option names with ``_``): ``consent``,
 ``laterality``, ``age``, ``hr_status`` | ``ihc``, ``ish`` | ``regimen``, ``anti_her2`` | ``pcr``
 | ``reason``. Empty cells are absent values. The whole file is read and checked for shape first
-(unknown column, unknown event, a field the event needs missing, a field it does not take: an
-error naming the file, line and column, nothing written); then the rows are recorded in order
-through the trial's own methods, so every rule applies. Each row is one event: a refused row
-writes nothing and the import goes on, so every refused row is reported (file, line, rule, why)
-in :class:`ImportReport`. Rows accepted before or after a refused one stay recorded -- they are
+(an empty file, a row with more or fewer cells than the header, unknown column, unknown event, a
+field the event needs missing, a field it does not take: an error naming the file, line and
+column, nothing written); then the rows are recorded in order through the trial's own methods, so
+every rule applies. Each row is one event: a refused row writes nothing and the import goes on, so
+every refused row is reported (file, line, rule, why) in :class:`ImportReport`. Rows accepted before or after a refused one stay recorded -- they are
 separate, acknowledged events (a ledger is append-only; nothing is rolled back) -- and a later row
 that depended on a refused one is refused by its own rule (e.g. ``ENROLLED``).
 
@@ -75,8 +75,13 @@ def read_rows(path: str | Path) -> list[ImportRow]:
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            if not header:
+                raise TrialInputError(
+                    f"{path} is empty: line 1 must be the header, with the columns event, patient "
+                    "and the events' fields"
+                )
             unknown = [c for c in header if c not in _COLUMNS]
             if unknown or not {"event", "patient"} <= set(header):
                 raise TrialInputError(
@@ -84,8 +89,15 @@ def read_rows(path: str | Path) -> list[ImportRow]:
                     f"{sorted(_COLUMNS)}; unknown {unknown}"
                 )
             rows = []
-            for record in reader:
+            for cells in reader:
                 line = reader.line_num
+                if not cells:
+                    continue  # a blank line
+                if len(cells) != len(header):
+                    raise TrialInputError(
+                        f"{path} line {line}: {len(cells)} cells, header has {len(header)}"
+                    )
+                record = dict(zip(header, cells, strict=True))
                 event = (record.get("event") or "").strip()
                 if event not in EVENT_FIELDS:
                     raise TrialInputError(

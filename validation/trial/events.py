@@ -8,7 +8,10 @@ so a payload in the ledger is always well formed. Payload fields (``patient_id``
 normalised key of :func:`patient_key` -- and ``site`` on every patient event):
 
 =====================  ===========================================================================
-``trial.opened``       ``sites`` (sorted list), ``protocol_id``, ``site`` (coordinating centre)
+``trial.opened``       ``sites`` (sorted list), ``protocol_id``, ``site`` (coordinating centre),
+                       ``model_lock``, ``model_name``, ``threshold`` (the trial's locked model,
+                       from the lock verified at opening; absent in trials opened before
+                       2026-11-30, whose first prediction fixes the lock and threshold)
 ``trial.enrolled``     ``patient_label`` (the id as enrolled), ``consent_ref``, ``laterality`` (L/R or null), ``age`` (18-120 or null),
                        ``hr_status`` (0/1 or null)
 ``trial.prediction``   ``score`` in [0, 1], ``threshold``, ``call`` (derived: ``score >=
@@ -56,6 +59,7 @@ __all__ = [
     "Source",
     "check_patient_id",
     "check_site",
+    "formula_problem",
     "her2_call",
     "her2_result",
     "parse_field",
@@ -68,6 +72,7 @@ PCR_DEFINITION = "ypT0/is ypN0"
 _PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # ingest's pseudonymous-id rule
 _SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _MAX_TEXT = 500
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 class EventKind(StrEnum):
@@ -199,11 +204,28 @@ def _enum(kind: type[StrEnum], value: object, what: str) -> Any:
     return kind(value)
 
 
+def formula_problem(value: str, what: str) -> str | None:
+    """Why ``value`` (stripped) may not be stored as free text, or None: text starting with
+    ``=``, ``+``, ``-`` or ``@`` (or a tab or carriage return) is run as a formula by a
+    spreadsheet opening the export's CSV files (OWASP, CSV injection), so it is refused at entry
+    rather than exported as written or altered."""
+    first = value.strip()[:1] if value.strip()[:1] in _FORMULA else value[:1]
+    if first in _FORMULA:
+        return (
+            f"{what} must not start with {first!r} (a spreadsheet would run it as a formula); "
+            f"write it without that character, got {value!r}"
+        )
+    return None
+
+
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_TEXT:
         raise ValueError(
             f"{what} must be non-empty text of at most {_MAX_TEXT} characters, got {value!r}"
         )
+    problem = formula_problem(value, what)
+    if problem is not None:
+        raise ValueError(problem)
     return value.strip()
 
 

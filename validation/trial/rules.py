@@ -9,18 +9,23 @@ earlier events cannot be raced by another writer, and status/export use the same
 
 Rules (ids as they appear in every refusal message):
 
-``VALUE``        malformed value (IHC "4+", score 1.3, empty text, ...), see :mod:`.events`
+``VALUE``        malformed value (IHC "4+", score 1.3, empty text, free text starting with
+                 = + - @ tab or CR that a spreadsheet would run as a formula, ...), see
+                 :mod:`.events`
 ``ASCO-CAP``     IHC 2+ without ISH: HER2 call undetermined
 ``TRIAL-OPEN``   enrolment before the trial was opened; opening a second time
 ``SITE-KNOWN``   enrolment at a site that is not one of the trial's sites
 ``ENROL-ONCE``   a second enrolment of a patient id (ids compared by
-                 :func:`~validation.trial.events.patient_key`: case and surrounding space ignored)
+                 :func:`~validation.trial.events.patient_key`: case and surrounding space ignored;
+                 the refusal names the enrolled spelling and site only to that same site)
 ``ENROLLED``     any event or correction for a patient who is not enrolled
 ``OWN-SITE``     the actor's site is not the patient's enrolment site
 ``WITHDRAWN``    any event or correction after the patient's withdrawal
 ``ONCE``         an event kind recorded twice for a patient (exactly one prediction, ...)
 ``BLINDING``     a prediction after the patient's biopsy result was recorded
-``MODEL-LOCK``   a prediction by another locked model than the trial's earlier predictions
+``MODEL-LOCK``   a prediction by another locked model than the trial's, or at another threshold
+                 than the one its lock fixes: the trial's model lock and threshold are recorded
+                 in ``trial.opened`` (trials opened before that: fixed by the first prediction)
 ``ORDER``        therapy before biopsy, surgery before therapy, response before therapy
 ``PCR-SURGICAL`` a surgical-specimen HER2 for a patient recorded with pCR (ypT0/is ypN0: no
                  invasive tumour is left to test), or pCR for a patient whose surgical HER2 is
@@ -42,7 +47,7 @@ export excludes the patient with that reason.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -51,6 +56,7 @@ from validation.trial.events import (
     CORRECTABLE,
     EventKind,
     check_site,
+    formula_problem,
     her2_result,
     parse_field,
     patient_key,
@@ -102,11 +108,16 @@ def _pcr_surgical(kind: EventKind, pid: str, name: str, record: PatientRecord, p
 
 @dataclass(frozen=True)
 class TrialContext:
-    """Trial-wide state: the sites (None until ``trial.opened``) and the predictions' model lock."""
+    """Trial-wide state: the sites (None until ``trial.opened``) and the trial's locked model:
+    its lock hash and the decision threshold the lock fixes, with where they were fixed
+    (``model_origin``: the opening, or -- for a trial opened before ``trial.opened`` recorded
+    them -- its first prediction)."""
 
     sites: tuple[str, ...] | None = None
     protocol_id: str | None = None
     model_lock: str | None = None
+    threshold: float | None = None
+    model_origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,8 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
     """Context and patient records from ``entries`` in sequence order (others are ignored).
 
     Corrections (``ledger.correction``) are applied to the trial entry they target; the first
-    ``trial.opened`` and the first prediction's ``model_lock`` make the context.
+    ``trial.opened`` makes the context, with its model lock and threshold (a trial opened before
+    the opening recorded them takes those of its first prediction).
     """
     context = TrialContext()
     events: dict[str, dict[EventKind, tuple[int, dict[str, Any]]]] = {}
@@ -196,11 +208,28 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
         payload = dict(entry.payload)
         if kind is EventKind.OPENED:
             if context.sites is None:
-                context = TrialContext(tuple(payload["sites"]), payload["protocol_id"], None)
+                pinned = payload.get("model_lock")
+                context = TrialContext(
+                    tuple(payload["sites"]),
+                    payload["protocol_id"],
+                    pinned,
+                    payload.get("threshold"),
+                    None
+                    if pinned is None
+                    else f"recorded at the trial's opening, entry {entry.seq}",
+                )
             continue
         pid = patient_key(payload["patient_id"])
         if kind is EventKind.PREDICTION and context.model_lock is None:
-            context = TrialContext(context.sites, context.protocol_id, payload["model_lock"])
+            context = replace(
+                context,
+                model_lock=payload["model_lock"],
+                threshold=payload["threshold"],
+                model_origin=(
+                    f"fixed by the trial's first prediction, entry {entry.seq}: the trial was "
+                    "opened before `trial open` recorded the model lock"
+                ),
+            )
         if kind is EventKind.ENROLLED:
             sites.setdefault(pid, payload["site"])
             labels.setdefault(pid, payload.get("patient_label", payload["patient_id"]))
@@ -222,6 +251,31 @@ def fold(entries: Iterable[Entry]) -> tuple[TrialContext, dict[str, PatientRecor
         if pid in sites
     }
     return context, dict(sorted(records.items()))
+
+
+def _model_lock(proposal: Proposal, context: TrialContext) -> None:
+    """MODEL-LOCK: the prediction names the trial's model lock and the threshold it fixes."""
+    pid, name = proposal.patient_id, proposal.kind.value
+    lock, threshold = proposal.payload["model_lock"], proposal.payload["threshold"]
+    if context.model_lock is not None and lock != context.model_lock:
+        raise refuse(
+            pid,
+            name,
+            "MODEL-LOCK",
+            f"model lock {lock[:12]}... differs from the trial's model lock "
+            f"{context.model_lock[:12]}... ({context.model_origin}); a trial validates one "
+            "locked model",
+        )
+    if context.threshold is not None and threshold != context.threshold:
+        raise refuse(
+            pid,
+            name,
+            "MODEL-LOCK",
+            f"threshold {threshold!r} differs from the threshold {context.threshold!r} that the "
+            f"trial's model lock {context.model_lock[:12] if context.model_lock else '?'}... "
+            f"fixes ({context.model_origin}); a locked model's call is made at its locked "
+            "threshold",
+        )
 
 
 def _patient_rules(
@@ -261,12 +315,16 @@ def check(proposal: Proposal, record: PatientRecord | None, context: TrialContex
                 pid, name, "SITE-KNOWN", f"site {site!r} is not a trial site {list(context.sites)}"
             )
         if record is not None:
+            where = (
+                f"already enrolled as {record.patient_id!r} at site {record.site!r}"
+                if record.site == site
+                else "already enrolled in the trial"  # another site's patient: no site, no spelling
+            )
             raise refuse(
                 pid,
                 name,
                 "ENROL-ONCE",
-                f"already enrolled as {record.patient_id!r} at site {record.site!r} (patient ids "
-                "are compared ignoring case and surrounding spaces)",
+                f"{where} (patient ids are compared ignoring case and surrounding spaces)",
             )
         return
     record = _patient_rules(name, pid, site, record)
@@ -290,15 +348,7 @@ def check(proposal: Proposal, record: PatientRecord | None, context: TrialContex
                 "BLINDING",
                 "the biopsy result is already recorded, so a prediction is no longer blinded",
             )
-        lock = proposal.payload["model_lock"]
-        if context.model_lock is not None and lock != context.model_lock:
-            raise refuse(
-                pid,
-                name,
-                "MODEL-LOCK",
-                f"model lock {lock[:12]}... differs from the trial's model lock "
-                f"{context.model_lock[:12]}...; a trial validates one locked model",
-            )
+        _model_lock(proposal, context)
     imaged = record.value(EventKind.PREDICTION, "imaging_date")
     reported = proposal.payload.get("report_time")
     if kind is EventKind.BIOPSY and imaged and reported and reported[:10] < imaged:
@@ -339,6 +389,9 @@ def plan_correction(
             "CORRECTION-REASON",
             f"a non-empty reason is required, got {reason!r}",
         )
+    problem = formula_problem(reason, "the reason")
+    if problem is not None:
+        raise refuse(patient_id, event, "CORRECTION-REASON", problem)
     if kind is EventKind.PREDICTION:
         raise refuse(
             patient_id, event, "CORRECTION-PREDICTION", "the model's prediction is never edited"
