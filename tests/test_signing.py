@@ -352,3 +352,22 @@ def test_stripped_signature_or_a_page_without_records_is_refused(
     shutil.rmtree(world.dossier / "log")
     assert main(["dossier", "verify", str(world.dossier), "--ledger", str(world.ledger)]) == 1
     assert missing in capsys.readouterr().out
+
+
+def test_dossier_verify_with_a_tampered_ledger_is_a_failed_check(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: a verify command that finds tampering exits 1 (2 is bad input). The wrong version
+    let the ledger's TamperError (an entry edited in place) fall through to exit 2."""
+    import sqlite3
+
+    conn = sqlite3.connect(world.ledger)
+    conn.execute("DROP TRIGGER entries_no_update")
+    conn.execute("UPDATE entries SET actor = 'mallory' WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    assert main(["dossier", "verify", str(world.dossier), "--ledger", str(world.ledger)]) == 1
+    assert "TAMPERED: entry 2" in capsys.readouterr().out
+    absent = world.tmp / "absent.db"
+    assert main(["dossier", "verify", str(world.dossier), "--ledger", str(absent)]) == 2
+    assert not absent.exists()
