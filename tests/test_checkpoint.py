@@ -101,7 +101,7 @@ def test_checkpoint_matches_the_tree_and_proofs_verify(ledger: Path, state: Path
     forged = InclusionProof(
         proof.tree_size, proof.entry, {"protocol_id": "P3", "n": 99}, proof.path
     )
-    with pytest.raises(SignatureError, match="does not hash to its payload_hash"):
+    with pytest.raises(TamperError, match="does not hash to its payload_hash"):
         forged.check(checkpoint)
     moved = InclusionProof(proof.tree_size, {**proof.entry, "seq": 5}, proof.payload, proof.path)
     with pytest.raises(TamperError, match="not in the log"):
@@ -430,3 +430,77 @@ def test_leaf_bytes_are_the_canonical_entry_whose_hash_is_the_entry_hash(ledger:
             }
             assert leaf_bytes(entry) == canonical_json(fields)
             assert hashlib.sha256(leaf_bytes(entry)).hexdigest() == entry.entry_hash
+
+
+@pytest.mark.req("REQ-LOG-001")
+def test_check_proof_exits_1_for_tampering_and_2_for_bad_input(
+    ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's rule for verify commands: found tampering exits 1, bad input 2. The wrong
+    version let every SignatureError fall through to exit 2, so a forged checkpoint, a payload
+    changed in the proof and a rolled-back checkpoint read as a usage error, not as TAMPERED."""
+    pub = tmp_path / "log.pub"
+    pub.write_text(f"{FIXED.verifier}\n")
+
+    def write(name: str, data: bytes) -> str:
+        (tmp_path / name).write_bytes(data)
+        return str(tmp_path / name)
+
+    old = write("old.note", sign_checkpoint(ledger_tree(ledger), FIXED))  # size 10
+    inclusion = json.loads(prove_inclusion(ledger, 4).to_json())
+    good = write("inc.json", json.dumps(inclusion).encode())
+    with Ledger.open(ledger) as book:
+        book.append("protocol.registered", {"protocol_id": "P10", "n": 10}, actor="qe")
+    new = write("new.note", sign_checkpoint(ledger_tree(ledger), FIXED))  # size 11
+    consistency = write("c.json", prove_consistency(ledger, 10, 11).to_json())
+    forged = write("forged.note", Path(old).read_bytes().replace(b"\n10\n", b"\n9\n", 1))
+    changed = write(
+        "changed.json",
+        json.dumps({**inclusion, "payload": {"protocol_id": "P3", "n": 99}}).encode(),
+    )
+
+    def check(*args: str) -> tuple[int, str]:
+        code = main(["ledger", "check-proof", "--public-keys", str(pub), *args])
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    assert check("--checkpoint", old, "--inclusion-proof", good)[0] == 0
+    assert (
+        check("--checkpoint", new, "--old-checkpoint", old, "--consistency-proof", consistency)[0]
+        == 0
+    )
+    tampered = {
+        "forged checkpoint": ("--checkpoint", forged, "--inclusion-proof", good),
+        "forged old checkpoint": (
+            "--checkpoint",
+            new,
+            "--old-checkpoint",
+            forged,
+            "--consistency-proof",
+            consistency,
+        ),
+        "payload changed": ("--checkpoint", old, "--inclusion-proof", changed),
+        "rollback": (
+            "--checkpoint",
+            old,
+            "--old-checkpoint",
+            new,
+            "--consistency-proof",
+            consistency,
+        ),
+    }
+    for what, args in tampered.items():
+        code, text = check(*args)
+        assert (code, text.startswith("TAMPERED: ")) == (1, True), (what, text)
+    assert "does not verify: the text was changed" in check(*tampered["forged checkpoint"])[1]
+    assert "does not hash to its payload_hash" in check(*tampered["payload changed"])[1]
+    assert "older than the one at size 11 (a rollback" in check(*tampered["rollback"])[1]
+    bad_input = {
+        "missing file": ("--checkpoint", str(tmp_path / "absent.note"), "--inclusion-proof", good),
+        "not a checkpoint": ("--checkpoint", good, "--inclusion-proof", good),
+        "not a proof": ("--checkpoint", old, "--inclusion-proof", old),
+        "proof of another size": ("--checkpoint", new, "--inclusion-proof", good),
+    }
+    for what, args in bad_input.items():
+        code, text = check(*args)
+        assert (code, "her2map ledger: error: " in text) == (2, True), (what, text)

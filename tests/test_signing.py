@@ -311,3 +311,63 @@ def test_cli_sign_and_verify(world: World, capsys: pytest.CaptureFixture[str]) -
         == 2
     )
     assert "already registered" in capsys.readouterr().err
+
+
+@pytest.mark.req("REQ-SIG-001")
+def test_stripped_signature_or_a_page_without_records_is_refused(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An insider deletes the signature records and rewrites the page to show another signer and
+    meaning. The wrong version compared the page with the records only when there were records,
+    and never asked the log or the ledger which signatures the SEAL has: with no record left it
+    printed "OK ... 0 signature(s)" offline and with the ledger, under a page naming Carol King."""
+    _sign(world, world.alice, "Alice Smith", "authored")
+    (record,) = read_signatures(world.dossier)
+    missing = f"signatures/{record.file_name}: missing: ledger entry {record.seq}"
+    page = world.dossier / "signatures" / "index.html"
+    original = page.read_text()
+    page.write_text(original.replace("Alice Smith", "Carol King"))  # record still present
+    assert "signatures/index.html: is not the page of these signatures" in str(
+        verify_signed(world.dossier, log_keys=[world.log.verifier])
+    )
+    (world.dossier / "signatures" / record.file_name).unlink()
+    page.write_text(original.replace("Alice Smith", "Carol King").replace("authored", "approved"))
+    log_pub = f"{_write_key(world.tmp / 'log.key', world.log)}.pub"
+    for how in ({"log_keys": [world.log.verifier]}, {"ledger": world.ledger}):
+        text = str(verify_signed(world.dossier, **how))  # type: ignore[arg-type]
+        assert "signatures/index.html: no signature record" in text, text
+        assert missing in text, text
+        assert (
+            "authored by Alice Smith (alice), that the folder lacks (a stripped signature)" in text
+        )
+    for flags in (["--log-keys", log_pub], ["--ledger", str(world.ledger)]):
+        assert main(["dossier", "verify", str(world.dossier), *flags]) == 1
+        assert "a stripped signature" in capsys.readouterr().out
+    # the whole folder gone: the log proves the signature, the ledger records it
+    shutil.rmtree(world.dossier / "signatures")
+    for how in ({"log_keys": [world.log.verifier]}, {"ledger": world.ledger}):
+        result = verify_signed(world.dossier, **how)  # type: ignore[arg-type]
+        assert [item for item, _ in result.problems] == [f"signatures/{record.file_name}"]
+    # log/ gone too: nothing in the folder says it was signed, but the ledger does
+    shutil.rmtree(world.dossier / "log")
+    assert main(["dossier", "verify", str(world.dossier), "--ledger", str(world.ledger)]) == 1
+    assert missing in capsys.readouterr().out
+
+
+def test_dossier_verify_with_a_tampered_ledger_is_a_failed_check(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: a verify command that finds tampering exits 1 (2 is bad input). The wrong version
+    let the ledger's TamperError (an entry edited in place) fall through to exit 2."""
+    import sqlite3
+
+    conn = sqlite3.connect(world.ledger)
+    conn.execute("DROP TRIGGER entries_no_update")
+    conn.execute("UPDATE entries SET actor = 'mallory' WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    assert main(["dossier", "verify", str(world.dossier), "--ledger", str(world.ledger)]) == 1
+    assert "TAMPERED: entry 2" in capsys.readouterr().out
+    absent = world.tmp / "absent.db"
+    assert main(["dossier", "verify", str(world.dossier), "--ledger", str(absent)]) == 2
+    assert not absent.exists()

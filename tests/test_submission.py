@@ -92,6 +92,8 @@ def package(tmp_path_factory: pytest.TempPathFactory, runner_run: Any) -> dict[s
         "pkg": base / "pkg",
         "ledger": ledger,
         "log": log,
+        "alice": alice,
+        "bob": bob,
         "built": built,
         "runs": {"TEST-RUN-001": first, "TEST-RUN-002": second},
     }
@@ -198,6 +200,8 @@ def test_edited_or_resealed_package_is_refused(package: dict[str, Any], tmp_path
     assert results[0].problems, text
     assert "no sealing entry for SEAL" in text  # neither new seal is in the signed log
     assert "not this dossier's SEAL" in text  # Bob's approval was over the old package SEAL
+    text = "\n".join(map(str, verify_submission(copy, ledger=package["ledger"])))
+    assert f"no sealing entry records SEAL {results[0].seal}" in text  # nor in the ledger
 
 
 def test_cli_reviewer_path_and_refusals(
@@ -245,3 +249,66 @@ def test_cli_reviewer_path_and_refusals(
     assert code == 2
     assert "already in the package" in capsys.readouterr().err
     assert not (tmp_path / "p2").exists()
+
+
+@pytest.mark.req("REQ-SIG-001")
+def test_stripped_package_signature_is_refused_offline_and_with_the_ledger(
+    package: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tester's forgery: Bob's record deleted, the page rewritten to name Carol King. The
+    wrong version checked the page only against records that exist: "OK ... 0 signature(s)"."""
+    copy = tmp_path / "p7"
+    shutil.copytree(package["pkg"], copy)
+    (record,) = (copy / "signatures").glob("*-approved.json")
+    record.unlink()
+    page = copy / "signatures" / "index.html"
+    page.write_text(page.read_text().replace("Bob Jones", "Carol King (Chief Medical Officer)"))
+    log = package["log"]
+    assert isinstance(log, SignerKey)
+    for how in ({"log_keys": [log.verifier]}, {"ledger": package["ledger"]}):
+        results = verify_submission(copy, **how)
+        text = str(results[0])
+        assert "signatures/index.html: no signature record" in text, text
+        assert f"signatures/{record.name}: missing: ledger entry" in text, text
+        assert "approved by Bob Jones (bob), that the folder lacks (a stripped signature)" in text
+        assert all(r.ok for r in results[1:]), "\n".join(map(str, results))
+    pub = f"{package['base'] / 'log.key'}.pub"
+    assert main(["submission", "verify", str(copy), "--log-keys", pub]) == 1
+    assert "a stripped signature" in capsys.readouterr().out
+
+
+@pytest.mark.req("REQ-SIG-001")
+def test_a_dossier_signed_after_packaging_is_not_a_stripped_copy(
+    package: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package holds each dossier as it was when the package was sealed. Bob reviews d1
+    afterwards and Alice's later signature of the package refreshes its log/, which then proves
+    Bob's entry too: the wrong version (every signature of the SEAL expected in every copy)
+    calls the package's d1 stripped."""
+    base = package["base"]
+    for name in ("d1", "pkg", "state"):
+        shutil.copytree(base / name, tmp_path / name)
+    ledger = shutil.copy(package["ledger"], tmp_path / "ledger.db")
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
+    log, alice, bob = package["log"], package["alice"], package["bob"]
+    sign_dossier(
+        tmp_path / "d1", meaning="reviewed", key=bob, printed_name="Bob Jones", ledger=ledger
+    )
+    sign_dossier(
+        tmp_path / "pkg",
+        meaning="reviewed",
+        key=alice,
+        printed_name="Alice Smith",
+        ledger=ledger,
+        log_key=log,
+    )
+    for how in ({"log_keys": [log.verifier]}, {"ledger": ledger}):
+        results = verify_submission(tmp_path / "pkg", **how)
+        assert all(r.ok for r in results), "\n".join(map(str, results))
+        assert [s.meaning for s in results[1].signatures] == ["authored"]  # as packaged
+    # the stripped check still holds for the copy: what was signed before packaging must be there
+    inner = tmp_path / "pkg" / "dossiers" / "TEST-RUN-001" / "signatures"
+    (record,) = inner.glob("*-authored.json")
+    record.unlink()
+    results = verify_submission(tmp_path / "pkg", ledger=ledger)
+    assert "a stripped signature" in str(results[1])

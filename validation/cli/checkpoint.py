@@ -8,7 +8,11 @@
   checkpoint (a rewritten or truncated history).
 * ``ledger prove --ledger L --inclusion SEQ`` / ``--consistency OLD NEW``: print the proof (JSON).
 * ``ledger check-proof --checkpoint NOTE --public-keys FILE --inclusion-proof P`` or
-  ``--old-checkpoint NOTE --consistency-proof P``: check a proof offline (exit 1 if it fails).
+  ``--old-checkpoint NOTE --consistency-proof P``: check a proof offline. ``TAMPERED`` (exit 1):
+  a checkpoint whose signature does not verify with the trusted keys, a proof payload that does
+  not hash to its entry, a proof that does not lead to the signed root, a checkpoint older than
+  the old one (a rollback) or not extending it; exit 2: a file that cannot be read or is not a
+  signed checkpoint or a proof at all, or a proof for other sizes than the checkpoints'.
 
 With ``$HER2MAP_LOG_KEYS`` set (a file of the log's public keys), every ``her2map`` command
 given a ``--ledger`` first checks that it extends the checkpoint this client holds
@@ -28,6 +32,7 @@ from typing import Any
 from validation.atomic import atomic_write
 from validation.exceptions import HarnessError, SignatureError, TamperError
 from validation.ledger.checkpoint import (
+    Checkpoint,
     ConsistencyProof,
     InclusionProof,
     ledger_tree,
@@ -36,7 +41,13 @@ from validation.ledger.checkpoint import (
     read_checkpoint,
     sign_checkpoint,
 )
-from validation.ledger.note import generate_key, read_signer_key, read_verifier_keys
+from validation.ledger.note import (
+    VerifierKey,
+    generate_key,
+    read_signer_key,
+    read_verifier_keys,
+    split_note,
+)
 from validation.ledger.witness import accept_checkpoint, check_ledger
 
 __all__ = ["LOG_KEYS_ENV", "check_before_use", "register", "register_ledger_actions"]
@@ -144,21 +155,49 @@ def _prove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_proof(args: argparse.Namespace) -> int:
-    keys = read_verifier_keys(args.public_keys)
-    new = read_checkpoint(_read(args.checkpoint), keys, source=args.checkpoint)
+def _signed_checkpoint(path: str) -> tuple[bytes, str]:
+    """The signed note at ``path``, read and parsed (SignatureError, exit 2: it cannot be read or
+    is not a signed checkpoint at all); its signature is checked by :func:`_verified`."""
+    note = _read(path)
+    text, _ = split_note(note, source=path)
+    Checkpoint.from_text(text, source=path)
+    return note, path
+
+
+def _verified(note: tuple[bytes, str], keys: list[VerifierKey]) -> Checkpoint:
+    """The checkpoint, or TamperError (exit 1) when no trusted key's signature verifies over it
+    (its text was changed, or another key signed it)."""
     try:
+        return read_checkpoint(note[0], keys, source=note[1])
+    except SignatureError as exc:
+        raise TamperError(str(exc)) from None
+
+
+def _check_proof(args: argparse.Namespace) -> int:
+    if args.inclusion_proof and args.old_checkpoint:
+        raise SignatureError("--old-checkpoint applies to --consistency-proof only")
+    if args.consistency_proof and not args.old_checkpoint:
+        raise SignatureError("--consistency-proof needs --old-checkpoint")
+    # bad input (exit 2) first: every file read and parsed before anything is checked
+    keys = read_verifier_keys(args.public_keys)
+    new_note = _signed_checkpoint(args.checkpoint)
+    if args.inclusion_proof:
+        inclusion = InclusionProof.from_json(
+            _read(args.inclusion_proof), source=args.inclusion_proof
+        )
+    else:
+        old_note = _signed_checkpoint(args.old_checkpoint)
+        consistency = ConsistencyProof.from_json(
+            _read(args.consistency_proof), source=args.consistency_proof
+        )
+    try:
+        new = _verified(new_note, keys)
         if args.inclusion_proof:
-            if args.old_checkpoint:
-                raise SignatureError("--old-checkpoint applies to --consistency-proof only")
-            proof = InclusionProof.from_json(_read(args.inclusion_proof))
-            proof.check(new)
-            print(f"OK: entry {proof.seq} is in {new.origin!r} at size {new.size}")
+            inclusion.check(new)
+            print(f"OK: entry {inclusion.seq} is in {new.origin!r} at size {new.size}")
             return 0
-        if not args.old_checkpoint:
-            raise SignatureError("--consistency-proof needs --old-checkpoint")
-        old = read_checkpoint(_read(args.old_checkpoint), keys, source=args.old_checkpoint)
-        ConsistencyProof.from_json(_read(args.consistency_proof)).check(old, new)
+        old = _verified(old_note, keys)
+        consistency.check(old, new)
     except TamperError as exc:
         print(f"TAMPERED: {exc}")
         return 1

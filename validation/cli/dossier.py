@@ -5,10 +5,11 @@ results that a recorded ``validation.run`` produced (it prints which entry; none
 written), without it nothing is checked or recorded, and it says so. ``verify`` prints ``OK``
 (exit 0) or every changed, missing or extra file (exit 1); with ``--ledger`` it also requires the
 run named in ``provenance.json`` to have produced the dossier's results and its seal to be
-recorded after that run (else ``NOT RECORDED``, exit 1). ``reproduce`` re-runs the validation
-from the inputs the dossier carries (the folder alone suffices) and prints ``REPRODUCED`` (exit 0)
-or the differing files (exit 1); with ``--ledger`` it also checks that the run is recorded there.
-Deliberate errors (missing file, unknown run) exit 2. The work is done by
+recorded after that run (else ``NOT RECORDED``, exit 1; a ledger whose chain does not verify:
+exit 1). ``reproduce`` re-runs the validation from the inputs the dossier carries (the folder
+alone suffices) and prints ``REPRODUCED`` (exit 0) or the differing files (exit 1); with
+``--ledger`` it also checks that the run is recorded there. Deliberate errors (missing file,
+unknown run) exit 2. The work is done by
 :func:`validation.dossier.build_dossier`, :func:`~validation.dossier.verify_dossier` and
 :func:`validation.reproduce.reproduce_dossier`.
 """
@@ -23,7 +24,7 @@ from validation.canonical import sha256_file
 from validation.cli.signing import add_verify_options, register_dossier_actions, verify_attestations
 from validation.dossier import DossierInputs, build_dossier, verify_dossier
 from validation.dossier.binding import recorded_problems
-from validation.exceptions import DossierError
+from validation.exceptions import DossierError, TamperError
 from validation.ledger import Ledger, verified_before_use
 from validation.results import loads
 
@@ -129,7 +130,11 @@ def _verify(args: argparse.Namespace) -> int:
         results = loads(results_path.read_bytes(), source=str(results_path))
         digest = sha256_file(results_path)
         with Ledger.open(args.ledger, create=False, readonly=True) as book:
-            verified_before_use(book, what="dossier verify")  # verify before use
+            try:
+                verified_before_use(book, what="dossier verify")  # verify before use
+            except TamperError as exc:  # tampering found: a failed check (exit 1), not bad input
+                print(exc)
+                return 1
             problems = recorded_problems(book, root, results, digest, str(report.seal))
         if problems:
             for problem in problems:

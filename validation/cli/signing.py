@@ -9,7 +9,9 @@
 * ``dossier pdf DIR [--out FILE]``: the PDF/A with header, footer, bookmarks and signature page.
 * ``dossier verify DIR [--log-keys FILE] [--ledger L] [--require-independent-approval]``: also
   checks ``log/`` and ``signatures/`` (exit 1 on any problem, or when they are present and neither
-  ``--log-keys`` nor ``--ledger`` lets them be checked).
+  ``--log-keys`` nor ``--ledger`` lets them be checked); with ``--ledger`` also when the folder
+  has neither, so that a signature the ledger records for the SEAL and the folder lacks (a
+  stripped one) is reported.
 
 The work is done by :mod:`validation.signing`.
 """
@@ -117,7 +119,8 @@ def verify_attestations(args: argparse.Namespace) -> int:
     """The ``log/`` and ``signatures/`` part of ``dossier verify`` (exit status)."""
     root = Path(args.directory)
     present = (root / LOG_DIR).exists() or (root / SIGNATURES_DIR).exists()
-    wanted = args.log_keys or args.require_independent_approval
+    # with the ledger, a signature it records for this SEAL is looked for even if none is here
+    wanted = args.log_keys or args.require_independent_approval or args.ledger
     if not present and not wanted:
         return 0
     keys: list[VerifierKey] | None = read_verifier_keys(args.log_keys) if args.log_keys else None

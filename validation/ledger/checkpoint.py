@@ -166,10 +166,12 @@ class InclusionProof:
         )
 
     def check(self, checkpoint: Checkpoint) -> None:
-        """Raise TamperError unless the entry is leaf ``seq - 1`` of ``checkpoint``'s tree."""
+        """Raise TamperError unless the payload is the entry's and the entry is leaf ``seq - 1``
+        of ``checkpoint``'s tree; SignatureError if the proof is for another tree size."""
         if sha256_hex(canonical_json(dict(self.payload))) != self.entry["payload_hash"]:
-            raise SignatureError(
-                f"entry {self.entry['seq']}: its payload does not hash to its payload_hash"
+            raise TamperError(
+                f"entry {self.entry['seq']}: its payload does not hash to its payload_hash (the "
+                "payload was changed)"
             )
         if self.tree_size != checkpoint.size:
             raise SignatureError(
@@ -213,7 +215,13 @@ class ConsistencyProof:
         )
 
     def check(self, old: Checkpoint, new: Checkpoint) -> None:
-        """Raise TamperError unless ``old``'s tree is a prefix of ``new``'s."""
+        """Raise TamperError unless ``old``'s tree is a prefix of ``new``'s (a ``new`` smaller
+        than ``old`` is a rollback); SignatureError if the proof is for other sizes."""
+        if old.origin == new.origin and new.size < old.size:
+            raise TamperError(
+                f"log {new.origin!r}: the checkpoint at size {new.size} is older than the one at "
+                f"size {old.size} (a rollback: a log only grows)"
+            )
         if (old.size, new.size) != (self.old_size, self.new_size):
             raise SignatureError(
                 f"consistency proof is for sizes {self.old_size}->{self.new_size}; the "

@@ -10,7 +10,11 @@ files, manifest, SEAL of a dossier or a submission package), then:
   ``signature.applied`` entry is in the log (proven offline, or read from the ledger) with the
   same content, its key was registered before that entry and not revoked before it, and the
   printed name is the registered one; ``signatures/index.html`` is exactly the page these records
-  give;
+  give (a page or ``signatures/`` folder without any record is refused too);
+* no signature was stripped: every ``signature.applied`` entry for this SEAL that the log proves
+  (``log/``, or a package's) or the ledger holds has its record in ``signatures/`` (for a dossier
+  inside a package, the entries before the package's sealing entry, when the dossier was copied);
+* with ``ledger``: a sealing entry of the ledger records this SEAL;
 * with ``require_independent_approval``: at least one valid ``approved`` signature by a user who
   did not author it.
 
@@ -43,7 +47,7 @@ from validation.signing.manifestation import signature_page
 from validation.signing.registry import key_status
 from validation.signing.sealed import SEALED_EVENTS, check_sealed
 
-__all__ = ["SignedVerifyResult", "verify_signed"]
+__all__ = ["SignedVerifyResult", "sealed_at", "verify_signed"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,68 @@ def _record_problems(
     return problems
 
 
+def sealed_at(seal: str, *, log: LogProof | None, ledger: str | Path | None) -> int | None:
+    """Seq of the first sealing entry (``dossier.sealed``, ``submission.sealed``) recording
+    ``seal`` that ``log`` proves or ``ledger`` holds; None if neither does."""
+    seqs = (
+        []
+        if log is None
+        else [p.seq for e in SEALED_EVENTS for p in log.of_type(e) if p.payload.get("seal") == seal]
+    )
+    if ledger is not None:
+        with Ledger.open(ledger, create=False) as book:
+            seqs += [
+                e.seq
+                for t in SEALED_EVENTS
+                for e in book.entries(event_type=t, where={"seal": seal})
+            ]
+    return min(seqs, default=None)
+
+
+def _applied(
+    seal: str | None, proof: LogProof | None, ledger: Path | None
+) -> dict[int, tuple[str, dict[str, Any]]]:
+    """The ``signature.applied`` entries for ``seal``: seq -> (where it is seen, payload)."""
+    found: dict[int, tuple[str, dict[str, Any]]] = {}
+    if seal is None:
+        return found
+    if proof is not None:
+        for p in proof.of_type(SIGNED_EVENT):
+            if p.payload.get("seal") == seal:
+                found[p.seq] = ("proven in the log", dict(p.payload))
+    if ledger is not None:
+        with Ledger.open(ledger, create=False) as book:
+            for e in book.entries(event_type=SIGNED_EVENT, where={"seal": seal}):
+                found.setdefault(e.seq, ("in the ledger", dict(e.payload)))
+    return found
+
+
+def _stripped(
+    records: Sequence[SignatureRecord],
+    applied: dict[int, tuple[str, dict[str, Any]]],
+    before: int | None,
+) -> list[tuple[str, str]]:
+    """A problem for each applied signature (before entry ``before``) without its record."""
+    held = {r.seq for r in records}
+    problems = []
+    for seq, (where, payload) in sorted(applied.items()):
+        if seq in held or (before is not None and seq >= before):
+            continue
+        meaning, name, user = (
+            payload.get("meaning"),
+            payload.get("printed_name"),
+            payload.get("user"),
+        )
+        problems.append(
+            (
+                f"{SIGNATURES_DIR}/{seq}-{meaning}.json",
+                f"missing: ledger entry {seq} ({where}) records a signature of this SEAL, "
+                f"{meaning} by {name} ({user}), that the folder lacks (a stripped signature)",
+            )
+        )
+    return problems
+
+
 def verify_signed(
     directory: str | Path,
     *,
@@ -154,11 +220,14 @@ def verify_signed(
     ledger: str | Path | None = None,
     require_independent_approval: bool = False,
     log: LogProof | None = None,
+    signatures_before: int | None = None,
 ) -> SignedVerifyResult:
     """Verify the dossier, its log proof and its signatures (see the module docstring).
 
     ``log``: an already verified log proof to use instead of the folder's own ``log/`` (a
-    package's, which covers the dossiers inside it).
+    package's, which covers the dossiers inside it). ``signatures_before``: the ledger seq at
+    which the folder was copied into a package (its sealing entry); signatures applied from then
+    on are not expected in the copy.
     """
     root = Path(directory)
     problems, seal = check_sealed(root)
@@ -177,7 +246,9 @@ def verify_signed(
         report = verify(ledger_path)
         if not report.ok:
             problems.append((str(ledger_path), f"does not verify: {report}"))
-        elif proof is not None:
+        elif seal is not None and sealed_at(seal, log=None, ledger=ledger_path) is None:
+            problems.append((str(ledger_path), f"no sealing entry records SEAL {seal}"))
+        if report.ok and proof is not None:
             tree = ledger_tree(ledger_path)
             size, root_hash = proof.checkpoint.size, proof.checkpoint.root
             if tree.size < size or tree.root(size) != root_hash:
@@ -188,11 +259,12 @@ def verify_signed(
                         "its history was rewritten",
                     )
                 )
+    readable = True
     try:
         records = read_signatures(root)
     except HarnessError as exc:
         problems.append((f"{SIGNATURES_DIR}/", str(exc)))
-        records = []
+        records, readable = [], False
     valid = []
     for record in records:
         found = _check_record(record, seal, proof, ledger_path)
@@ -202,6 +274,16 @@ def verify_signed(
     page = root / SIGNATURES_DIR / "index.html"
     if records and (not page.is_file() or page.read_bytes() != signature_page(str(seal), records)):
         problems.append((f"{SIGNATURES_DIR}/index.html", "is not the page of these signatures"))
+    elif not records and readable and (root / SIGNATURES_DIR).exists():
+        problems.append(
+            (
+                f"{SIGNATURES_DIR}/index.html" if page.exists() else f"{SIGNATURES_DIR}/",
+                f"no signature record (<seq>-<meaning>.json) in {SIGNATURES_DIR}/: a signature "
+                "page or folder without the signatures it would show",
+            )
+        )
+    if proof is not None or ledger_path is not None:
+        problems += _stripped(records, _applied(seal, proof, ledger_path), signatures_before)
     if require_independent_approval:
         authors = {r.user for r in valid if r.meaning == "authored"}
         if not any(r.meaning == "approved" and r.user not in authors for r in valid):

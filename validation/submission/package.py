@@ -331,6 +331,7 @@ def verify_submission(
     it. Returns the package's result first, then one per dossier.
     """
     from validation.signing import read_log, verify_signed
+    from validation.signing.verify import sealed_at
 
     root = Path(directory)
     if not (root / PACKAGE_MARKER).is_file():
@@ -348,6 +349,9 @@ def verify_submission(
         except HarnessError:
             log = None  # already reported in the package's result
     seals = json.loads((root / PACKAGE_MARKER).read_bytes()).get("dossiers", {})
+    # each dossier was copied when the package was sealed: later signatures are not in the copy
+    # (no sealing entry: the package's result says so, and no signature is expected here)
+    copied = None if package.seal is None else sealed_at(package.seal, log=log, ledger=ledger)
     results = [package]
     for pid in sorted(seals):
         results.append(
@@ -357,6 +361,7 @@ def verify_submission(
                 log=log,
                 ledger=ledger,
                 require_independent_approval=require_independent_approval,
+                signatures_before=0 if copied is None else copied,
             )
         )
     return results
