@@ -722,3 +722,7 @@ def test_free_text_a_spreadsheet_would_run_as_a_formula_is_refused_at_entry(
     assert trial.enrol("P2", consent_ref="IC = 2 (v-3)", **_who()).payload["consent_ref"] == (
         "IC = 2 (v-3)"
     )  # inside the text they are harmless
+    head = trial.ledger.head()
+    with pytest.raises(TrialRuleError, match=r"rule VALUE: the actor must not start with"):
+        trial.enrol("P3", consent_ref="IC-3", actor=text, site=_who()["site"])  # audit_trail.csv
+    assert trial.ledger.head() == head

@@ -102,6 +102,11 @@ class Trial:
     # -- writes ---------------------------------------------------------------------------------
 
     def _append(self, proposal: Proposal, *, actor: str) -> Entry:
+        # the actor is exported as written (audit_trail.csv): no spreadsheet formula either
+        problem = formula_problem(actor, "the actor") if isinstance(actor, str) else None
+        if problem is not None:
+            raise refuse(proposal.patient_id, proposal.kind.value, "VALUE", problem)
+
         def guard(view: LedgerView) -> None:
             context, record = read_patient(view, proposal.patient_id)
             check(proposal, record, context)
