@@ -260,3 +260,13 @@ def test_dossier_build_opens_a_postgresql_ledger(
     assert f"ledger {missing} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
     assert not missing.exists()
+
+
+def test_the_dossier_names_the_runners_run_event() -> None:
+    """The dossier may not import the runner (.importlinter), so it names the runner's ledger
+    event itself; if the two names parted, no run would ever bind and every build would be
+    refused -- or, worse, a renamed event would leave the binding reading nothing."""
+    from validation.dossier.binding import RUN_EVENT as DOSSIER_RUN_EVENT
+    from validation.runner import RUN_EVENT as RUNNER_RUN_EVENT
+
+    assert DOSSIER_RUN_EVENT == RUNNER_RUN_EVENT
